@@ -1,0 +1,147 @@
+//! `/routes`, `/routes/{id|name}`, and the nested `/services/{id|name}/routes`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::body;
+use super::pagination::{list_body, PageQuery};
+use super::{ApiResult, State};
+use crate::domain::Route;
+use crate::manage;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/routes").get(list_routes).post(create_route))
+        .service(
+            web::resource("/routes/{route}")
+                .get(get_route)
+                .patch(update_route)
+                .put(upsert_route)
+                .delete(delete_route),
+        )
+        .service(web::resource("/routes/{route}/service").get(get_route_service))
+        .service(
+            web::resource("/services/{service}/routes")
+                .get(list_service_routes)
+                .post(create_service_route),
+        );
+}
+
+async fn list_routes(state: web::Data<State>, q: web::Query<PageQuery>) -> ApiResult {
+    let (offset, size) = q.bounds()?;
+    let page = state
+        .store
+        .run(move |s| {
+            let g = s.get_default_group()?;
+            s.list_routes(g.id, None, offset, size)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(list_body(page, "/routes", size, Route::to_json)))
+}
+
+async fn list_service_routes(
+    state: web::Data<State>,
+    key: web::Path<String>,
+    q: web::Query<PageQuery>,
+) -> ApiResult {
+    let (offset, size) = q.bounds()?;
+    let key = key.into_inner();
+    let path = format!("/services/{key}/routes");
+    let page = state
+        .store
+        .run(move |s| {
+            let g = s.get_default_group()?.id;
+            let svc = s.get_gateway_service(g, &key)?;
+            s.list_routes(g, Some(svc.id), offset, size)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(list_body(page, &path, size, Route::to_json)))
+}
+
+async fn create_route(state: web::Data<State>, req: HttpRequest, bytes: web::Bytes) -> ApiResult {
+    let input = body::parse(&req, &bytes)?;
+    let route = state
+        .store
+        .run(move |s| manage::create_route(s, s.get_default_group()?.id, &input, None))
+        .await?;
+    Ok(HttpResponse::Created().json(route.to_json()))
+}
+
+async fn create_service_route(
+    state: web::Data<State>,
+    key: web::Path<String>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let input = body::parse(&req, &bytes)?;
+    let key = key.into_inner();
+    let route = state
+        .store
+        .run(move |s| {
+            let g = s.get_default_group()?.id;
+            let svc = s.get_gateway_service(g, &key)?;
+            manage::create_route(s, g, &input, Some(svc.id))
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(route.to_json()))
+}
+
+async fn get_route(state: web::Data<State>, key: web::Path<String>) -> ApiResult {
+    let key = key.into_inner();
+    let route = state
+        .store
+        .run(move |s| s.get_route(s.get_default_group()?.id, &key))
+        .await?;
+    Ok(HttpResponse::Ok().json(route.to_json()))
+}
+
+async fn get_route_service(state: web::Data<State>, key: web::Path<String>) -> ApiResult {
+    let key = key.into_inner();
+    let svc = state
+        .store
+        .run(move |s| {
+            let g = s.get_default_group()?.id;
+            let route = s.get_route(g, &key)?;
+            let id = route.service.ok_or(crate::store::StoreError::NotFound)?.id;
+            s.get_gateway_service(g, &id.to_string())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(svc.to_json()))
+}
+
+async fn update_route(
+    state: web::Data<State>,
+    key: web::Path<String>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let input = body::parse(&req, &bytes)?;
+    let key = key.into_inner();
+    let route = state
+        .store
+        .run(move |s| manage::update_route(s, s.get_default_group()?.id, &key, &input))
+        .await?;
+    Ok(HttpResponse::Ok().json(route.to_json()))
+}
+
+async fn upsert_route(
+    state: web::Data<State>,
+    key: web::Path<String>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let input = body::parse(&req, &bytes)?;
+    let key = key.into_inner();
+    let route = state
+        .store
+        .run(move |s| manage::upsert_route(s, s.get_default_group()?.id, &key, &input))
+        .await?;
+    Ok(HttpResponse::Ok().json(route.to_json()))
+}
+
+async fn delete_route(state: web::Data<State>, key: web::Path<String>) -> ApiResult {
+    let key = key.into_inner();
+    state
+        .store
+        .run(move |s| manage::delete_route(s, s.get_default_group()?.id, &key))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,93 @@
+//! `/services` and `/services/{id|name}`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::body;
+use super::pagination::{list_body, PageQuery};
+use super::{ApiResult, State};
+use crate::domain::GatewayService;
+use crate::manage;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/services")
+            .get(list_services)
+            .post(create_service),
+    )
+    .service(
+        web::resource("/services/{service}")
+            .get(get_service)
+            .patch(update_service)
+            .put(upsert_service)
+            .delete(delete_service),
+    );
+}
+
+async fn list_services(state: web::Data<State>, q: web::Query<PageQuery>) -> ApiResult {
+    let (offset, size) = q.bounds()?;
+    let page = state
+        .store
+        .run(move |s| {
+            let g = s.get_default_group()?;
+            s.list_gateway_services(g.id, offset, size)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(list_body(page, "/services", size, GatewayService::to_json)))
+}
+
+async fn create_service(state: web::Data<State>, req: HttpRequest, bytes: web::Bytes) -> ApiResult {
+    let input = body::parse(&req, &bytes)?;
+    let svc = state
+        .store
+        .run(move |s| manage::create_service(s, s.get_default_group()?.id, &input))
+        .await?;
+    Ok(HttpResponse::Created().json(svc.to_json()))
+}
+
+async fn get_service(state: web::Data<State>, key: web::Path<String>) -> ApiResult {
+    let key = key.into_inner();
+    let svc = state
+        .store
+        .run(move |s| s.get_gateway_service(s.get_default_group()?.id, &key))
+        .await?;
+    Ok(HttpResponse::Ok().json(svc.to_json()))
+}
+
+async fn update_service(
+    state: web::Data<State>,
+    key: web::Path<String>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let input = body::parse(&req, &bytes)?;
+    let key = key.into_inner();
+    let svc = state
+        .store
+        .run(move |s| manage::update_service(s, s.get_default_group()?.id, &key, &input))
+        .await?;
+    Ok(HttpResponse::Ok().json(svc.to_json()))
+}
+
+async fn upsert_service(
+    state: web::Data<State>,
+    key: web::Path<String>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let input = body::parse(&req, &bytes)?;
+    let key = key.into_inner();
+    let svc = state
+        .store
+        .run(move |s| manage::upsert_service(s, s.get_default_group()?.id, &key, &input))
+        .await?;
+    Ok(HttpResponse::Ok().json(svc.to_json()))
+}
+
+async fn delete_service(state: web::Data<State>, key: web::Path<String>) -> ApiResult {
+    let key = key.into_inner();
+    state
+        .store
+        .run(move |s| manage::delete_service(s, s.get_default_group()?.id, &key))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,246 @@
+//! Wiring: opens the store, seeds identities, binds every listener and starts the proxy runtime
+//! (proxy, echo upstream, snapshot follower, telemetry writer) and the actix system (console and
+//! Admin API) side by side, so neither starves the other.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::proxy::Proxy;
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::{admin_api, console, echo, security, snapshot, telemetry};
+
+pub struct RunningApp {
+    pub proxy_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub console_addr: SocketAddr,
+    pub echo_addr: SocketAddr,
+    pub cluster_addr: SocketAddr,
+    pub store: Store,
+    pub proxy: Arc<Proxy>,
+    shutdown: watch::Sender<bool>,
+    runtime: tokio::runtime::Runtime,
+    proxy_task: tokio::task::JoinHandle<()>,
+    web: Option<(JoinHandle<()>, Vec<actix_web::dev::ServerHandle>)>,
+    _cluster: TcpListener,
+}
+
+fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    let l = TcpListener::bind(addr)
+        .with_context(|| format!("binding the {what} listener on {addr}"))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    let db_path = settings.database_path()?;
+    let store =
+        Store::open(&db_path).with_context(|| format!("opening database {}", db_path.display()))?;
+    seed(&store, &settings)?;
+
+    let proxy_l = bind(settings.proxy_listen, "proxy")?;
+    let admin_l = bind(settings.admin_listen, "Admin API")?;
+    let console_l = bind(settings.console_listen, "console")?;
+    let cluster_l = bind(settings.cluster_listen, "cluster")?;
+    let echo_l = bind(settings.echo_listen, "echo")?;
+    let proxy_addr = proxy_l.local_addr()?;
+    let admin_addr = admin_l.local_addr()?;
+    let console_addr = console_l.local_addr()?;
+    let cluster_addr = cluster_l.local_addr()?;
+    let echo_addr = echo_l.local_addr()?;
+
+    let workers = settings.proxy_workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .thread_name("gatehouse-proxy")
+        .enable_all()
+        .build()
+        .context("starting the proxy runtime")?;
+
+    let group = store.get_default_group()?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (recorder, records) = telemetry::channel(65_536);
+    let (proxy, proxy_task) = runtime.block_on(async {
+        let initial = snapshot::load(&store, group.id, 0).await?;
+        let proxy = Proxy::new(&initial, recorder);
+        let p = proxy.clone();
+        tokio::spawn(snapshot::follow(store.clone(), group.id, move |snap| {
+            p.apply(&snap)
+        }));
+        tokio::spawn(telemetry::run_writer(
+            records,
+            store.clone(),
+            Duration::from_millis(200),
+        ));
+        tokio::spawn(echo::serve(
+            tokio::net::TcpListener::from_std(echo_l)?,
+            echo::Mode::Mockbin,
+            shutdown_rx.clone(),
+        ));
+        let task = tokio::spawn(crate::proxy::serve(
+            tokio::net::TcpListener::from_std(proxy_l)?,
+            proxy.clone(),
+            shutdown_rx.clone(),
+        ));
+        anyhow::Ok((proxy, task))
+    })?;
+
+    let proxy_url = settings
+        .proxy_url
+        .clone()
+        .unwrap_or_else(|| format!("http://localhost:{}", proxy_addr.port()));
+    let web_state = WebParts {
+        store: store.clone(),
+        proxy: proxy.clone(),
+        proxy_url,
+        echo_url: format!("http://{echo_addr}"),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let web_thread = std::thread::Builder::new()
+        .name("gatehouse-web".into())
+        .spawn(move || {
+            let sys = actix_web::rt::System::new();
+            sys.block_on(async move {
+                let started = (|| -> anyhow::Result<_> {
+                    let console = console::server(console_l, web_state.console_state()?)?;
+                    let admin = admin_api::server(admin_l, web_state.admin_state())?;
+                    Ok((console, admin))
+                })();
+                match started {
+                    Ok((console, admin)) => {
+                        let _ = tx.send(Ok(vec![console.handle(), admin.handle()]));
+                        let _ = futures_util::future::join(console, admin).await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
+    let handles = rx
+        .recv()
+        .context("the web thread stopped during start-up")??;
+
+    Ok(RunningApp {
+        proxy_addr,
+        admin_addr,
+        console_addr,
+        echo_addr,
+        cluster_addr,
+        store,
+        proxy,
+        shutdown,
+        runtime,
+        proxy_task,
+        web: Some((web_thread, handles)),
+        _cluster: cluster_l,
+    })
+}
+
+/// What the console and Admin API need from the running process.
+struct WebParts {
+    store: Store,
+    proxy: Arc<Proxy>,
+    proxy_url: String,
+    echo_url: String,
+}
+
+impl WebParts {
+    fn console_state(&self) -> anyhow::Result<console::State> {
+        let key = self
+            .store
+            .get_or_create_secret("session_key", || security::random_hex(64))?;
+        console::State::new(
+            self.store.clone(),
+            self.proxy.clone(),
+            self.proxy_url.clone(),
+            self.echo_url.clone(),
+            &key,
+        )
+    }
+
+    fn admin_state(&self) -> admin_api::State {
+        admin_api::State {
+            store: self.store.clone(),
+            proxy: self.proxy.clone(),
+        }
+    }
+}
+
+fn seed(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) {
+        if store.get_user_by_email(email)?.is_none() {
+            security::check_password_strength(password)
+                .map_err(|m| anyhow::anyhow!("GATEHOUSE_ADMIN_PASSWORD: {m}"))?;
+            let hash = security::hash_password(password)
+                .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?;
+            store.insert_user(email, &hash)?;
+            tracing::info!(user.email = %email, "seeded the organization admin");
+        }
+    }
+    if let Some(token) = &settings.bootstrap_token {
+        let hash = security::hash_token(token);
+        if store.use_admin_token(&hash)?.is_none() {
+            store.insert_admin_token("bootstrap", &hash, None)?;
+            tracing::info!("registered the bootstrap Admin API token");
+        }
+    }
+    Ok(())
+}
+
+impl RunningApp {
+    /// Blocks until Ctrl-C or SIGTERM.
+    pub fn wait_for_signal(&self) {
+        self.runtime.block_on(async {
+            #[cfg(unix)]
+            {
+                let mut term =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(s) => s,
+                        Err(_) => {
+                            let _ = tokio::signal::ctrl_c().await;
+                            return;
+                        }
+                    };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        });
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to 30 s), then stops everything.
+    pub fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some((thread, handles)) = self.web.take() {
+            self.runtime.block_on(async {
+                for h in handles {
+                    h.stop(true).await;
+                }
+            });
+            let _ = thread.join();
+        }
+        let task = self.proxy_task;
+        let _ = self
+            .runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(30), task).await });
+        self.runtime.shutdown_timeout(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,202 @@
+//! The web console (askama + htmx): setup, login, Service Hub pages and the Create
+//! Implementation dialog. Handlers are thin: extract, parse into domain types, call the store,
+//! render. Every page's content comes from one template; htmx requests get just that content,
+//! full loads get it inside the layout.
+
+mod assets;
+mod auth;
+mod error;
+mod forms;
+mod implementation;
+mod services;
+mod session;
+mod tokens;
+mod versions;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use actix_session::config::CookieContentSecurity;
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::SameSite;
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use askama::Template;
+
+pub use error::ConsoleError;
+pub use session::CurrentUser;
+
+use crate::proxy::Proxy;
+use crate::store::Store;
+use crate::web_error::WebError;
+
+#[derive(Clone)]
+pub struct State {
+    pub store: Store,
+    pub proxy: Arc<Proxy>,
+    pub proxy_url: String,
+    pub echo_url: String,
+    pub session_key: actix_web::cookie::Key,
+    pub throttle: Arc<Mutex<HashMap<String, auth::Attempts>>>,
+}
+
+impl State {
+    pub fn new(
+        store: Store,
+        proxy: Arc<Proxy>,
+        proxy_url: String,
+        echo_url: String,
+        key_hex: &str,
+    ) -> anyhow::Result<State> {
+        let bytes = hex::decode(key_hex)?;
+        let session_key = actix_web::cookie::Key::try_from(bytes.as_slice())?;
+        Ok(State {
+            store,
+            proxy,
+            proxy_url,
+            echo_url,
+            session_key,
+            throttle: Arc::default(),
+        })
+    }
+}
+
+pub type PageResult = Result<HttpResponse, ConsoleError>;
+
+pub fn server(listener: TcpListener, state: State) -> anyhow::Result<Server> {
+    let key = state.session_key.clone();
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+            .cookie_name("gatehouse_session".into())
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_secure(false)
+            .cookie_content_security(CookieContentSecurity::Private)
+            .build();
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::FormConfig::default().limit(256 * 1024))
+            .app_data(web::PayloadConfig::new(256 * 1024))
+            .wrap(sessions)
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add((header::X_FRAME_OPTIONS, "DENY"))
+                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                    .add((header::REFERRER_POLICY, "same-origin")),
+            )
+            .configure(configure)
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/{file:.*}", web::get().to(assets::serve_asset))
+        .route("/", web::get().to(|| async { see_other("/services") }))
+        .configure(auth::configure)
+        .configure(services::configure)
+        .configure(versions::configure)
+        .configure(implementation::configure)
+        .configure(tokens::configure)
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
+        }));
+}
+
+#[derive(Template)]
+#[template(path = "layout.html")]
+struct Layout<'a> {
+    title: &'a str,
+    user: Option<&'a CurrentUser>,
+    csrf: &'a str,
+    nav: &'a str,
+    content: &'a str,
+    css: &'a str,
+    htmx: &'a str,
+}
+
+/// A page: its content template rendered alone for htmx requests, inside the layout otherwise.
+pub struct Page<'a> {
+    pub title: &'a str,
+    pub nav: &'a str,
+    pub user: Option<&'a CurrentUser>,
+    pub csrf: &'a str,
+}
+
+impl Page<'_> {
+    pub fn render(&self, req: &HttpRequest, content: &impl Template) -> PageResult {
+        self.render_status(req, content, actix_web::http::StatusCode::OK)
+    }
+
+    pub fn render_status(
+        &self,
+        req: &HttpRequest,
+        content: &impl Template,
+        status: actix_web::http::StatusCode,
+    ) -> PageResult {
+        let body = content
+            .render()
+            .map_err(|e| WebError::internal("rendering a page failed", e))?;
+        let html = if is_htmx(req) && !req.headers().contains_key("hx-boosted") {
+            body
+        } else {
+            Layout {
+                title: self.title,
+                user: self.user,
+                csrf: self.csrf,
+                nav: self.nav,
+                content: &body,
+                css: assets::css_url(),
+                htmx: assets::htmx_url(),
+            }
+            .render()
+            .map_err(|e| WebError::internal("rendering the layout failed", e))?
+        };
+        Ok(HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(html))
+    }
+}
+
+pub fn is_htmx(req: &HttpRequest) -> bool {
+    req.headers().contains_key("hx-request")
+}
+
+/// After a successful post: a 303 for plain forms, `HX-Redirect` for htmx.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header(("HX-Redirect", location))
+        .finish()
+}
+
+pub fn redirect_after_post(req: &HttpRequest, location: &str) -> HttpResponse {
+    if is_htmx(req) {
+        HttpResponse::Ok()
+            .insert_header(("HX-Redirect", location))
+            .finish()
+    } else {
+        see_other(location)
+    }
+}
+
+/// Formats a Unix timestamp as `2026-11-23 11:04 UTC`.
+pub fn fmt_time(secs: i64) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(fmt).ok())
+        .unwrap_or_default()
+}
+
+pub fn parse_uuid(s: &str) -> Result<uuid::Uuid, ConsoleError> {
+    uuid::Uuid::parse_str(s).map_err(|_| ConsoleError(WebError::NotFound))
+}

@@ -1,0 +1,274 @@
+//! First-run setup, login (throttled after repeated failures) and logout.
+
+use std::time::{Duration, Instant};
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::session::{csrf_token, sign_in, CsrfForm};
+use super::{see_other, ConsoleError, Page, PageResult, State};
+use crate::domain::FieldErrors;
+use crate::security;
+use crate::web_error::WebError;
+
+const MAX_FAILURES: u32 = 5;
+const LOCKOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct Attempts {
+    failures: u32,
+    locked_until: Option<Instant>,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/setup", web::get().to(show_setup))
+        .route("/setup", web::post().to(create_admin))
+        .route("/login", web::get().to(show_login))
+        .route("/login", web::post().to(log_in))
+        .route("/logout", web::post().to(log_out));
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    error: &'a str,
+}
+
+async fn no_users(state: &State) -> Result<bool, ConsoleError> {
+    Ok(state.store.run(|s| s.count_users()).await? == 0)
+}
+
+async fn show_setup(req: HttpRequest, state: web::Data<State>, session: Session) -> PageResult {
+    if !no_users(&state).await? {
+        return Ok(see_other("/login"));
+    }
+    let csrf = csrf_token(&session);
+    Page {
+        title: "Set up Gatehouse",
+        nav: "",
+        user: None,
+        csrf: &csrf,
+    }
+    .render(
+        &req,
+        &SetupPage {
+            csrf: &csrf,
+            email: "",
+            errors: FieldErrors::new(),
+        },
+    )
+}
+
+async fn create_admin(
+    req: HttpRequest,
+    state: web::Data<State>,
+    session: Session,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    if !no_users(&state).await? {
+        return Ok(see_other("/login"));
+    }
+    let email = form.get("email").trim().to_string();
+    let password = form.get("password").to_string();
+    let mut errors = FieldErrors::new();
+    if !is_email(&email) {
+        errors.add("email", "Enter a valid email address");
+    }
+    if let Err(m) = security::check_password_strength(&password) {
+        errors.add("password", m);
+    } else if password != form.get("password_confirm") {
+        errors.add("password_confirm", "Passwords do not match");
+    }
+    if errors.is_empty() {
+        let pw = password.clone();
+        let hash = web::block(move || security::hash_password(&pw))
+            .await
+            .map_err(|e| WebError::internal("hashing a password failed", e))?
+            .map_err(|e| WebError::internal("hashing a password failed", e))?;
+        let e2 = email.clone();
+        let user = state
+            .store
+            .run(move |s| {
+                // Checked again inside the write: two first visitors must not both become admin.
+                if s.count_users()? > 0 {
+                    return Err(crate::store::StoreError::NotFound);
+                }
+                s.insert_user(&e2, &hash)
+            })
+            .await;
+        match user {
+            Ok(user) => {
+                sign_in(&session, user.id, &user.email)?;
+                tracing::info!(user.email = %user.email, "organization admin created");
+                return Ok(see_other("/services"));
+            }
+            Err(crate::store::StoreError::NotFound) => return Ok(see_other("/login")),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let csrf = csrf_token(&session);
+    Page {
+        title: "Set up Gatehouse",
+        nav: "",
+        user: None,
+        csrf: &csrf,
+    }
+    .render_status(
+        &req,
+        &SetupPage {
+            csrf: &csrf,
+            email: &email,
+            errors,
+        },
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+}
+
+async fn show_login(req: HttpRequest, state: web::Data<State>, session: Session) -> PageResult {
+    if no_users(&state).await? {
+        return Ok(see_other("/setup"));
+    }
+    let csrf = csrf_token(&session);
+    Page {
+        title: "Log in",
+        nav: "",
+        user: None,
+        csrf: &csrf,
+    }
+    .render(
+        &req,
+        &LoginPage {
+            csrf: &csrf,
+            email: "",
+            error: "",
+        },
+    )
+}
+
+async fn log_in(
+    req: HttpRequest,
+    state: web::Data<State>,
+    session: Session,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let email = form.get("email").trim().to_string();
+    let password = form.get("password").to_string();
+    let key = email.to_ascii_lowercase();
+    let csrf = csrf_token(&session);
+    let page = Page {
+        title: "Log in",
+        nav: "",
+        user: None,
+        csrf: &csrf,
+    };
+
+    if let Some(wait) = locked_for(&state, &key) {
+        let msg = format!(
+            "Too many failed attempts. Try again in {} seconds.",
+            wait.as_secs().max(1)
+        );
+        return page.render_status(
+            &req,
+            &LoginPage {
+                csrf: &csrf,
+                email: &email,
+                error: &msg,
+            },
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let e2 = email.clone();
+    let user = state.store.run(move |s| s.get_user_by_email(&e2)).await?;
+    let pw = password.clone();
+    let ok_user = web::block(move || match user {
+        Some(u) if security::verify_password(&pw, &u.password_hash) => Some(u),
+        Some(_) => None,
+        None => {
+            security::dummy_verify(&pw);
+            None
+        }
+    })
+    .await
+    .map_err(|e| WebError::internal("verifying a password failed", e))?;
+
+    match ok_user {
+        Some(u) => {
+            if let Ok(mut t) = state.throttle.lock() {
+                t.remove(&key);
+            }
+            sign_in(&session, u.id, &u.email)?;
+            Ok(see_other("/services"))
+        }
+        None => {
+            record_failure(&state, &key);
+            tracing::warn!(user.email = %email, "failed console login");
+            page.render_status(
+                &req,
+                &LoginPage {
+                    csrf: &csrf,
+                    email: &email,
+                    error: "Incorrect email or password.",
+                },
+                StatusCode::UNAUTHORIZED,
+            )
+        }
+    }
+}
+
+async fn log_out(session: Session, _form: CsrfForm) -> HttpResponse {
+    session.purge();
+    see_other("/login")
+}
+
+fn locked_for(state: &State, key: &str) -> Option<Duration> {
+    let t = state.throttle.lock().ok()?;
+    let until = t.get(key)?.locked_until?;
+    until.checked_duration_since(Instant::now())
+}
+
+fn record_failure(state: &State, key: &str) {
+    let Ok(mut t) = state.throttle.lock() else {
+        return;
+    };
+    if t.len() > 10_000 {
+        t.retain(|_, a| a.locked_until.is_some_and(|u| u > Instant::now()));
+    }
+    let a = t.entry(key.to_string()).or_insert(Attempts {
+        failures: 0,
+        locked_until: None,
+    });
+    if a.locked_until.is_some_and(|u| u <= Instant::now()) {
+        *a = Attempts {
+            failures: 0,
+            locked_until: None,
+        };
+    }
+    a.failures += 1;
+    if a.failures >= MAX_FAILURES {
+        a.locked_until = Some(Instant::now() + LOCKOUT);
+    }
+}
+
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.contains(char::is_whitespace)
+        && s.len() <= 254
+}

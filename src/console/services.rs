@@ -1,0 +1,245 @@
+//! Service Hub: the catalog list, creating a service, its overview and deleting it.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use askama::Template;
+use serde::Deserialize;
+
+use super::session::CsrfForm;
+use super::{fmt_time, parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
+use crate::domain::catalog::{CatalogService, NewCatalogService, ServiceVersion};
+use crate::domain::FieldErrors;
+use crate::store::StoreError;
+use crate::web_error::WebError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/services", web::get().to(list_services))
+        .route("/services", web::post().to(create_service))
+        .route("/services/new", web::get().to(new_service))
+        .route("/services/{sid}", web::get().to(show_service))
+        .route("/services/{sid}/delete", web::post().to(delete_service));
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Template)]
+#[template(path = "services.html")]
+struct ServicesPage<'a> {
+    q: &'a str,
+    services: Vec<(CatalogService, i64)>,
+}
+
+async fn list_services(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    q: web::Query<ListQuery>,
+) -> PageResult {
+    let filter = q.q.trim().to_string();
+    let f2 = filter.clone();
+    let services = state
+        .store
+        .run(move |s| s.list_catalog_services(&f2))
+        .await?;
+    Page {
+        title: "Service Hub",
+        nav: "services",
+        user: Some(&user),
+        csrf: &user.csrf,
+    }
+    .render(
+        &req,
+        &ServicesPage {
+            q: &filter,
+            services,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "service_new.html")]
+struct NewServicePage<'a> {
+    csrf: &'a str,
+    display_name: &'a str,
+    description: &'a str,
+    errors: FieldErrors,
+}
+
+async fn new_service(req: HttpRequest, user: CurrentUser) -> PageResult {
+    Page {
+        title: "New service",
+        nav: "services",
+        user: Some(&user),
+        csrf: &user.csrf,
+    }
+    .render(
+        &req,
+        &NewServicePage {
+            csrf: &user.csrf,
+            display_name: "",
+            description: "",
+            errors: FieldErrors::new(),
+        },
+    )
+}
+
+async fn create_service(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let display_name = form.get("display_name").to_string();
+    let description = form.get("description").to_string();
+    let result = match NewCatalogService::parse(&display_name, &description) {
+        Ok(new) => state
+            .store
+            .run(move |s| s.insert_catalog_service(&new))
+            .await
+            .map_err(|e| match e {
+                StoreError::Unique { .. } => FieldErrors::single(
+                    "display_name",
+                    "A service with this name (or the same key) already exists",
+                ),
+                other => {
+                    let _ = WebError::from(other);
+                    FieldErrors::single(
+                        "display_name",
+                        "The service could not be saved; please try again",
+                    )
+                }
+            }),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(svc) => Ok(redirect_after_post(&req, &format!("/services/{}", svc.id))),
+        Err(errors) => Page {
+            title: "New service",
+            nav: "services",
+            user: Some(&user),
+            csrf: &user.csrf,
+        }
+        .render_status(
+            &req,
+            &NewServicePage {
+                csrf: &user.csrf,
+                display_name: &display_name,
+                description: &description,
+                errors,
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    }
+}
+
+pub struct VersionRow {
+    pub version: ServiceVersion,
+    pub group_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "service.html")]
+struct ServicePage<'a> {
+    csrf: &'a str,
+    service: CatalogService,
+    versions: Vec<VersionRow>,
+    modified: String,
+    delete_error: &'a str,
+}
+
+async fn load_service(
+    state: &State,
+    sid: uuid::Uuid,
+) -> Result<(CatalogService, Vec<VersionRow>), WebError> {
+    state
+        .store
+        .run(move |s| {
+            let svc = s.get_catalog_service(sid)?;
+            let groups = s.list_runtime_groups()?;
+            let versions = s
+                .list_versions(sid)?
+                .into_iter()
+                .map(|v| VersionRow {
+                    group_name: groups
+                        .iter()
+                        .find(|g| g.id == v.runtime_group_id)
+                        .map(|g| g.name.clone())
+                        .unwrap_or_default(),
+                    version: v,
+                })
+                .collect();
+            Ok::<_, StoreError>((svc, versions))
+        })
+        .await
+        .map_err(WebError::from)
+}
+
+async fn show_service(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> PageResult {
+    let sid = parse_uuid(&path)?;
+    let (service, versions) = load_service(&state, sid).await?;
+    let modified = fmt_time(service.updated_at);
+    Page {
+        title: &service.display_name.clone(),
+        nav: "services",
+        user: Some(&user),
+        csrf: &user.csrf,
+    }
+    .render(
+        &req,
+        &ServicePage {
+            csrf: &user.csrf,
+            service,
+            versions,
+            modified,
+            delete_error: "",
+        },
+    )
+}
+
+async fn delete_service(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let sid = parse_uuid(&path)?;
+    let (service, versions) = load_service(&state, sid).await?;
+    if form.get("confirm_name").trim() != service.display_name {
+        let modified = fmt_time(service.updated_at);
+        let msg = format!("Type \"{}\" exactly to confirm", service.display_name);
+        return Page {
+            title: &service.display_name.clone(),
+            nav: "services",
+            user: Some(&user),
+            csrf: &user.csrf,
+        }
+        .render_status(
+            &req,
+            &ServicePage {
+                csrf: &user.csrf,
+                service,
+                versions,
+                modified,
+                delete_error: &msg,
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    state
+        .store
+        .run(move |s| s.delete_catalog_service(sid))
+        .await
+        .map_err(WebError::from)?;
+    tracing::info!(service.id = %sid, user.email = %user.email, "catalog service deleted");
+    Ok(redirect_after_post(&req, "/services"))
+}

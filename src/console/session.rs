@@ -1,0 +1,144 @@
+//! Who is asking and whether a form post is genuine: the signed-in user from the session, and
+//! form bodies checked against the session's CSRF token before any handler sees them.
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use uuid::Uuid;
+
+use super::error::ConsoleError;
+use crate::security;
+use crate::web_error::WebError;
+
+const USER_KEY: &str = "uid";
+const EMAIL_KEY: &str = "email";
+const CSRF_KEY: &str = "csrf";
+
+/// The CSRF token of this session, created on first use.
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(t)) = session.get::<String>(CSRF_KEY) {
+        return t;
+    }
+    let t = security::random_hex(32);
+    let _ = session.insert(CSRF_KEY, &t);
+    t
+}
+
+pub fn sign_in(session: &Session, user: Uuid, email: &str) -> Result<(), ConsoleError> {
+    session.renew();
+    session
+        .insert(USER_KEY, user.to_string())
+        .map_err(|e| WebError::internal("writing the session failed", e))?;
+    session
+        .insert(EMAIL_KEY, email)
+        .map_err(|e| WebError::internal("writing the session failed", e))?;
+    session
+        .insert(CSRF_KEY, security::random_hex(32))
+        .map_err(|e| WebError::internal("writing the session failed", e))?;
+    Ok(())
+}
+
+/// The signed-in user; handlers that take it are reachable only with a session.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: Uuid,
+    pub email: String,
+    pub csrf: String,
+}
+
+impl FromRequest for CurrentUser {
+    type Error = ConsoleError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let session = req.get_session();
+        let user = session
+            .get::<String>(USER_KEY)
+            .ok()
+            .flatten()
+            .and_then(|s| Uuid::parse_str(&s).ok())
+            .zip(session.get::<String>(EMAIL_KEY).ok().flatten());
+        std::future::ready(match user {
+            Some((id, email)) => Ok(CurrentUser {
+                id,
+                email,
+                csrf: csrf_token(&session),
+            }),
+            None => Err(ConsoleError::login_required(req)),
+        })
+    }
+}
+
+/// A urlencoded form body, in order, with repeated keys kept (`paths` may appear many times).
+#[derive(Debug, Clone, Default)]
+pub struct FormData(pub Vec<(String, String)>);
+
+impl FormData {
+    pub fn parse(bytes: &[u8]) -> FormData {
+        FormData(
+            form_urlencoded::parse(bytes)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+}
+
+/// A form post whose CSRF token matched the session's. Anything else is refused with 403.
+pub struct CsrfForm(pub FormData);
+
+impl FromRequest for CsrfForm {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let bytes = body.await?;
+            let form = FormData::parse(&bytes);
+            let expected = req.get_session().get::<String>(CSRF_KEY).ok().flatten();
+            let header = req
+                .headers()
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let given = if form.has("csrf_token") {
+                form.get("csrf_token")
+            } else {
+                header
+            };
+            match expected {
+                Some(e) if !given.is_empty() && constant_time_eq(e.as_bytes(), given.as_bytes()) => Ok(CsrfForm(form)),
+                _ => Err(ConsoleError(WebError::Forbidden(
+                    "This form has expired or did not come from Gatehouse. Reload the page and try again.".into(),
+                ))
+                .into()),
+            }
+        })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

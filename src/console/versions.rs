@@ -1,0 +1,394 @@
+//! Service versions: creating one, its overview page, the status codes panel, deleting it.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::session::CsrfForm;
+use super::{fmt_time, parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
+use crate::domain::catalog::{parse_version_name, CatalogService, RuntimeGroup, ServiceVersion};
+use crate::domain::{FieldErrors, GatewayService, Route};
+use crate::store::{StatusCount, StoreError};
+use crate::web_error::WebError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/services/{sid}/versions/new", web::get().to(new_version))
+        .route("/services/{sid}/versions", web::post().to(create_version))
+        .route(
+            "/services/{sid}/versions/{vid}",
+            web::get().to(show_version),
+        )
+        .route(
+            "/services/{sid}/versions/{vid}/delete",
+            web::post().to(delete_version),
+        )
+        .route(
+            "/services/{sid}/versions/{vid}/status-codes",
+            web::get().to(status_codes),
+        );
+}
+
+#[derive(Template)]
+#[template(path = "version_new.html")]
+struct NewVersionPage<'a> {
+    csrf: &'a str,
+    service: CatalogService,
+    groups: Vec<RuntimeGroup>,
+    name: &'a str,
+    group_id: String,
+    errors: FieldErrors,
+}
+
+async fn new_version(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> PageResult {
+    let sid = parse_uuid(&path)?;
+    let (service, groups) = state
+        .store
+        .run(move |s| Ok::<_, StoreError>((s.get_catalog_service(sid)?, s.list_runtime_groups()?)))
+        .await
+        .map_err(WebError::from)?;
+    let group_id = groups.first().map(|g| g.id.to_string()).unwrap_or_default();
+    Page {
+        title: "New version",
+        nav: "services",
+        user: Some(&user),
+        csrf: &user.csrf,
+    }
+    .render(
+        &req,
+        &NewVersionPage {
+            csrf: &user.csrf,
+            service,
+            groups,
+            name: "",
+            group_id,
+            errors: FieldErrors::new(),
+        },
+    )
+}
+
+async fn create_version(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let sid = parse_uuid(&path)?;
+    let name = form.get("name").to_string();
+    let group_raw = form.get("runtime_group_id").to_string();
+    let (service, groups) = state
+        .store
+        .run(move |s| Ok::<_, StoreError>((s.get_catalog_service(sid)?, s.list_runtime_groups()?)))
+        .await
+        .map_err(WebError::from)?;
+    let mut errors = FieldErrors::new();
+    let group = groups
+        .iter()
+        .find(|g| g.id.to_string() == group_raw)
+        .map(|g| g.id);
+    if group.is_none() {
+        errors.add("runtime_group_id", "Choose a runtime group");
+    }
+    let parsed = parse_version_name(&name);
+    if let Err(e) = &parsed {
+        for (k, v) in &e.0 {
+            errors.add(k.clone(), v.clone());
+        }
+    }
+    if let (Ok(vname), Some(gid)) = (parsed, group) {
+        let created = state
+            .store
+            .run(move |s| s.insert_version(sid, &vname, gid))
+            .await;
+        match created {
+            Ok(v) => {
+                return Ok(redirect_after_post(
+                    &req,
+                    &format!("/services/{sid}/versions/{}", v.id),
+                ))
+            }
+            Err(StoreError::Unique { .. }) => errors.add(
+                "name",
+                "This service already has a version with this name in that runtime group",
+            ),
+            Err(e) => return Err(WebError::from(e).into()),
+        }
+    }
+    Page {
+        title: "New version",
+        nav: "services",
+        user: Some(&user),
+        csrf: &user.csrf,
+    }
+    .render_status(
+        &req,
+        &NewVersionPage {
+            csrf: &user.csrf,
+            service,
+            groups,
+            name: &name,
+            group_id: group_raw.clone(),
+            errors,
+        },
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+}
+
+/// Everything the version overview shows.
+pub struct VersionView {
+    pub service: CatalogService,
+    pub version: ServiceVersion,
+    pub group: RuntimeGroup,
+    pub implementation: Option<GatewayService>,
+    pub routes: Vec<Route>,
+}
+
+pub async fn load_version(state: &State, sid: Uuid, vid: Uuid) -> Result<VersionView, WebError> {
+    state
+        .store
+        .run(move |s| {
+            let service = s.get_catalog_service(sid)?;
+            let version = s.get_version(sid, vid)?;
+            let group = s.get_runtime_group(version.runtime_group_id)?;
+            let (implementation, routes) = match version.gateway_service_id {
+                Some(gs) => {
+                    let svc = s.get_gateway_service(group.id, &gs.to_string())?;
+                    let routes = s.list_routes(group.id, Some(gs), 0, 1000)?.items;
+                    (Some(svc), routes)
+                }
+                None => (None, Vec::new()),
+            };
+            Ok::<_, StoreError>(VersionView {
+                service,
+                version,
+                group,
+                implementation,
+                routes,
+            })
+        })
+        .await
+        .map_err(WebError::from)
+}
+
+#[derive(Template)]
+#[template(path = "version.html")]
+struct VersionPage<'a> {
+    csrf: &'a str,
+    v: VersionView,
+    proxy_url: String,
+    upstream_url: String,
+    created: String,
+    modified: String,
+    panel: StatusPanel,
+    delete_error: &'a str,
+}
+
+impl VersionPage<'_> {
+    fn route_paths(r: &Route) -> String {
+        r.paths.clone().unwrap_or_default().join(", ")
+    }
+
+    fn route_methods(r: &Route) -> String {
+        r.methods
+            .clone()
+            .map(|m| m.join(", "))
+            .unwrap_or_else(|| "any".into())
+    }
+}
+
+fn proxy_url(base: &str, routes: &[Route]) -> String {
+    let first = routes
+        .iter()
+        .flat_map(|r| r.paths.iter().flatten())
+        .find(|p| !p.starts_with('~'));
+    match first {
+        Some(p) => format!("{base}{p}"),
+        None => base.to_string(),
+    }
+}
+
+async fn show_version(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+) -> PageResult {
+    render_version(&req, &state, &user, &path.0, &path.1, "").await
+}
+
+async fn render_version(
+    req: &HttpRequest,
+    state: &State,
+    user: &CurrentUser,
+    sid: &str,
+    vid: &str,
+    delete_error: &str,
+) -> PageResult {
+    let (sid, vid) = (parse_uuid(sid)?, parse_uuid(vid)?);
+    let v = load_version(state, sid, vid).await?;
+    let panel = load_panel(state, sid, vid, "5m").await?;
+    let title = format!("{} · {}", v.version.name, v.service.display_name);
+    let page = VersionPage {
+        csrf: &user.csrf,
+        proxy_url: proxy_url(&state.proxy_url, &v.routes),
+        upstream_url: v
+            .implementation
+            .as_ref()
+            .map(GatewayService::url)
+            .unwrap_or_default(),
+        created: fmt_time(v.version.created_at),
+        modified: fmt_time(v.version.updated_at),
+        v,
+        panel,
+        delete_error,
+    };
+    let status = if delete_error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Page {
+        title: &title,
+        nav: "services",
+        user: Some(user),
+        csrf: &user.csrf,
+    }
+    .render_status(req, &page, status)
+}
+
+async fn delete_version(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let (sid, vid) = (parse_uuid(&path.0)?, parse_uuid(&path.1)?);
+    let v = load_version(&state, sid, vid).await?;
+    if form.get("confirm_name").trim() != v.version.name {
+        let msg = format!("Type \"{}\" exactly to confirm", v.version.name);
+        return render_version(&req, &state, &user, &path.0, &path.1, &msg).await;
+    }
+    let version = v.version.clone();
+    state
+        .store
+        .run(move |s| s.delete_version(&version))
+        .await
+        .map_err(WebError::from)?;
+    tracing::info!(version.id = %vid, user.email = %user.email, "service version deleted");
+    Ok(redirect_after_post(&req, &format!("/services/{sid}")))
+}
+
+// ---- status codes panel ----
+
+pub const FRAMES: &[(&str, &str, i64)] = &[
+    ("5m", "Last 5 minutes", 300),
+    ("15m", "Last 15 minutes", 900),
+    ("1h", "Last hour", 3600),
+    ("6h", "Last 6 hours", 21_600),
+    ("12h", "Last 12 hours", 43_200),
+    ("24h", "Last 24 hours", 86_400),
+];
+
+pub struct ClassCount {
+    pub class: &'static str,
+    pub count: i64,
+}
+
+#[derive(Template)]
+#[template(path = "_status_codes.html")]
+pub struct StatusPanel {
+    pub url: String,
+    pub frame: String,
+    pub frame_label: String,
+    pub total: i64,
+    pub codes: Vec<StatusCount>,
+    pub classes: Vec<ClassCount>,
+}
+
+impl StatusPanel {
+    fn percent(&self, count: &i64) -> String {
+        if self.total == 0 {
+            return "0.00".into();
+        }
+        format!("{:.2}", *count as f64 * 100.0 / self.total as f64)
+    }
+
+    fn frames(&self) -> &'static [(&'static str, &'static str, i64)] {
+        FRAMES
+    }
+
+    fn code_class(status: &u16) -> &'static str {
+        match status {
+            200..=299 => "c2xx",
+            300..=399 => "c3xx",
+            400..=499 => "c4xx",
+            _ => "c5xx",
+        }
+    }
+}
+
+async fn load_panel(
+    state: &State,
+    sid: Uuid,
+    vid: Uuid,
+    frame: &str,
+) -> Result<StatusPanel, WebError> {
+    let &(key, label, secs) = FRAMES.iter().find(|f| f.0 == frame).unwrap_or(&FRAMES[0]);
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let since = now_ms - secs * 1000;
+    let codes = state
+        .store
+        .run(move |s| s.status_counts_for_version(vid, since))
+        .await?;
+    let total = codes.iter().map(|c| c.count).sum();
+    let classes = ["2xx", "3xx", "4xx", "5xx"]
+        .iter()
+        .enumerate()
+        .map(|(i, class)| ClassCount {
+            class,
+            count: codes
+                .iter()
+                .filter(|c| c.status / 100 == (i as u16 + 2))
+                .map(|c| c.count)
+                .sum(),
+        })
+        .collect();
+    Ok(StatusPanel {
+        url: format!("/services/{sid}/versions/{vid}/status-codes"),
+        frame: key.into(),
+        frame_label: label.to_ascii_lowercase(),
+        total,
+        codes,
+        classes,
+    })
+}
+
+#[derive(Deserialize)]
+struct PanelQuery {
+    frame: Option<String>,
+}
+
+async fn status_codes(
+    state: web::Data<State>,
+    _user: CurrentUser,
+    path: web::Path<(String, String)>,
+    q: web::Query<PanelQuery>,
+) -> PageResult {
+    let (sid, vid) = (parse_uuid(&path.0)?, parse_uuid(&path.1)?);
+    let panel = load_panel(&state, sid, vid, q.frame.as_deref().unwrap_or("5m")).await?;
+    let html = panel
+        .render()
+        .map_err(|e| WebError::internal("rendering the status panel failed", e))?;
+    Ok(actix_web::HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(html))
+}

@@ -1,0 +1,18 @@
+//! Entities and Kong's rules for them: names, defaults, validation. No I/O and no HTTP here; the
+//! console and the Admin API both convert their input into these types and get field errors back.
+
+pub mod catalog;
+pub mod errors;
+pub mod fields;
+pub mod gateway_service;
+pub mod names;
+pub mod route;
+
+pub use errors::FieldErrors;
+pub use gateway_service::GatewayService;
+pub use route::Route;
+
+/// Seconds since the Unix epoch, UTC; Kong's `created_at` / `updated_at` unit.
+pub fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,15 @@
+//! Gatehouse: a service hub and Kong-compatible API gateway in one binary.
+
+pub mod admin_api;
+pub mod app;
+pub mod console;
+pub mod domain;
+pub mod echo;
+pub mod manage;
+pub mod proxy;
+pub mod security;
+pub mod settings;
+pub mod snapshot;
+pub mod store;
+pub mod telemetry;
+pub mod web_error;

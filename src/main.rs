@@ -1,0 +1,23 @@
+//! CLI entry: parses settings, starts every part of Gatehouse, waits for Ctrl-C or SIGTERM.
+
+use clap::Parser;
+use gatehouse::settings::Settings;
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+                .unwrap_or_else(|_| "info,actix_server=warn".into()),
+        )
+        .init();
+    let settings = Settings::parse();
+    let app = gatehouse::app::start(settings)?;
+    tracing::info!(
+        proxy = %app.proxy_addr, admin = %app.admin_addr, console = %app.console_addr, echo = %app.echo_addr,
+        "gatehouse is running; open the console at http://{}", app.console_addr
+    );
+    app.wait_for_signal();
+    tracing::info!("shutting down: finishing in-flight requests");
+    app.shutdown();
+    Ok(())
+}

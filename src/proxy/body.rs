@@ -1,0 +1,154 @@
+//! The proxy's response body: either a small generated body (errors) or the upstream's body
+//! streamed through frame by frame, with a read timeout between frames. When the upstream body
+//! ends cleanly its connection returns to the pool; either way the request record is sent.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use tokio::time::Sleep;
+
+use super::pool::Pooled;
+use crate::telemetry::{Recorder, RequestRecord};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Sends the request record when the response is finished (or abandoned).
+pub struct Completion {
+    pub recorder: Recorder,
+    pub record: RequestRecord,
+    pub started: Instant,
+}
+
+impl Completion {
+    pub fn finish(mut self, bytes_out: u64) {
+        self.record.bytes_out = bytes_out;
+        self.record.latency_ms = self.started.elapsed().as_millis() as i64;
+        self.recorder.record(self.record);
+    }
+}
+
+pub enum ProxyBody {
+    Full(Option<Bytes>, Option<Completion>),
+    Upstream(Box<UpstreamBody>),
+}
+
+pub struct UpstreamBody {
+    pub inner: Incoming,
+    pub read_timeout: Duration,
+    pub sleep: Option<Pin<Box<Sleep>>>,
+    pub conn: Option<Pooled>,
+    pub completion: Option<Completion>,
+    pub bytes: u64,
+}
+
+impl ProxyBody {
+    pub fn full(bytes: impl Into<Bytes>, completion: Option<Completion>) -> ProxyBody {
+        ProxyBody::Full(Some(bytes.into()), completion)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream stopped sending the response body for longer than the read timeout")]
+pub struct BodyTimeout;
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ProxyBody::Full(data, completion) => {
+                let frame = data.take().map(|d| Ok(Frame::data(d)));
+                if frame.is_none() {
+                    if let Some(c) = completion.take() {
+                        c.finish(0);
+                    }
+                }
+                Poll::Ready(frame)
+            }
+            ProxyBody::Upstream(b) => b.poll(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ProxyBody::Full(d, _) => d.is_none(),
+            ProxyBody::Upstream(b) => b.inner.is_end_stream() && b.completion.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ProxyBody::Full(Some(d), _) => SizeHint::with_exact(d.len() as u64),
+            ProxyBody::Full(None, _) => SizeHint::with_exact(0),
+            ProxyBody::Upstream(b) => b.inner.size_hint(),
+        }
+    }
+}
+
+impl UpstreamBody {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    self.bytes += d.len() as u64;
+                }
+                self.sleep = None;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.conn = None;
+                self.complete();
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            Poll::Ready(None) => {
+                if let Some(conn) = self.conn.take() {
+                    conn.release();
+                }
+                self.complete();
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                let timeout = self.read_timeout;
+                let sleep = self
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if sleep.as_mut().poll(cx).is_ready() {
+                    self.conn = None;
+                    self.complete();
+                    return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn complete(&mut self) {
+        if let Some(c) = self.completion.take() {
+            c.finish(self.bytes);
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        self.complete();
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        if let ProxyBody::Full(_, completion) = self {
+            if let Some(c) = completion.take() {
+                c.finish(0);
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Header rewriting between client and upstream: hop-by-hop removal, X-Forwarded-*, Via.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub const VIA: HeaderValue = HeaderValue::from_static("1.1 gatehouse");
+
+/// Removes hop-by-hop headers, including those the Connection header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for h in HOP_BY_HOP {
+        headers.remove(*h);
+    }
+}
+
+pub struct Forwarded<'a> {
+    pub client_ip: &'a str,
+    pub proto: &'static str,
+    pub host: &'a str,
+    pub port: u16,
+    pub path: &'a str,
+    pub prefix: Option<&'a str>,
+}
+
+/// Sets Kong's X-Forwarded-* and X-Real-IP headers. The client's own X-Forwarded-For is kept and
+/// extended; the others are overwritten because no upstream hop is trusted by default.
+pub fn set_forwarded(headers: &mut HeaderMap, f: &Forwarded<'_>) {
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => format!("{prev}, {}", f.client_ip),
+        _ => f.client_ip.to_string(),
+    };
+    set(headers, "x-forwarded-for", &xff);
+    set(headers, "x-real-ip", f.client_ip);
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(f.proto));
+    let host = f
+        .host
+        .rsplit_once(':')
+        .filter(|(_, p)| p.parse::<u16>().is_ok())
+        .map(|(h, _)| h)
+        .unwrap_or(f.host);
+    set(headers, "x-forwarded-host", host);
+    headers.insert("x-forwarded-port", HeaderValue::from(f.port));
+    set(headers, "x-forwarded-path", f.path);
+    match f.prefix {
+        Some(p) => set(headers, "x-forwarded-prefix", p),
+        None => {
+            headers.remove("x-forwarded-prefix");
+        }
+    }
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+pub fn add_via(headers: &mut HeaderMap) {
+    headers.append(header::VIA, VIA);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_hop_by_hop_and_connection_named() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert!(
+            h.get("x-secret").is_none()
+                && h.get("connection").is_none()
+                && h.get("keep-alive").is_none()
+        );
+        assert!(h.get("x-kept").is_some());
+    }
+
+    #[test]
+    fn forwarded_headers_extend_xff() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        set_forwarded(
+            &mut h,
+            &Forwarded {
+                client_ip: "127.0.0.1",
+                proto: "http",
+                host: "example.com:8000",
+                port: 8000,
+                path: "/a/b",
+                prefix: Some("/a"),
+            },
+        );
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(h["x-forwarded-host"], "example.com");
+        assert_eq!(h["x-forwarded-port"], "8000");
+        assert_eq!(h["x-forwarded-prefix"], "/a");
+    }
+}

@@ -1,0 +1,512 @@
+//! Kong's route matching, pure and synchronous: routes in, a match out. Each (route, path) pair is
+//! a candidate, ordered once at compile time by Kong's priority rules, so matching is a scan that
+//! stops at the first candidate whose attributes all match.
+
+use std::cmp::Ordering;
+
+use http::HeaderMap;
+use regex::Regex;
+
+use crate::domain::Route;
+
+/// What the router looks at in a request.
+pub struct RequestView<'a> {
+    pub method: &'a str,
+    /// The Host header (or authority), possibly with a port.
+    pub host: Option<&'a str>,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    /// The port the request arrived on, used when the Host header has none.
+    pub local_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteMatch {
+    /// Index into the routes the router was compiled from.
+    pub route: usize,
+    /// Length in bytes of the path prefix the route matched (what strip_path removes).
+    pub matched_len: usize,
+}
+
+#[derive(Debug)]
+enum PathPattern {
+    Prefix(String),
+    Regex(Regex),
+}
+
+#[derive(Debug)]
+enum HostPattern {
+    Exact {
+        host: String,
+        port: Option<u16>,
+    },
+    /// `*.example.com`: the suffix `.example.com`.
+    Suffix {
+        suffix: String,
+        port: Option<u16>,
+    },
+    /// `example.*`: the prefix `example.`.
+    Prefix {
+        prefix: String,
+        port: Option<u16>,
+    },
+}
+
+#[derive(Debug)]
+enum ValuePattern {
+    Exact(String),
+    Regex(Regex),
+}
+
+#[derive(Debug)]
+struct Candidate {
+    route: usize,
+    path: Option<PathPattern>,
+    hosts: Vec<HostPattern>,
+    methods: Vec<String>,
+    headers: Vec<(String, Vec<ValuePattern>)>,
+    key: SortKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SortKey {
+    match_weight: u32,
+    category: u32,
+    submatch: u32,
+    headers: usize,
+    regex_priority: i64,
+    uri_len: usize,
+    created_at: i64,
+    order: usize,
+}
+
+// Kong's traditional router: categories by number of attributes, then attribute kind.
+const CAT_HOST: u32 = 0x40;
+const CAT_HEADER: u32 = 0x20;
+const CAT_URI: u32 = 0x10;
+const CAT_METHOD: u32 = 0x08;
+const CAT_SNI: u32 = 0x04;
+const SUB_REGEX_URI: u32 = 0x01;
+const SUB_PLAIN_HOSTS_ONLY: u32 = 0x02;
+const SUB_WILDCARD_HOST_PORT: u32 = 0x04;
+
+impl Ord for SortKey {
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.match_weight
+            .cmp(&self.match_weight)
+            .then(o.category.cmp(&self.category))
+            .then(o.submatch.cmp(&self.submatch))
+            .then(o.headers.cmp(&self.headers))
+            .then_with(|| {
+                if self.submatch & SUB_REGEX_URI != 0 {
+                    o.regex_priority.cmp(&self.regex_priority)
+                } else {
+                    Ordering::Equal
+                }
+            })
+            .then(o.uri_len.cmp(&self.uri_len))
+            .then(self.created_at.cmp(&o.created_at))
+            .then(self.order.cmp(&o.order))
+    }
+}
+
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Router {
+    candidates: Vec<Candidate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    pub route: usize,
+    pub message: String,
+}
+
+impl Router {
+    /// Compiles `routes`. A route that cannot be compiled (an invalid regex that slipped past
+    /// validation) is left out and reported; the others still serve.
+    pub fn compile(routes: &[Route]) -> (Router, Vec<CompileError>) {
+        let mut candidates = Vec::new();
+        let mut errors = Vec::new();
+        for (idx, route) in routes.iter().enumerate() {
+            match compile_route(idx, route) {
+                Ok(mut c) => candidates.append(&mut c),
+                Err(message) => errors.push(CompileError {
+                    route: idx,
+                    message,
+                }),
+            }
+        }
+        candidates.sort_by(|a, b| a.key.cmp(&b.key));
+        (Router { candidates }, errors)
+    }
+
+    pub fn len(&self) -> usize {
+        self.candidates.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.candidates.is_empty()
+    }
+
+    pub fn find(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
+        let (req_host, req_port) = split_host(req.host.unwrap_or(""), req.local_port);
+        self.candidates
+            .iter()
+            .find_map(|c| c.matches(req, &req_host, req_port))
+    }
+}
+
+impl Candidate {
+    fn matches(&self, req: &RequestView<'_>, host: &str, port: u16) -> Option<RouteMatch> {
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| m == req.method) {
+            return None;
+        }
+        if !self.hosts.is_empty() && !self.hosts.iter().any(|h| h.matches(host, port)) {
+            return None;
+        }
+        for (name, values) in &self.headers {
+            let ok = req.headers.get_all(name.as_str()).iter().any(|v| {
+                let v = v.to_str().unwrap_or("");
+                values.iter().any(|p| match p {
+                    ValuePattern::Exact(e) => e.eq_ignore_ascii_case(v),
+                    ValuePattern::Regex(re) => re.is_match(v),
+                })
+            });
+            if !ok {
+                return None;
+            }
+        }
+        let matched_len = match &self.path {
+            None => 0,
+            Some(PathPattern::Prefix(p)) => {
+                if !req.path.starts_with(p.as_str()) {
+                    return None;
+                }
+                p.len()
+            }
+            Some(PathPattern::Regex(re)) => re.find(req.path)?.end(),
+        };
+        Some(RouteMatch {
+            route: self.route,
+            matched_len,
+        })
+    }
+}
+
+impl HostPattern {
+    fn matches(&self, host: &str, port: u16) -> bool {
+        let port_ok = |p: &Option<u16>| p.is_none_or(|p| p == port);
+        match self {
+            HostPattern::Exact { host: h, port: p } => port_ok(p) && h == host,
+            HostPattern::Suffix { suffix, port: p } => {
+                port_ok(p) && host.len() > suffix.len() && host.ends_with(suffix.as_str())
+            }
+            HostPattern::Prefix { prefix, port: p } => {
+                port_ok(p) && host.len() > prefix.len() && host.starts_with(prefix.as_str())
+            }
+        }
+    }
+}
+
+/// Splits `host[:port]` into a lower-cased host and a port (the listener's when absent).
+fn split_host(raw: &str, default_port: u16) -> (String, u16) {
+    let (h, p) = if raw.starts_with('[') {
+        match raw.find(']') {
+            Some(end) => (&raw[..=end], raw[end + 1..].strip_prefix(':')),
+            None => (raw, None),
+        }
+    } else {
+        match raw.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (raw, None),
+        }
+    };
+    let port = p.and_then(|p| p.parse().ok()).unwrap_or(default_port);
+    (h.to_ascii_lowercase(), port)
+}
+
+fn parse_host_pattern(raw: &str) -> HostPattern {
+    let (name, port) = match raw.rsplit_once(':') {
+        Some((n, p)) if p.parse::<u16>().is_ok() => (n, p.parse().ok()),
+        _ => (raw, None),
+    };
+    let name = name.to_ascii_lowercase();
+    if let Some(rest) = name.strip_prefix('*') {
+        HostPattern::Suffix {
+            suffix: rest.to_string(),
+            port,
+        }
+    } else if let Some(rest) = name.strip_suffix('*') {
+        HostPattern::Prefix {
+            prefix: rest.to_string(),
+            port,
+        }
+    } else {
+        HostPattern::Exact { host: name, port }
+    }
+}
+
+fn compile_route(idx: usize, route: &Route) -> Result<Vec<Candidate>, String> {
+    let hosts: Vec<HostPattern> = route
+        .hosts
+        .iter()
+        .flatten()
+        .map(|h| parse_host_pattern(h))
+        .collect();
+    let methods: Vec<String> = route.methods.clone().unwrap_or_default();
+    let mut headers = Vec::new();
+    for (name, values) in route.headers.iter().flatten() {
+        let mut pats = Vec::new();
+        for v in values {
+            match v.strip_prefix("~*") {
+                Some(re) => pats.push(ValuePattern::Regex(
+                    Regex::new(&format!("(?i){re}"))
+                        .map_err(|e| format!("invalid header regex {re}: {e}"))?,
+                )),
+                None => pats.push(ValuePattern::Exact(v.clone())),
+            }
+        }
+        headers.push((name.to_ascii_lowercase(), pats));
+    }
+
+    let mut category = 0;
+    if !hosts.is_empty() {
+        category |= CAT_HOST;
+    }
+    if !headers.is_empty() {
+        category |= CAT_HEADER;
+    }
+    if route.paths.as_ref().is_some_and(|p| !p.is_empty()) {
+        category |= CAT_URI;
+    }
+    if !methods.is_empty() {
+        category |= CAT_METHOD;
+    }
+    if route.snis.as_ref().is_some_and(|s| !s.is_empty()) {
+        category |= CAT_SNI;
+    }
+    let mut host_sub = 0;
+    if !hosts.is_empty() {
+        let wildcard_port = hosts
+            .iter()
+            .any(|h| !matches!(h, HostPattern::Exact { .. }) && h.port().is_some());
+        let plain_only = hosts.iter().all(|h| matches!(h, HostPattern::Exact { .. }));
+        if wildcard_port {
+            host_sub |= SUB_WILDCARD_HOST_PORT;
+        }
+        if plain_only {
+            host_sub |= SUB_PLAIN_HOSTS_ONLY;
+        }
+    }
+
+    let make = |path: Option<PathPattern>, uri_len: usize, regex: bool, order: usize| Candidate {
+        route: idx,
+        path,
+        hosts: hosts.iter().map(HostPattern::clone_pattern).collect(),
+        methods: methods.clone(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.clone(),
+                    v.iter().map(ValuePattern::clone_pattern).collect(),
+                )
+            })
+            .collect(),
+        key: SortKey {
+            match_weight: category.count_ones(),
+            category,
+            submatch: host_sub | if regex { SUB_REGEX_URI } else { 0 },
+            headers: headers.len(),
+            regex_priority: route.regex_priority,
+            uri_len,
+            created_at: route.created_at,
+            order: idx * 1024 + order,
+        },
+    };
+
+    let paths = route.paths.clone().unwrap_or_default();
+    if paths.is_empty() {
+        return Ok(vec![make(None, 0, false, 0)]);
+    }
+    let mut out = Vec::with_capacity(paths.len());
+    for (i, p) in paths.iter().enumerate() {
+        match p.strip_prefix('~') {
+            Some(re) => {
+                let compiled = Regex::new(&format!("^(?:{re})"))
+                    .map_err(|e| format!("invalid path regex {re}: {e}"))?;
+                out.push(make(Some(PathPattern::Regex(compiled)), re.len(), true, i));
+            }
+            None => out.push(make(
+                Some(PathPattern::Prefix(p.clone())),
+                p.len(),
+                false,
+                i,
+            )),
+        }
+    }
+    Ok(out)
+}
+
+impl HostPattern {
+    fn port(&self) -> Option<u16> {
+        match self {
+            HostPattern::Exact { port, .. }
+            | HostPattern::Suffix { port, .. }
+            | HostPattern::Prefix { port, .. } => *port,
+        }
+    }
+
+    fn clone_pattern(&self) -> HostPattern {
+        match self {
+            HostPattern::Exact { host, port } => HostPattern::Exact {
+                host: host.clone(),
+                port: *port,
+            },
+            HostPattern::Suffix { suffix, port } => HostPattern::Suffix {
+                suffix: suffix.clone(),
+                port: *port,
+            },
+            HostPattern::Prefix { prefix, port } => HostPattern::Prefix {
+                prefix: prefix.clone(),
+                port: *port,
+            },
+        }
+    }
+}
+
+impl ValuePattern {
+    fn clone_pattern(&self) -> ValuePattern {
+        match self {
+            ValuePattern::Exact(s) => ValuePattern::Exact(s.clone()),
+            ValuePattern::Regex(r) => ValuePattern::Regex(r.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    fn route(v: serde_json::Value, created_at: i64) -> Route {
+        let serde_json::Value::Object(m) = v else {
+            panic!()
+        };
+        Route::from_input(Uuid::new_v4(), created_at, None, &m, None).expect("valid route")
+    }
+
+    fn find(router: &Router, method: &str, host: Option<&str>, path: &str) -> Option<RouteMatch> {
+        let headers = HeaderMap::new();
+        router.find(&RequestView {
+            method,
+            host,
+            path,
+            headers: &headers,
+            local_port: 8000,
+        })
+    }
+
+    #[test]
+    fn longest_prefix_and_regex_first() {
+        let routes = vec![
+            route(json!({"paths": ["/foo"]}), 1),
+            route(json!({"paths": ["/foo/bar"]}), 2),
+            route(json!({"paths": ["~/foo/\\d+"]}), 3),
+        ];
+        let (r, errs) = Router::compile(&routes);
+        assert!(errs.is_empty());
+        assert_eq!(
+            find(&r, "GET", None, "/foo/bar/x").map(|m| m.route),
+            Some(1)
+        );
+        assert_eq!(find(&r, "GET", None, "/foo/x").map(|m| m.route), Some(0));
+        assert_eq!(
+            find(&r, "GET", None, "/foo/12/x"),
+            Some(RouteMatch {
+                route: 2,
+                matched_len: 7
+            })
+        );
+        assert_eq!(find(&r, "GET", None, "/other"), None);
+    }
+
+    #[test]
+    fn hosts_ports_and_wildcards() {
+        let routes = vec![
+            route(json!({"hosts": ["*.example.com"]}), 1),
+            route(json!({"hosts": ["api.example.com"]}), 2),
+            route(json!({"hosts": ["example.*:8080"]}), 3),
+        ];
+        let (r, _) = Router::compile(&routes);
+        assert_eq!(
+            find(&r, "GET", Some("API.example.com:8000"), "/").map(|m| m.route),
+            Some(1)
+        );
+        assert_eq!(
+            find(&r, "GET", Some("x.example.com"), "/").map(|m| m.route),
+            Some(0)
+        );
+        assert_eq!(find(&r, "GET", Some("example.com"), "/"), None);
+        assert_eq!(
+            find(&r, "GET", Some("example.org:8080"), "/").map(|m| m.route),
+            Some(2)
+        );
+        assert_eq!(find(&r, "GET", Some("example.org"), "/"), None);
+    }
+
+    #[test]
+    fn more_attributes_win_and_methods_filter() {
+        let routes = vec![
+            route(json!({"paths": ["/x"]}), 1),
+            route(json!({"paths": ["/x"], "methods": ["POST"]}), 2),
+        ];
+        let (r, _) = Router::compile(&routes);
+        assert_eq!(find(&r, "POST", None, "/x").map(|m| m.route), Some(1));
+        assert_eq!(find(&r, "GET", None, "/x").map(|m| m.route), Some(0));
+    }
+
+    #[test]
+    fn header_values_exact_case_insensitive_and_regex() {
+        let routes = vec![route(
+            json!({"paths": ["/h"], "headers": {"X-Version": ["v2", "~*^beta-\\d$"]}}),
+            1,
+        )];
+        let (r, _) = Router::compile(&routes);
+        let mut headers = HeaderMap::new();
+        let view = |h: &HeaderMap| {
+            r.find(&RequestView {
+                method: "GET",
+                host: None,
+                path: "/h",
+                headers: h,
+                local_port: 80,
+            })
+        };
+        assert_eq!(view(&headers), None);
+        headers.insert("x-version", http::HeaderValue::from_static("V2"));
+        assert!(view(&headers).is_some());
+        headers.insert("x-version", http::HeaderValue::from_static("BETA-7"));
+        assert!(view(&headers).is_some());
+        headers.insert("x-version", http::HeaderValue::from_static("v3"));
+        assert_eq!(view(&headers), None);
+    }
+
+    #[test]
+    fn regex_priority_orders_regexes() {
+        let routes = vec![
+            route(json!({"paths": ["~/a"], "regex_priority": 0}), 1),
+            route(json!({"paths": ["~/a/b"], "regex_priority": 5}), 2),
+        ];
+        let (r, _) = Router::compile(&routes);
+        assert_eq!(find(&r, "GET", None, "/a/b").map(|m| m.route), Some(1));
+        assert_eq!(find(&r, "GET", None, "/a/c").map(|m| m.route), Some(0));
+    }
+}

@@ -1,0 +1,88 @@
+//! Request records and per-minute rollups written by the telemetry task; read by the console.
+
+use rusqlite::params;
+use uuid::Uuid;
+
+use super::{Store, StoreResult};
+use crate::telemetry::RequestRecord;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCount {
+    pub status: u16,
+    pub count: i64,
+}
+
+impl Store {
+    /// Writes a batch of records and folds them into the per-minute rollups, in one transaction.
+    pub fn insert_request_records(&self, records: &[RequestRecord]) -> StoreResult<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut raw = tx.prepare_cached(
+                "INSERT INTO request_records (ts_ms, runtime_group_id, service_id, route_id, version_id, method, status, latency_ms, upstream_latency_ms, bytes_in, bytes_out)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            let mut rollup = tx.prepare_cached(
+                "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)
+                 ON CONFLICT (minute, route_id, version_id, status) DO UPDATE SET count = count + 1, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
+            )?;
+            for r in records {
+                let id = |u: Option<Uuid>| u.map(|u| u.to_string());
+                raw.execute(params![
+                    r.ts_ms,
+                    r.runtime_group_id.to_string(),
+                    id(r.service_id),
+                    id(r.route_id),
+                    id(r.version_id),
+                    r.method.as_str(),
+                    r.status,
+                    r.latency_ms,
+                    r.upstream_latency_ms,
+                    r.bytes_in as i64,
+                    r.bytes_out as i64
+                ])?;
+                let none = String::new();
+                rollup.execute(params![
+                    r.ts_ms / 60_000,
+                    r.runtime_group_id.to_string(),
+                    id(r.service_id).unwrap_or_else(|| none.clone()),
+                    id(r.route_id).unwrap_or_else(|| none.clone()),
+                    id(r.version_id).unwrap_or(none),
+                    r.status,
+                    r.latency_ms
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Requests per status code for a version since `since_ms` (rounded down to the minute).
+    pub fn status_counts_for_version(
+        &self,
+        version: Uuid,
+        since_ms: i64,
+    ) -> StoreResult<Vec<StatusCount>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT status, SUM(count) FROM request_rollups WHERE version_id = ?1 AND minute >= ?2 GROUP BY status ORDER BY status",
+        )?;
+        let rows = stmt
+            .query_map(params![version.to_string(), since_ms / 60_000], |r| {
+                Ok(StatusCount {
+                    status: r.get(0)?,
+                    count: r.get(1)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Drops raw records older than `before_ms`; rollups stay.
+    pub fn prune_request_records(&self, before_ms: i64) -> StoreResult<usize> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM request_records WHERE ts_ms < ?1", [before_ms])?)
+    }
+}

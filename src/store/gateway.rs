@@ -1,0 +1,364 @@
+//! Runtime groups, gateway services and routes.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use uuid::Uuid;
+
+use super::{uuid_col, Store, StoreError, StoreResult};
+use crate::domain::catalog::RuntimeGroup;
+use crate::domain::{now_secs, GatewayService, Route};
+
+/// One page of a Kong-style listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_offset: Option<u64>,
+}
+
+/// Everything a runtime group's gateway serves, read in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct GroupConfig {
+    pub services: Vec<GatewayService>,
+    pub routes: Vec<Route>,
+    /// gateway service id → (catalog service version id)
+    pub version_links: Vec<(Uuid, Uuid)>,
+}
+
+const GROUP_COLS: &str = "id, name, description, created_at";
+
+fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RuntimeGroup> {
+    Ok(RuntimeGroup {
+        id: uuid_col(r.get(0)?)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        created_at: r.get(3)?,
+    })
+}
+
+impl Store {
+    pub(super) fn ensure_default_group(&self) -> StoreResult<()> {
+        let conn = self.lock();
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM runtime_groups WHERE is_default = 1)",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            let now = now_secs();
+            conn.execute(
+                "INSERT INTO runtime_groups (id, name, description, is_default, created_at, updated_at) VALUES (?1, 'default', 'The default runtime group', 1, ?2, ?2)",
+                params![Uuid::new_v4().to_string(), now],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn get_default_group(&self) -> StoreResult<RuntimeGroup> {
+        let conn = self.lock();
+        Ok(conn.query_row(
+            &format!("SELECT {GROUP_COLS} FROM runtime_groups WHERE is_default = 1"),
+            [],
+            group_row,
+        )?)
+    }
+
+    pub fn list_runtime_groups(&self) -> StoreResult<Vec<RuntimeGroup>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {GROUP_COLS} FROM runtime_groups ORDER BY is_default DESC, name"
+        ))?;
+        let rows = stmt
+            .query_map([], group_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn get_runtime_group(&self, id: Uuid) -> StoreResult<RuntimeGroup> {
+        let conn = self.lock();
+        conn.query_row(
+            &format!("SELECT {GROUP_COLS} FROM runtime_groups WHERE id = ?1"),
+            [id.to_string()],
+            group_row,
+        )
+        .optional()?
+        .ok_or(StoreError::NotFound)
+    }
+
+    // ---- gateway services ----
+
+    pub fn insert_gateway_service(&self, group: Uuid, svc: &GatewayService) -> StoreResult<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        insert_service_tx(&tx, group, svc)?;
+        tx.commit()?;
+        drop(conn);
+        self.config_changed();
+        Ok(())
+    }
+
+    /// Replaces a stored service (same id) with `svc`.
+    pub fn update_gateway_service(&self, group: Uuid, svc: &GatewayService) -> StoreResult<()> {
+        let conn = self.lock();
+        let n = conn
+            .execute(
+                "UPDATE gateway_services SET name = ?1, body = ?2 WHERE id = ?3 AND runtime_group_id = ?4",
+                params![svc.name, serde_json::to_string(svc)?, svc.id.to_string(), group.to_string()],
+            )
+            .map_err(StoreError::classify)?;
+        drop(conn);
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.config_changed();
+        Ok(())
+    }
+
+    /// Looks a service up by id or, failing that, by name, as Kong's `/services/{id|name}` does.
+    pub fn get_gateway_service(
+        &self,
+        group: Uuid,
+        id_or_name: &str,
+    ) -> StoreResult<GatewayService> {
+        let conn = self.lock();
+        let body: Option<String> = match Uuid::parse_str(id_or_name) {
+            Ok(id) => conn
+                .query_row(
+                    "SELECT body FROM gateway_services WHERE id = ?1 AND runtime_group_id = ?2",
+                    params![id.to_string(), group.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?,
+            Err(_) => conn
+                .query_row(
+                    "SELECT body FROM gateway_services WHERE name = ?1 AND runtime_group_id = ?2",
+                    params![id_or_name, group.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?,
+        };
+        Ok(serde_json::from_str(&body.ok_or(StoreError::NotFound)?)?)
+    }
+
+    pub fn list_gateway_services(
+        &self,
+        group: Uuid,
+        offset: u64,
+        size: u64,
+    ) -> StoreResult<Page<GatewayService>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT body FROM gateway_services WHERE runtime_group_id = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
+        )?;
+        let bodies = stmt
+            .query_map(
+                params![group.to_string(), (size + 1) as i64, offset as i64],
+                |r| r.get::<_, String>(0),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        page(bodies, offset, size)
+    }
+
+    /// Deletes a service; refused with [`StoreError::ForeignKey`] while routes still use it.
+    pub fn delete_gateway_service(&self, group: Uuid, id: Uuid) -> StoreResult<bool> {
+        let conn = self.lock();
+        let n = conn
+            .execute(
+                "DELETE FROM gateway_services WHERE id = ?1 AND runtime_group_id = ?2",
+                params![id.to_string(), group.to_string()],
+            )
+            .map_err(StoreError::classify)?;
+        drop(conn);
+        self.config_changed();
+        Ok(n > 0)
+    }
+
+    // ---- routes ----
+
+    pub fn insert_route(&self, group: Uuid, route: &Route) -> StoreResult<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        insert_route_tx(&tx, group, route)?;
+        tx.commit()?;
+        drop(conn);
+        self.config_changed();
+        Ok(())
+    }
+
+    pub fn update_route(&self, group: Uuid, route: &Route) -> StoreResult<()> {
+        let conn = self.lock();
+        let n = conn
+            .execute(
+                "UPDATE routes SET name = ?1, service_id = ?2, body = ?3 WHERE id = ?4 AND runtime_group_id = ?5",
+                params![
+                    route.name,
+                    route.service.as_ref().map(|s| s.id.to_string()),
+                    serde_json::to_string(route)?,
+                    route.id.to_string(),
+                    group.to_string()
+                ],
+            )
+            .map_err(StoreError::classify)?;
+        drop(conn);
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.config_changed();
+        Ok(())
+    }
+
+    pub fn get_route(&self, group: Uuid, id_or_name: &str) -> StoreResult<Route> {
+        let conn = self.lock();
+        let body: Option<String> = match Uuid::parse_str(id_or_name) {
+            Ok(id) => conn
+                .query_row(
+                    "SELECT body FROM routes WHERE id = ?1 AND runtime_group_id = ?2",
+                    params![id.to_string(), group.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?,
+            Err(_) => conn
+                .query_row(
+                    "SELECT body FROM routes WHERE name = ?1 AND runtime_group_id = ?2",
+                    params![id_or_name, group.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?,
+        };
+        Ok(serde_json::from_str(&body.ok_or(StoreError::NotFound)?)?)
+    }
+
+    /// Routes of a group, optionally only those of one service.
+    pub fn list_routes(
+        &self,
+        group: Uuid,
+        service: Option<Uuid>,
+        offset: u64,
+        size: u64,
+    ) -> StoreResult<Page<Route>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT body FROM routes WHERE runtime_group_id = ?1 AND (?2 IS NULL OR service_id = ?2)
+             ORDER BY created_at, id LIMIT ?3 OFFSET ?4",
+        )?;
+        let bodies = stmt
+            .query_map(
+                params![
+                    group.to_string(),
+                    service.map(|s| s.to_string()),
+                    (size + 1) as i64,
+                    offset as i64
+                ],
+                |r| r.get::<_, String>(0),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        page(bodies, offset, size)
+    }
+
+    pub fn delete_route(&self, group: Uuid, id: Uuid) -> StoreResult<bool> {
+        let conn = self.lock();
+        let n = conn.execute(
+            "DELETE FROM routes WHERE id = ?1 AND runtime_group_id = ?2",
+            params![id.to_string(), group.to_string()],
+        )?;
+        drop(conn);
+        self.config_changed();
+        Ok(n > 0)
+    }
+
+    /// Reads a group's whole gateway configuration in one transaction, so a snapshot never mixes
+    /// two states of the database.
+    pub fn load_group_config(&self, group: Uuid) -> StoreResult<GroupConfig> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let g = group.to_string();
+        let services = {
+            let mut stmt = tx.prepare("SELECT body FROM gateway_services WHERE runtime_group_id = ?1 ORDER BY created_at, id")?;
+            let bodies = stmt
+                .query_map([&g], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            bodies
+                .iter()
+                .map(|b| serde_json::from_str(b))
+                .collect::<Result<Vec<GatewayService>, _>>()?
+        };
+        let routes = {
+            let mut stmt = tx.prepare(
+                "SELECT body FROM routes WHERE runtime_group_id = ?1 ORDER BY created_at, id",
+            )?;
+            let bodies = stmt
+                .query_map([&g], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            bodies
+                .iter()
+                .map(|b| serde_json::from_str(b))
+                .collect::<Result<Vec<Route>, _>>()?
+        };
+        let version_links = {
+            let mut stmt = tx.prepare(
+                "SELECT gateway_service_id, id FROM service_versions WHERE runtime_group_id = ?1 AND gateway_service_id IS NOT NULL",
+            )?;
+            let rows = stmt
+                .query_map([&g], |r| Ok((uuid_col(r.get(0)?)?, uuid_col(r.get(1)?)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows
+        };
+        tx.commit()?;
+        Ok(GroupConfig {
+            services,
+            routes,
+            version_links,
+        })
+    }
+}
+
+fn page<T: serde::de::DeserializeOwned>(
+    bodies: Vec<String>,
+    offset: u64,
+    size: u64,
+) -> StoreResult<Page<T>> {
+    let more = bodies.len() as u64 > size;
+    let items = bodies
+        .iter()
+        .take(size as usize)
+        .map(|b| serde_json::from_str(b))
+        .collect::<Result<Vec<T>, _>>()?;
+    Ok(Page {
+        items,
+        next_offset: more.then_some(offset + size),
+    })
+}
+
+pub(super) fn insert_service_tx(
+    tx: &Transaction<'_>,
+    group: Uuid,
+    svc: &GatewayService,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO gateway_services (id, runtime_group_id, name, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![svc.id.to_string(), group.to_string(), svc.name, svc.created_at, serde_json::to_string(svc)?],
+    )
+    .map_err(StoreError::classify)?;
+    Ok(())
+}
+
+pub(super) fn insert_route_tx(tx: &Transaction<'_>, group: Uuid, route: &Route) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO routes (id, runtime_group_id, name, service_id, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            route.id.to_string(),
+            group.to_string(),
+            route.name,
+            route.service.as_ref().map(|s| s.id.to_string()),
+            route.created_at,
+            serde_json::to_string(route)?
+        ],
+    )
+    .map_err(StoreError::classify)?;
+    Ok(())
+}
+
+/// Deletes a gateway service and every route that points at it.
+pub(super) fn delete_service_cascade_tx(tx: &Transaction<'_>, service: &str) -> StoreResult<()> {
+    tx.execute("DELETE FROM routes WHERE service_id = ?1", [service])?;
+    tx.execute("DELETE FROM gateway_services WHERE id = ?1", [service])?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Request records: the proxy pushes them onto a bounded channel without ever waiting; a writer
+//! task drains the channel in batches into the store (raw records plus per-minute rollups).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub ts_ms: i64,
+    pub runtime_group_id: Uuid,
+    pub service_id: Option<Uuid>,
+    pub route_id: Option<Uuid>,
+    pub version_id: Option<Uuid>,
+    pub method: http::Method,
+    pub status: u16,
+    pub latency_ms: i64,
+    pub upstream_latency_ms: Option<i64>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// The proxy's handle: cheap to clone, never blocks, counts what it had to drop.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<RequestRecord>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Recorder {
+    pub fn record(&self, record: RequestRecord) {
+        if self.tx.try_send(record).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+pub fn channel(capacity: usize) -> (Recorder, mpsc::Receiver<RequestRecord>) {
+    let (tx, rx) = mpsc::channel(capacity);
+    (
+        Recorder {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        },
+        rx,
+    )
+}
+
+const MAX_BATCH: usize = 2048;
+
+/// Drains the channel into the store until every sender is gone. Records are written at most
+/// `interval` after they arrive.
+pub async fn run_writer(mut rx: mpsc::Receiver<RequestRecord>, store: Store, interval: Duration) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let Some(first) = rx.recv().await else { break };
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + interval;
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(r)) => batch.push(r),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let records = std::mem::take(&mut batch);
+        let n = records.len();
+        if let Err(e) = store.run(move |s| s.insert_request_records(&records)).await {
+            tracing::error!(error = %e, records = n, "writing request records failed");
+        }
+    }
+}

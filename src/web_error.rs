@@ -1,0 +1,109 @@
+//! The one error type of the web layers. Its status codes are decided in exactly one `match`;
+//! the Admin API renders it as Kong's JSON body and the console as an HTML page. Internal
+//! errors are logged here, once, with their context, and never shown raw.
+
+use actix_web::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::domain::FieldErrors;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("{0}")]
+    Validation(FieldErrors),
+    #[error("UNIQUE violation detected on '{{{field}=\"{value}\"}}'")]
+    Unique { field: String, value: String },
+    #[error(
+        "the foreign key '{{{key}=\"{value}\"}}' does not reference an existing 'services' entity."
+    )]
+    MissingService { key: String, value: String },
+    #[error("an existing '{0}' entity references this entity")]
+    StillReferenced(String),
+    #[error("Not found")]
+    NotFound,
+    #[error("Invalid credentials. Token or User credentials required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("An unexpected error occurred")]
+    Internal(String),
+}
+
+impl WebError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebError::Validation(_)
+            | WebError::MissingService { .. }
+            | WebError::StillReferenced(_)
+            | WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Unique { .. } => StatusCode::CONFLICT,
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn internal(context: &str, e: impl std::fmt::Display) -> WebError {
+        tracing::error!(error = %e, "{context}");
+        WebError::Internal(context.to_string())
+    }
+
+    /// Kong's Admin API error body.
+    pub fn kong_body(&self) -> Value {
+        match self {
+            WebError::Validation(f) => json!({
+                "code": 2, "name": "schema violation", "message": f.summary(), "fields": fields_json(f),
+            }),
+            WebError::Unique { field, value } => json!({
+                "code": 5, "name": "unique constraint violation", "message": self.to_string(), "fields": { field: value },
+            }),
+            WebError::MissingService { key, value } => json!({
+                "code": 3, "name": "foreign key violation", "message": self.to_string(), "fields": { "service": { key: value } },
+            }),
+            WebError::StillReferenced(by) => json!({
+                "code": 3, "name": "foreign key violation", "message": format!("an existing '{by}' entity references this 'services' entity"),
+                "fields": { "@referenced_by": by },
+            }),
+            other => json!({ "message": other.to_string() }),
+        }
+    }
+}
+
+fn fields_json(f: &FieldErrors) -> Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in &f.0 {
+        if k == "@entity" {
+            m.insert(k.clone(), json!([v]));
+        } else {
+            m.insert(k.clone(), json!(v));
+        }
+    }
+    Value::Object(m)
+}
+
+impl From<FieldErrors> for WebError {
+    fn from(f: FieldErrors) -> Self {
+        WebError::Validation(f)
+    }
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => WebError::NotFound,
+            StoreError::ForeignKey => WebError::StillReferenced("routes".into()),
+            StoreError::Unique { column, .. } => WebError::Unique {
+                field: column,
+                value: String::new(),
+            },
+            other => WebError::internal("storage operation failed", other),
+        }
+    }
+}
