@@ -180,6 +180,9 @@ impl ServiceForm {
             return errors;
         }
         let mut out = FieldErrors::new();
+        if let Some(url_error) = errors.get("url") {
+            out.add("url", url_error);
+        }
         for (k, v) in errors.0 {
             match k.as_str() {
                 "protocol" | "host" | "port" | "path" => out.add("url", format!("{k}: {v}")),

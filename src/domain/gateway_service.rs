@@ -255,7 +255,10 @@ pub fn check_tags(tags: &Option<Vec<String>>, errors: &mut FieldErrors) {
 /// Splits Kong's `url` shorthand into protocol, host, port and path.
 pub fn parse_url(raw: &str) -> Result<(String, String, i64, Option<String>), String> {
     let raw = raw.trim();
-    let parsed = url::Url::parse(raw).map_err(|_| format!("missing host in url '{raw}'"))?;
+    let parsed = url::Url::parse(raw).map_err(|e| match e {
+        url::ParseError::InvalidPort => format!("invalid port number in url '{raw}'"),
+        _ => format!("missing host in url '{raw}'"),
+    })?;
     let protocol = parsed.scheme().to_string();
     if !PROTOCOLS.contains(&protocol.as_str()) {
         return Err(format!(

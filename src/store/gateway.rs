@@ -146,7 +146,7 @@ impl Store {
     ) -> StoreResult<Page<GatewayService>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT body FROM gateway_services WHERE runtime_group_id = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
+            "SELECT body FROM gateway_services WHERE runtime_group_id = ?1 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3",
         )?;
         let bodies = stmt
             .query_map(
@@ -237,7 +237,7 @@ impl Store {
         let conn = self.lock();
         let mut stmt = conn.prepare(
             "SELECT body FROM routes WHERE runtime_group_id = ?1 AND (?2 IS NULL OR service_id = ?2)
-             ORDER BY created_at, id LIMIT ?3 OFFSET ?4",
+             ORDER BY created_at, rowid LIMIT ?3 OFFSET ?4",
         )?;
         let bodies = stmt
             .query_map(
@@ -271,7 +271,7 @@ impl Store {
         let tx = conn.transaction()?;
         let g = group.to_string();
         let services = {
-            let mut stmt = tx.prepare("SELECT body FROM gateway_services WHERE runtime_group_id = ?1 ORDER BY created_at, id")?;
+            let mut stmt = tx.prepare("SELECT body FROM gateway_services WHERE runtime_group_id = ?1 ORDER BY created_at, rowid")?;
             let bodies = stmt
                 .query_map([&g], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -282,7 +282,7 @@ impl Store {
         };
         let routes = {
             let mut stmt = tx.prepare(
-                "SELECT body FROM routes WHERE runtime_group_id = ?1 ORDER BY created_at, id",
+                "SELECT body FROM routes WHERE runtime_group_id = ?1 ORDER BY created_at, rowid",
             )?;
             let bodies = stmt
                 .query_map([&g], |r| r.get::<_, String>(0))?

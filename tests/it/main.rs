@@ -1,0 +1,10 @@
+//! Integration tests: the real process pieces on ephemeral loopback ports with a fresh SQLite
+//! file each, driven over real HTTP. Modules mirror the surfaces they test.
+
+mod admin_api;
+mod architecture;
+mod browser;
+mod conformance;
+mod console;
+mod helpers;
+mod proxy;
