@@ -15,6 +15,9 @@ use crate::settings::Settings;
 use crate::store::Store;
 use crate::{admin_api, console, echo, security, snapshot, telemetry};
 
+/// How long raw request records are kept; the per-minute rollups outlive them.
+const RAW_RECORDS_KEPT: Duration = Duration::from_secs(24 * 3600);
+
 pub struct RunningApp {
     pub proxy_addr: SocketAddr,
     pub admin_addr: SocketAddr,

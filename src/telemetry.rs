@@ -78,3 +78,18 @@ pub async fn run_writer(mut rx: mpsc::Receiver<RequestRecord>, store: Store, int
         }
     }
 }
+
+/// Deletes raw request records older than `keep`, every `every`; rollups are kept.
+pub async fn run_pruner(store: Store, keep: Duration, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let cutoff =
+            time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - keep.as_millis() as i64;
+        match store.run(move |s| s.prune_request_records(cutoff)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(records = n, "pruned raw request records"),
+            Err(e) => tracing::warn!(error = %e, "pruning request records failed"),
+        }
+    }
+}

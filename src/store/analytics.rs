@@ -86,3 +86,70 @@ impl Store {
             .execute("DELETE FROM request_records WHERE ts_ms < ?1", [before_ms])?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::RequestRecord;
+
+    fn record(ts_ms: i64, version: Uuid, status: u16) -> RequestRecord {
+        RequestRecord {
+            ts_ms,
+            runtime_group_id: Uuid::nil(),
+            service_id: Some(Uuid::nil()),
+            route_id: Some(Uuid::nil()),
+            version_id: Some(version),
+            method: http::Method::GET,
+            status,
+            latency_ms: 3,
+            upstream_latency_ms: Some(1),
+            bytes_in: 0,
+            bytes_out: 10,
+        }
+    }
+
+    #[test]
+    fn rollups_count_per_status_and_survive_pruning() {
+        let dir = tempfile_dir();
+        let store = Store::open(&dir.join("t.db")).expect("open");
+        let v = Uuid::new_v4();
+        let now = 100 * 60_000;
+        let batch = vec![
+            record(now, v, 200),
+            record(now + 1, v, 200),
+            record(now + 2, v, 404),
+            record(now - 10 * 60_000, v, 500),
+        ];
+        store.insert_request_records(&batch).expect("insert");
+        let counts = store
+            .status_counts_for_version(v, now - 5 * 60_000)
+            .expect("counts");
+        assert_eq!(
+            counts,
+            vec![
+                StatusCount {
+                    status: 200,
+                    count: 2
+                },
+                StatusCount {
+                    status: 404,
+                    count: 1
+                }
+            ]
+        );
+        assert_eq!(store.prune_request_records(now).expect("prune"), 1);
+        let counts = store.status_counts_for_version(v, 0).expect("counts");
+        assert_eq!(
+            counts.iter().map(|c| c.count).sum::<i64>(),
+            4,
+            "rollups are not pruned with raw records"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("gatehouse-test-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+}
