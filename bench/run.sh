@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Proxy benchmark: one machine, one run. Starts a fast upstream (nginx returning a small body),
+# then drives the same load (wrk, fixed connections and duration) at
+#   direct upstream | nginx reverse proxy | HAProxy | Gatehouse
+# with 1, 1,000 and 10,000 routes configured in Gatehouse, and prints requests/s, p50/p99 latency,
+# the ratios Gatehouse/nginx, Gatehouse/HAProxy and Gatehouse/direct, and Gatehouse's RSS.
+#
+# Usage: bench/run.sh [--duration 10s] [--connections 64] [--threads 2] [--routes "1 1000 10000"]
+# Installs nginx, haproxy and wrk from Debian packages when absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=10s; CONNS=64; THREADS=2; ROUTES="1 1000 10000"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2;;
+    --connections) CONNS=$2; shift 2;;
+    --threads) THREADS=$2; shift 2;;
+    --routes) ROUTES=$2; shift 2;;
+    *) echo "unknown option $1" >&2; exit 2;;
+  esac
+done
+
+need=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v wrk >/dev/null || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+
+cargo build --release --quiet
+BIN=target/release/gatehouse
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+UP=18080; NGX=18081; HAP=18082; GH=18000; ADMIN=18001; CONSOLE=18002
+TOKEN=bench-token-$$
+
+# The upstream and the nginx proxy share one nginx master (1 worker each would be unfair to nginx:
+# give nginx as many workers as the machine has cores, like Gatehouse's proxy runtime).
+cat > "$WORK/nginx.conf" <<NGX
+worker_processes auto;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$UP; keepalive 256; }
+  server { listen 127.0.0.1:$UP; location / { return 200 "hello from upstream\n"; } }
+  server {
+    listen 127.0.0.1:$NGX;
+    location /bench {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+NGX
+"$NGINX" -c "$WORK/nginx.conf" -g "daemon off;" &
+PIDS+=($!)
+
+cat > "$WORK/haproxy.cfg" <<HAP
+global
+  maxconn 20000
+  nbthread $(nproc)
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  option forwardfor
+frontend fe
+  bind 127.0.0.1:$HAP
+  default_backend be
+backend be
+  http-reuse always
+  server up 127.0.0.1:$UP
+HAP
+"$HAPROXY" -f "$WORK/haproxy.cfg" -db &
+PIDS+=($!)
+
+GATEHOUSE_DATA_DIR="$WORK/gh" GATEHOUSE_PROXY_LISTEN=127.0.0.1:$GH GATEHOUSE_ADMIN_LISTEN=127.0.0.1:$ADMIN \
+GATEHOUSE_CONSOLE_LISTEN=127.0.0.1:$CONSOLE GATEHOUSE_CLUSTER_LISTEN=127.0.0.1:0 GATEHOUSE_ECHO_LISTEN=127.0.0.1:0 \
+GATEHOUSE_BOOTSTRAP_TOKEN=$TOKEN GATEHOUSE_LOG=warn "$BIN" &
+GHPID=$!
+PIDS+=($GHPID)
+
+wait_http() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
+wait_http "http://127.0.0.1:$UP/"
+wait_http "http://127.0.0.1:$NGX/bench"
+wait_http "http://127.0.0.1:$HAP/bench"
+api() { curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $TOKEN" "$@"; }
+for _ in $(seq 1 200); do [ "$(api http://127.0.0.1:$ADMIN/status)" = 200 ] && break; sleep 0.05; done
+api -X POST "http://127.0.0.1:$ADMIN/services" -d name=bench -d "url=http://127.0.0.1:$UP" >/dev/null
+api -X POST "http://127.0.0.1:$ADMIN/services/bench/routes" -d name=bench -d 'paths[]=/bench' >/dev/null
+CONFIGURED=1
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$GHPID/status"; }
+
+# Adds routes until $1 exist: distinct prefixes that never match /bench, so the benchmark measures
+# lookup cost among many routes.
+grow_routes() {
+  local target=$1
+  [ "$target" -le "$CONFIGURED" ] && return
+  python3 - "$ADMIN" "$TOKEN" "$CONFIGURED" "$target" <<'PY'
+import sys, json, http.client
+admin, token, start, end = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+c = http.client.HTTPConnection("127.0.0.1", int(admin))
+for i in range(start, end):
+    body = json.dumps({"name": f"r{i}", "paths": [f"/svc{i}/v{i % 7}"], "methods": ["GET"] if i % 2 else None})
+    c.request("POST", "/services/bench/routes", body, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    r = c.getresponse(); r.read()
+    if r.status != 201:
+        sys.exit(f"route {i}: {r.status}")
+PY
+  CONFIGURED=$target
+  # Let the snapshot rebuild land before measuring.
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$GH/bench" && break; sleep 0.05; done
+  sleep 1
+}
+
+# wrk prints latency percentiles with --latency; parse requests/s, p50 and p99 (in ms).
+run_wrk() {
+  local out; out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$1")
+  local rps p50 p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  local errs; errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+  echo "$rps $(to_ms "$p50") $(to_ms "$p99") ${errs:-}"
+}
+to_ms() { case "$1" in *us) awk -v v="${1%us}" 'BEGIN{printf "%.3f", v/1000}';; *ms) echo "${1%ms}";; *s) awk -v v="${1%s}" 'BEGIN{printf "%.3f", v*1000}';; *) echo "$1";; esac; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }'; }
+
+IDLE_RSS=$(rss_kb)
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); wrk -t$THREADS -c$CONNS -d$DURATION; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "Gatehouse idle RSS: $((IDLE_RSS / 1024)) MB"
+printf "\n%-8s %-10s %12s %9s %9s  %s\n" routes target "req/s" "p50 ms" "p99 ms" notes
+
+read -r D_RPS D_P50 D_P99 D_NOTE <<<"$(run_wrk "http://127.0.0.1:$UP/bench")"
+printf "%-8s %-10s %12s %9s %9s  %s\n" - direct "$D_RPS" "$D_P50" "$D_P99" "${D_NOTE:-}"
+read -r N_RPS N_P50 N_P99 N_NOTE <<<"$(run_wrk "http://127.0.0.1:$NGX/bench")"
+printf "%-8s %-10s %12s %9s %9s  %s\n" - nginx "$N_RPS" "$N_P50" "$N_P99" "${N_NOTE:-}"
+read -r H_RPS H_P50 H_P99 H_NOTE <<<"$(run_wrk "http://127.0.0.1:$HAP/bench")"
+printf "%-8s %-10s %12s %9s %9s  %s\n" - haproxy "$H_RPS" "$H_P50" "$H_P99" "${H_NOTE:-}"
+
+SUMMARY=()
+for n in $ROUTES; do
+  grow_routes "$n"
+  ROUTES_RSS=$(rss_kb)
+  read -r G_RPS G_P50 G_P99 G_NOTE <<<"$(run_wrk "http://127.0.0.1:$GH/bench")"
+  LOAD_RSS=$(rss_kb)
+  printf "%-8s %-10s %12s %9s %9s  %s\n" "$n" gatehouse "$G_RPS" "$G_P50" "$G_P99" "rss ${ROUTES_RSS}->${LOAD_RSS} kB ${G_NOTE:-}"
+  SUMMARY+=("$(printf "%-8s gatehouse/nginx %s (p99 %s vs %s ms)  gatehouse/haproxy %s  gatehouse/direct %s  RSS with routes %s MB, under load %s MB" \
+    "$n" "$(ratio "$G_RPS" "$N_RPS")" "$G_P99" "$N_P99" "$(ratio "$G_RPS" "$H_RPS")" "$(ratio "$G_RPS" "$D_RPS")" $((ROUTES_RSS / 1024)) $((LOAD_RSS / 1024)))")
+done
+echo
+printf "%s\n" "${SUMMARY[@]}"
