@@ -73,7 +73,7 @@ PIDS+=($!)
 
 cat > "$WORK/haproxy.cfg" <<HAP
 global
-  maxconn 20000
+  maxconn 4000
   nbthread $(nproc)
 defaults
   mode http

@@ -86,6 +86,11 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             store.clone(),
             Duration::from_millis(200),
         ));
+        tokio::spawn(telemetry::run_pruner(
+            store.clone(),
+            RAW_RECORDS_KEPT,
+            Duration::from_secs(60),
+        ));
         tokio::spawn(echo::serve(
             tokio::net::TcpListener::from_std(echo_l)?,
             echo::Mode::Mockbin,
