@@ -101,6 +101,11 @@ impl UpstreamBody {
                     self.bytes += d.len() as u64;
                 }
                 self.sleep = None;
+                // hyper's server stops polling once a sized body is fully written, so the end
+                // must be noticed here, with the last frame, or the connection is never reused.
+                if self.inner.is_end_stream() {
+                    self.release();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -109,10 +114,7 @@ impl UpstreamBody {
                 Poll::Ready(Some(Err(Box::new(e))))
             }
             Poll::Ready(None) => {
-                if let Some(conn) = self.conn.take() {
-                    conn.release();
-                }
-                self.complete();
+                self.release();
                 Poll::Ready(None)
             }
             Poll::Pending => {
@@ -130,6 +132,14 @@ impl UpstreamBody {
         }
     }
 
+    /// The upstream body ended cleanly: its connection can serve the next request.
+    fn release(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            conn.release();
+        }
+        self.complete();
+    }
+
     fn complete(&mut self) {
         if let Some(c) = self.completion.take() {
             c.finish(self.bytes);
@@ -139,6 +149,9 @@ impl UpstreamBody {
 
 impl Drop for UpstreamBody {
     fn drop(&mut self) {
+        if self.inner.is_end_stream() {
+            self.release();
+        }
         self.complete();
     }
 }
