@@ -41,14 +41,17 @@ pub struct CompiledConfig {
     pub runtime_group_id: Uuid,
     pub router: Router,
     pub routes: Vec<RouteTarget>,
-    upstreams: HashMap<(String, u16), Arc<Upstream>>,
+    upstreams: HashMap<PoolKey, Arc<Upstream>>,
 }
+
+/// Connections carry their service's write timeout, so pools are per address and timeout.
+type PoolKey = (String, u16, i64);
 
 impl CompiledConfig {
     /// Compiles `snap`, keeping the connection pools of `previous` for addresses still in use so
     /// a configuration change does not drop warm keep-alive connections.
     pub fn compile(snap: &ConfigSnapshot, previous: Option<&CompiledConfig>) -> CompiledConfig {
-        let mut upstreams: HashMap<(String, u16), Arc<Upstream>> = HashMap::new();
+        let mut upstreams: HashMap<PoolKey, Arc<Upstream>> = HashMap::new();
         let mut services: HashMap<Uuid, Arc<ServiceTarget>> = HashMap::new();
         for s in &snap.services {
             let port = u16::try_from(s.port).unwrap_or(80);
@@ -58,6 +61,7 @@ impl CompiledConfig {
                     .trim_end_matches(']')
                     .to_string(),
                 port,
+                s.write_timeout,
             );
             let upstream = upstreams
                 .entry(key.clone())

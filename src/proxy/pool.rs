@@ -11,6 +11,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::timeout_io::TimeoutStream;
+
 const MAX_IDLE: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
@@ -85,14 +87,7 @@ impl Upstream {
         })
     }
 
-    pub fn key(&self) -> (String, u16) {
-        (self.host.clone(), self.port)
-    }
-
-    async fn checkout(
-        &self,
-        connect_timeout: Duration,
-    ) -> Result<(SendRequest<Incoming>, bool), ProxyError> {
+    async fn checkout(&self, t: Timeouts) -> Result<(SendRequest<Incoming>, bool), ProxyError> {
         while let Some(mut sender) = self.idle.pop() {
             if sender.is_closed() {
                 continue;
@@ -101,15 +96,12 @@ impl Upstream {
                 return Ok((sender, true));
             }
         }
-        self.connect(connect_timeout).await.map(|s| (s, false))
+        self.connect(t).await.map(|s| (s, false))
     }
 
-    async fn connect(
-        &self,
-        connect_timeout: Duration,
-    ) -> Result<SendRequest<Incoming>, ProxyError> {
+    async fn connect(&self, t: Timeouts) -> Result<SendRequest<Incoming>, ProxyError> {
         let stream = tokio::time::timeout(
-            connect_timeout,
+            t.connect,
             TcpStream::connect((self.host.as_str(), self.port)),
         )
         .await
@@ -117,7 +109,7 @@ impl Upstream {
         .map_err(ProxyError::Connect)?;
         let _ = stream.set_nodelay(true);
         let (sender, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
+            .handshake(TokioIo::new(TimeoutStream::new(stream, t.write)))
             .await
             .map_err(ProxyError::Upstream)?;
         tokio::spawn(async move {
@@ -138,7 +130,7 @@ impl Upstream {
     ) -> Result<Sent, ProxyError> {
         let mut failures = 0u32;
         loop {
-            let (mut sender, reused) = match self.checkout(t.connect).await {
+            let (mut sender, reused) = match self.checkout(t).await {
                 Ok(s) => s,
                 Err(e) => {
                     if failures < retries {
