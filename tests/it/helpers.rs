@@ -62,6 +62,12 @@ impl TestApp {
         }
     }
 
+    /// Starts a graceful shutdown on a plain thread; join the handle to wait for it.
+    pub fn stop_in_background(&mut self) -> std::thread::JoinHandle<()> {
+        let app = self.app.take().expect("running");
+        std::thread::spawn(move || app.shutdown())
+    }
+
     pub fn running(&self) -> &RunningApp {
         self.app.as_ref().expect("running")
     }

@@ -7,4 +7,5 @@ mod browser;
 mod conformance;
 mod console;
 mod helpers;
+mod lifecycle;
 mod proxy;
