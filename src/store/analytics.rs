@@ -1,5 +1,7 @@
 //! Request records and per-minute rollups written by the telemetry task; read by the console.
 
+use std::collections::HashMap;
+
 use rusqlite::params;
 use uuid::Uuid;
 
@@ -14,7 +16,24 @@ pub struct StatusCount {
 
 impl Store {
     /// Writes a batch of records and folds them into the per-minute rollups, in one transaction.
+    /// The batch is aggregated in memory first: one upsert per (minute, route, version, status).
     pub fn insert_request_records(&self, records: &[RequestRecord]) -> StoreResult<()> {
+        type Key = (i64, Uuid, Option<Uuid>, Option<Uuid>, Option<Uuid>, u16);
+        let mut rollups: HashMap<Key, (i64, i64)> = HashMap::new();
+        for r in records {
+            let key = (
+                r.ts_ms / 60_000,
+                r.runtime_group_id,
+                r.service_id,
+                r.route_id,
+                r.version_id,
+                r.status,
+            );
+            let entry = rollups.entry(key).or_insert((0, 0));
+            entry.0 += 1;
+            entry.1 += r.latency_ms;
+        }
+        let id = |u: Option<Uuid>| u.map(|u| u.to_string());
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         {
@@ -22,13 +41,7 @@ impl Store {
                 "INSERT INTO request_records (ts_ms, runtime_group_id, service_id, route_id, version_id, method, status, latency_ms, upstream_latency_ms, bytes_in, bytes_out)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
-            let mut rollup = tx.prepare_cached(
-                "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)
-                 ON CONFLICT (minute, route_id, version_id, status) DO UPDATE SET count = count + 1, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
-            )?;
             for r in records {
-                let id = |u: Option<Uuid>| u.map(|u| u.to_string());
                 raw.execute(params![
                     r.ts_ms,
                     r.runtime_group_id.to_string(),
@@ -42,15 +55,23 @@ impl Store {
                     r.bytes_in as i64,
                     r.bytes_out as i64
                 ])?;
-                let none = String::new();
+            }
+            let mut rollup = tx.prepare_cached(
+                "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (minute, route_id, version_id, status)
+                 DO UPDATE SET count = count + excluded.count, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
+            )?;
+            for ((minute, group, service, route, version, status), (count, latency)) in rollups {
                 rollup.execute(params![
-                    r.ts_ms / 60_000,
-                    r.runtime_group_id.to_string(),
-                    id(r.service_id).unwrap_or_else(|| none.clone()),
-                    id(r.route_id).unwrap_or_else(|| none.clone()),
-                    id(r.version_id).unwrap_or(none),
-                    r.status,
-                    r.latency_ms
+                    minute,
+                    group.to_string(),
+                    id(service).unwrap_or_default(),
+                    id(route).unwrap_or_default(),
+                    id(version).unwrap_or_default(),
+                    status,
+                    count,
+                    latency
                 ])?;
             }
         }
