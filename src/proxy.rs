@@ -10,6 +10,7 @@ pub mod paths;
 mod pool;
 pub mod router;
 mod server;
+mod timeout_io;
 
 pub use config::CompiledConfig;
 pub use server::{serve, Proxy};
