@@ -2,10 +2,12 @@
 //! a candidate, ordered once at compile time by Kong's priority rules, so matching is a scan that
 //! stops at the first candidate whose attributes all match.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use http::HeaderMap;
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use crate::domain::Route;
 
@@ -118,7 +120,18 @@ impl PartialOrd for SortKey {
 
 #[derive(Debug, Default)]
 pub struct Router {
+    /// Every candidate, in Kong's priority order: the first that fully matches wins.
     candidates: Vec<Candidate>,
+    /// Prefix-path candidates by their exact prefix, each list in priority order.
+    by_prefix: HashMap<Box<str>, Vec<u32>>,
+    /// The distinct prefix lengths, so a lookup only tries lengths that exist.
+    prefix_lens: Vec<usize>,
+    /// Candidates without a path, in priority order.
+    pathless: Vec<u32>,
+    /// Every regex path in one set (one pass over the path finds all that match); `regex_ids`
+    /// maps a set index to its candidate, in priority order.
+    regex_set: Option<RegexSet>,
+    regex_ids: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +156,51 @@ impl Router {
             }
         }
         candidates.sort_by(|a, b| a.key.cmp(&b.key));
-        (Router { candidates }, errors)
+        let mut by_prefix: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        let mut pathless = Vec::new();
+        let mut regex_ids = Vec::new();
+        let mut regex_sources = Vec::new();
+        for (i, c) in candidates.iter().enumerate() {
+            match &c.path {
+                Some(PathPattern::Prefix(p)) => by_prefix
+                    .entry(p.as_str().into())
+                    .or_default()
+                    .push(i as u32),
+                Some(PathPattern::Regex(re)) => {
+                    regex_ids.push(i as u32);
+                    regex_sources.push(re.as_str().to_string());
+                }
+                None => pathless.push(i as u32),
+            }
+        }
+        let mut prefix_lens: Vec<usize> = by_prefix.keys().map(|k| k.len()).collect();
+        prefix_lens.sort_unstable();
+        prefix_lens.dedup();
+        let regex_set = if regex_sources.is_empty() {
+            None
+        } else {
+            match RegexSet::new(&regex_sources) {
+                Ok(set) => Some(set),
+                Err(e) => {
+                    // Each pattern compiled alone, so this is a size limit; fall back to scanning.
+                    tracing::warn!(error = %e, patterns = regex_sources.len(), "regex paths not combined");
+                    pathless.extend(regex_ids.drain(..));
+                    pathless.sort_unstable();
+                    None
+                }
+            }
+        };
+        (
+            Router {
+                candidates,
+                by_prefix,
+                prefix_lens,
+                pathless,
+                regex_set,
+                regex_ids,
+            },
+            errors,
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -154,7 +211,49 @@ impl Router {
         self.candidates.is_empty()
     }
 
+    /// The highest-priority candidate that matches. Only candidates whose prefix is a prefix of
+    /// the path (found by hash, one lookup per distinct prefix length) and the non-prefix ones
+    /// are tried; each list is in priority order, so a list stops at the first candidate that
+    /// cannot beat the best match so far.
     pub fn find(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
+        let (req_host, req_port) = split_host(req.host.unwrap_or(""), req.local_port);
+        let mut best: Option<(u32, RouteMatch)> = None;
+        let mut scan = |list: &[u32]| {
+            for &i in list {
+                if best.as_ref().is_some_and(|(b, _)| *b <= i) {
+                    return;
+                }
+                if let Some(m) = self.candidates[i as usize].matches(req, &req_host, req_port) {
+                    best = Some((i, m));
+                    return;
+                }
+            }
+        };
+        for &len in &self.prefix_lens {
+            let Some(prefix) = req.path.get(..len) else {
+                break;
+            };
+            if let Some(list) = self.by_prefix.get(prefix) {
+                scan(list);
+            }
+        }
+        scan(&self.pathless);
+        if let Some(set) = &self.regex_set {
+            if set.is_match(req.path) {
+                let hits: Vec<u32> = set
+                    .matches(req.path)
+                    .iter()
+                    .map(|k| self.regex_ids[k])
+                    .collect();
+                scan(&hits);
+            }
+        }
+        best.map(|(_, m)| m)
+    }
+
+    /// The reference semantics the index must reproduce: try every candidate in order.
+    #[cfg(test)]
+    fn find_linear(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
         let (req_host, req_port) = split_host(req.host.unwrap_or(""), req.local_port);
         self.candidates
             .iter()
@@ -215,7 +314,7 @@ impl HostPattern {
 }
 
 /// Splits `host[:port]` into a lower-cased host and a port (the listener's when absent).
-fn split_host(raw: &str, default_port: u16) -> (String, u16) {
+fn split_host(raw: &str, default_port: u16) -> (Cow<'_, str>, u16) {
     let (h, p) = if raw.starts_with('[') {
         match raw.find(']') {
             Some(end) => (&raw[..=end], raw[end + 1..].strip_prefix(':')),
@@ -228,7 +327,12 @@ fn split_host(raw: &str, default_port: u16) -> (String, u16) {
         }
     };
     let port = p.and_then(|p| p.parse().ok()).unwrap_or(default_port);
-    (h.to_ascii_lowercase(), port)
+    let host = if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(h.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(h)
+    };
+    (host, port)
 }
 
 fn parse_host_pattern(raw: &str) -> HostPattern {
@@ -497,6 +601,71 @@ mod tests {
         assert!(view(&headers).is_some());
         headers.insert("x-version", http::HeaderValue::from_static("v3"));
         assert_eq!(view(&headers), None);
+    }
+
+    /// The index must pick exactly what a full scan picks, on many random route sets.
+    #[test]
+    fn index_agrees_with_a_full_scan() {
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let segs = ["/a", "/ab", "/b", "/a/b", "/c", "/", "/a/"];
+        let methods = ["GET", "POST"];
+        let hosts = ["x.com", "*.x.com", "y.com"];
+        for round in 0..200 {
+            let mut routes = Vec::new();
+            for i in 0..(1 + next(12)) {
+                let mut r = serde_json::Map::new();
+                let path = match next(5) {
+                    0 => format!("~{}\\d*", segs[next(segs.len())]),
+                    1 => String::new(),
+                    _ => format!(
+                        "{}{}",
+                        segs[next(segs.len())],
+                        ["", "b", "/c", "1"][next(4)]
+                    )
+                    .replace("//", "/"),
+                };
+                if !path.is_empty() {
+                    r.insert("paths".into(), json!([path]));
+                }
+                if next(3) == 0 {
+                    r.insert("methods".into(), json!([methods[next(2)]]));
+                }
+                if next(3) == 0 || path.is_empty() {
+                    r.insert("hosts".into(), json!([hosts[next(3)]]));
+                }
+                r.insert("regex_priority".into(), json!(next(3)));
+                routes.push(route(serde_json::Value::Object(r), (i % 3) as i64));
+            }
+            let (router, errors) = Router::compile(&routes);
+            assert!(errors.is_empty(), "round {round}: {errors:?}");
+            let headers = HeaderMap::new();
+            for _ in 0..40 {
+                let path = format!(
+                    "{}{}",
+                    segs[next(segs.len())],
+                    ["", "1", "/b", "b/c"][next(4)]
+                );
+                let host = ["x.com", "a.x.com", "y.com", "z.com"][next(4)];
+                let view = RequestView {
+                    method: methods[next(2)],
+                    host: Some(host),
+                    path: &path,
+                    headers: &headers,
+                    local_port: 80,
+                };
+                assert_eq!(
+                    router.find(&view),
+                    router.find_linear(&view),
+                    "round {round}: {path} {host}"
+                );
+            }
+        }
     }
 
     #[test]
