@@ -184,7 +184,7 @@ impl Router {
                 Err(e) => {
                     // Each pattern compiled alone, so this is a size limit; fall back to scanning.
                     tracing::warn!(error = %e, patterns = regex_sources.len(), "regex paths not combined");
-                    pathless.extend(regex_ids.drain(..));
+                    pathless.append(&mut regex_ids);
                     pathless.sort_unstable();
                     None
                 }
