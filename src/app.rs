@@ -28,7 +28,7 @@ pub struct RunningApp {
     pub proxy: Arc<Proxy>,
     shutdown: watch::Sender<bool>,
     runtime: tokio::runtime::Runtime,
-    proxy_task: tokio::task::JoinHandle<()>,
+    proxy_workers: Vec<JoinHandle<()>>,
     web: Option<(JoinHandle<()>, Vec<actix_web::dev::ServerHandle>)>,
     _cluster: TcpListener,
 }
@@ -64,17 +64,19 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             .map(|n| n.get())
             .unwrap_or(2)
     });
+    // Background work (snapshots, telemetry, the echo upstream) runs on a small runtime of its
+    // own; the proxy gets one single-threaded runtime per worker thread.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers.max(1))
-        .thread_name("gatehouse-proxy")
+        .worker_threads(1)
+        .thread_name("gatehouse-ctl")
         .enable_all()
         .build()
-        .context("starting the proxy runtime")?;
+        .context("starting the background runtime")?;
 
     let group = store.get_default_group()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (recorder, records) = telemetry::channel(65_536);
-    let (proxy, proxy_task) = runtime.block_on(async {
+    let proxy = runtime.block_on(async {
         let initial = snapshot::load(&store, group.id, 0).await?;
         let proxy = Proxy::new(&initial, recorder);
         let p = proxy.clone();
@@ -96,13 +98,13 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             echo::Mode::Mockbin,
             shutdown_rx.clone(),
         ));
-        let task = tokio::spawn(crate::proxy::serve(
-            tokio::net::TcpListener::from_std(proxy_l)?,
-            proxy.clone(),
-            shutdown_rx.clone(),
-        ));
-        anyhow::Ok((proxy, task))
+        anyhow::Ok(proxy)
     })?;
+    let proxy_workers = (0..workers.max(1))
+        .map(|i| crate::proxy::spawn_worker(i, &proxy_l, proxy.clone(), shutdown_rx.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .context("starting proxy workers")?;
+    drop(proxy_l);
 
     let proxy_url = settings
         .proxy_url
@@ -150,7 +152,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         proxy,
         shutdown,
         runtime,
-        proxy_task,
+        proxy_workers,
         web: Some((web_thread, handles)),
         _cluster: cluster_l,
     })
@@ -245,10 +247,9 @@ impl RunningApp {
             });
             let _ = thread.join();
         }
-        let task = self.proxy_task;
-        let _ = self
-            .runtime
-            .block_on(async { tokio::time::timeout(Duration::from_secs(30), task).await });
+        for worker in self.proxy_workers {
+            let _ = worker.join();
+        }
         self.runtime.shutdown_timeout(Duration::from_secs(5));
     }
 }

@@ -13,4 +13,4 @@ mod server;
 mod timeout_io;
 
 pub use config::CompiledConfig;
-pub use server::{serve, Proxy};
+pub use server::{serve, spawn_worker, Proxy};

@@ -1,7 +1,7 @@
 //! Keep-alive HTTP/1.1 connections to one upstream address. Idle senders sit in a lock-free
 //! queue; a sender goes back to it only after its response body ended cleanly.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
@@ -13,7 +13,21 @@ use tokio::net::TcpStream;
 
 use super::timeout_io::TimeoutStream;
 
-const MAX_IDLE: usize = 512;
+/// Idle connections are kept per proxy worker thread, so a connection is reused by the thread
+/// (and runtime) that drives it; queues are created on first use to keep idle upstreams cheap.
+const SHARDS: usize = 16;
+const MAX_IDLE_PER_SHARD: usize = 256;
+
+thread_local! {
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as proxy worker `index` (its idle-connection shard).
+pub fn set_worker(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
+type IdleQueue = ArrayQueue<SendRequest<Incoming>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -51,7 +65,7 @@ pub struct Timeouts {
 pub struct Upstream {
     host: String,
     port: u16,
-    idle: ArrayQueue<SendRequest<Incoming>>,
+    idle: [OnceLock<IdleQueue>; SHARDS],
 }
 
 /// A connection lent to one request; [`Pooled::release`] returns it for reuse.
@@ -63,7 +77,11 @@ pub struct Pooled {
 impl Pooled {
     pub fn release(self) {
         if !self.sender.is_closed() {
-            let _ = self.upstream.idle.push(self.sender);
+            let queue = self
+                .upstream
+                .shard()
+                .get_or_init(|| ArrayQueue::new(MAX_IDLE_PER_SHARD));
+            let _ = queue.push(self.sender);
         }
     }
 }
@@ -83,17 +101,23 @@ impl Upstream {
         Arc::new(Upstream {
             host,
             port,
-            idle: ArrayQueue::new(MAX_IDLE),
+            idle: std::array::from_fn(|_| OnceLock::new()),
         })
     }
 
+    fn shard(&self) -> &OnceLock<IdleQueue> {
+        &self.idle[WORKER.with(|w| w.get()) % SHARDS]
+    }
+
     async fn checkout(&self, t: Timeouts) -> Result<(SendRequest<Incoming>, bool), ProxyError> {
-        while let Some(mut sender) = self.idle.pop() {
-            if sender.is_closed() {
-                continue;
-            }
-            if sender.ready().await.is_ok() {
-                return Ok((sender, true));
+        if let Some(queue) = self.shard().get() {
+            while let Some(mut sender) = queue.pop() {
+                if sender.is_closed() {
+                    continue;
+                }
+                if sender.ready().await.is_ok() {
+                    return Ok((sender, true));
+                }
             }
         }
         self.connect(t).await.map(|s| (s, false))

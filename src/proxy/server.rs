@@ -80,5 +80,41 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, mut shutdown: watch
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the drain timeout; closing them");
+    }
+}
+
+/// How long a shutdown waits for in-flight requests.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Starts proxy worker `index`: a thread with its own single-threaded runtime accepting on a
+/// clone of `listener`. A request, its upstream connection and that connection's pool shard all
+/// stay on one thread, so forwarding needs no cross-thread wake-ups.
+pub fn spawn_worker(
+    index: usize,
+    listener: &std::net::TcpListener,
+    proxy: Arc<Proxy>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let listener = listener.try_clone()?;
+    std::thread::Builder::new().name(format!("gatehouse-proxy-{index}")).spawn(move || {
+        super::pool::set_worker(index);
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, worker = index, "starting a proxy worker failed");
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            match TcpListener::from_std(listener) {
+                Ok(l) => serve(l, proxy, shutdown).await,
+                Err(e) => tracing::error!(error = %e, worker = index, "proxy worker cannot use the listener"),
+            }
+        });
+    })
 }
