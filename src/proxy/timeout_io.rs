@@ -27,8 +27,17 @@ impl TimeoutStream {
         }
     }
 
-    /// Called when a write is pending: arms the stall timer, and errors once it fires.
-    fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Passes a finished write through and disarms the stall timer; while a write is pending,
+    /// arms it and fails the write once it fires.
+    fn guard<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.write_stall = None;
+            return polled;
+        }
         let timeout = self.write_timeout;
         let stall = self
             .write_stall
@@ -59,13 +68,8 @@ impl AsyncWrite for TimeoutStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                self.write_stall = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => self.poll_stall(cx).map(|r| r.map(|()| 0)),
-        }
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.guard(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -73,13 +77,8 @@ impl AsyncWrite for TimeoutStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                self.write_stall = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => self.poll_stall(cx).map(|r| r.map(|()| 0)),
-        }
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.guard(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -87,13 +86,8 @@ impl AsyncWrite for TimeoutStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_flush(cx) {
-            Poll::Ready(r) => {
-                self.write_stall = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => self.poll_stall(cx),
-        }
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.guard(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
