@@ -48,3 +48,63 @@ async fn shutdown_lets_in_flight_requests_finish() {
         "no new connections after shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_400_and_the_proxy_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn().await;
+    let (status, _) = app
+        .admin_json(
+            Method::POST,
+            "/services",
+            json!({"name": "e", "url": format!("http://{}", app.echo_addr)}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = app
+        .admin_json(
+            Method::POST,
+            "/services/e/routes",
+            json!({"name": "e", "paths": ["/e"]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    app.wait_for_proxy("/e/status/200", 200).await;
+
+    let garbage: [&[u8]; 5] = [
+        b"GARBAGE\r\n\r\n",
+        b"GET /e HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+        b"GET /e HTTP/1.1\r\nBad Header Without Colon\r\n\r\n",
+        b"GET /e\x00\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    ];
+    for bytes in garbage {
+        let mut s = tokio::net::TcpStream::connect(app.proxy_addr)
+            .await
+            .expect("connect");
+        s.write_all(bytes).await.expect("write");
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+            .await
+            .expect("the proxy answers or closes");
+        assert!(read.is_ok());
+        let head = String::from_utf8_lossy(&buf);
+        assert!(
+            buf.is_empty() || head.starts_with("HTTP/1.1 400"),
+            "{head:?}"
+        );
+    }
+    let big_header = "x".repeat(200 * 1024);
+    let r = reqwest::Client::new()
+        .get(format!("{}/e/request", app.proxy))
+        .header("x-big", big_header)
+        .send()
+        .await;
+    assert!(
+        r.map(|r| r.status().as_u16() == 431 || r.status().is_client_error())
+            .unwrap_or(true),
+        "oversized headers are refused"
+    );
+    app.wait_for_proxy("/e/status/200", 200).await;
+}
