@@ -24,6 +24,7 @@ use crate::web_error::WebError;
 pub struct State {
     pub store: Store,
     pub proxy: Arc<Proxy>,
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 /// The Admin API's rendering of [`WebError`]: Kong's JSON bodies.
@@ -73,6 +74,7 @@ pub fn server(listener: TcpListener, state: State) -> anyhow::Result<Server> {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(root))
         .route("/status", web::get().to(status))
+        .route("/metrics", web::get().to(metrics))
         .configure(services::configure)
         .configure(routes::configure)
         .default_service(web::to(|| async {
@@ -127,6 +129,12 @@ async fn root() -> HttpResponse {
         "node_id": null,
         "configuration": { "database": "sqlite", "role": "traditional" },
     }))
+}
+
+async fn metrics(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::status::render_metrics(&state.proxy, &state.metrics))
 }
 
 async fn status(state: web::Data<State>) -> ApiResult {

@@ -24,6 +24,7 @@ pub struct RunningApp {
     pub console_addr: SocketAddr,
     pub echo_addr: SocketAddr,
     pub cluster_addr: SocketAddr,
+    pub status_addr: Option<SocketAddr>,
     pub store: Store,
     pub proxy: Arc<Proxy>,
     shutdown: watch::Sender<bool>,
@@ -58,6 +59,11 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     let console_addr = console_l.local_addr()?;
     let cluster_addr = cluster_l.local_addr()?;
     let echo_addr = echo_l.local_addr()?;
+    let status_l = settings
+        .status_listen
+        .map(|a| bind(a, "status"))
+        .transpose()?;
+    let status_addr = status_l.as_ref().map(|l| l.local_addr()).transpose()?;
 
     let workers = settings.proxy_workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -76,6 +82,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     let group = store.get_default_group()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (recorder, records) = telemetry::channel(65_536);
+    let metrics = Arc::new(telemetry::Metrics::default());
     let proxy = runtime.block_on(async {
         let initial = snapshot::load(&store, group.id, 0).await?;
         let proxy = Proxy::new(&initial, recorder);
@@ -86,8 +93,17 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         tokio::spawn(telemetry::run_writer(
             records,
             store.clone(),
+            metrics.clone(),
             Duration::from_millis(200),
         ));
+        if let Some(l) = status_l {
+            tokio::spawn(crate::status::serve(
+                tokio::net::TcpListener::from_std(l)?,
+                proxy.clone(),
+                metrics.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
         tokio::spawn(telemetry::run_pruner(
             store.clone(),
             RAW_RECORDS_KEPT,
@@ -115,6 +131,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         proxy: proxy.clone(),
         proxy_url,
         echo_url: format!("http://{echo_addr}"),
+        metrics: metrics.clone(),
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let web_thread = std::thread::Builder::new()
@@ -148,6 +165,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         console_addr,
         echo_addr,
         cluster_addr,
+        status_addr,
         store,
         proxy,
         shutdown,
@@ -164,6 +182,7 @@ struct WebParts {
     proxy: Arc<Proxy>,
     proxy_url: String,
     echo_url: String,
+    metrics: Arc<telemetry::Metrics>,
 }
 
 impl WebParts {
@@ -184,6 +203,7 @@ impl WebParts {
         admin_api::State {
             store: self.store.clone(),
             proxy: self.proxy.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }

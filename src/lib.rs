@@ -10,6 +10,7 @@ pub mod proxy;
 pub mod security;
 pub mod settings;
 pub mod snapshot;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod web_error;

@@ -37,6 +37,9 @@ pub struct Settings {
     /// Built-in echo upstream listener.
     #[arg(long, env = "GATEHOUSE_ECHO_LISTEN", default_value = "127.0.0.1:8009")]
     pub echo_listen: SocketAddr,
+    /// Status listener serving /status and /metrics without a token (off unless set).
+    #[arg(long, env = "GATEHOUSE_STATUS_LISTEN")]
+    pub status_listen: Option<SocketAddr>,
     /// Public base URL of the proxy, shown in the console (default: http://localhost:PROXY_PORT).
     #[arg(long, env = "GATEHOUSE_PROXY_URL")]
     pub proxy_url: Option<String>,
@@ -66,6 +69,7 @@ impl Settings {
             console_listen: any,
             cluster_listen: any,
             echo_listen: any,
+            status_listen: Some(any),
             proxy_url: None,
             admin_email: None,
             admin_password: None,

@@ -10,6 +10,9 @@ use uuid::Uuid;
 
 use crate::store::Store;
 
+mod metrics;
+pub use metrics::{Gauges, Metrics};
+
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
     pub ts_ms: i64,
@@ -59,7 +62,12 @@ const MAX_BATCH: usize = 2048;
 
 /// Drains the channel into the store until every sender is gone. Records are written at most
 /// `interval` after they arrive.
-pub async fn run_writer(mut rx: mpsc::Receiver<RequestRecord>, store: Store, interval: Duration) {
+pub async fn run_writer(
+    mut rx: mpsc::Receiver<RequestRecord>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         let Some(first) = rx.recv().await else { break };
@@ -72,6 +80,7 @@ pub async fn run_writer(mut rx: mpsc::Receiver<RequestRecord>, store: Store, int
             }
         }
         let records = std::mem::take(&mut batch);
+        metrics.observe(&records);
         let n = records.len();
         if let Err(e) = store.run(move |s| s.insert_request_records(&records)).await {
             tracing::error!(error = %e, records = n, "writing request records failed");

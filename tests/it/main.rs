@@ -8,4 +8,5 @@ mod conformance;
 mod console;
 mod helpers;
 mod lifecycle;
+mod metrics;
 mod proxy;
