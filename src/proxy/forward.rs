@@ -39,17 +39,20 @@ pub async fn handle(
         bytes_out: 0,
     };
 
-    let host_owned = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()));
-    let path = req.uri().path().to_string();
+    // Cheap reference-counted copies: the request is rewritten below, but the original host and
+    // URI are still needed for the forwarded headers.
+    let host_value = req.headers().get(header::HOST).cloned().or_else(|| {
+        req.uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let host_owned: Option<&str> = host_value.as_ref().and_then(|v| v.to_str().ok());
+    let original_uri = req.uri().clone();
+    let path = original_uri.path();
     let found = config.router.find(&RequestView {
         method: req.method().as_str(),
-        host: host_owned.as_deref(),
-        path: &path,
+        host: host_owned,
+        path,
         headers: req.headers(),
         local_port,
     });
@@ -65,14 +68,7 @@ pub async fn handle(
     let route: &RouteTarget = &config.routes[found.route];
     record.route_id = Some(route.id);
     if !route.allows_http {
-        return https_required(
-            &proxy,
-            record,
-            started,
-            route,
-            host_owned.as_deref(),
-            req.uri(),
-        );
+        return https_required(&proxy, record, started, route, host_owned, req.uri());
     }
     let Some(service) = route.service.clone() else {
         return error(
@@ -107,7 +103,7 @@ pub async fn handle(
     }
 
     let stripped = route.strip_path.then_some(found.matched_len);
-    let mut target = upstream_path(&service.base_path, &path, stripped, route.path_handling_v1);
+    let mut target = upstream_path(&service.base_path, path, stripped, route.path_handling_v1);
     if let Some(q) = req.uri().query() {
         target.push('?');
         target.push_str(q);
@@ -129,7 +125,7 @@ pub async fn handle(
         _ => None,
     };
     let client_ip = peer.ip().to_string();
-    let host_for_fwd = host_owned.clone().unwrap_or_default();
+    let host_for_fwd = host_owned.unwrap_or("");
     {
         let h = req.headers_mut();
         headers::strip_hop_by_hop(h);
@@ -138,9 +134,9 @@ pub async fn handle(
             &Forwarded {
                 client_ip: &client_ip,
                 proto: "http",
-                host: &host_for_fwd,
+                host: host_for_fwd,
                 port: local_port,
-                path: &path,
+                path,
                 prefix,
             },
         );

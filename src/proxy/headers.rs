@@ -2,34 +2,44 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+// Names as constants: inserting or removing by `&str` would parse the name on every request.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
+const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 
 pub const VIA: HeaderValue = HeaderValue::from_static("1.1 gatehouse");
 
 /// Removes hop-by-hop headers, including those the Connection header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        headers.remove(n);
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            headers.remove(n);
+        }
     }
-    for h in HOP_BY_HOP {
-        headers.remove(*h);
+    for h in &HOP_BY_HOP {
+        headers.remove(h);
     }
 }
 
@@ -45,31 +55,31 @@ pub struct Forwarded<'a> {
 /// Sets Kong's X-Forwarded-* and X-Real-IP headers. The client's own X-Forwarded-For is kept and
 /// extended; the others are overwritten because no upstream hop is trusted by default.
 pub fn set_forwarded(headers: &mut HeaderMap, f: &Forwarded<'_>) {
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) if !prev.is_empty() => format!("{prev}, {}", f.client_ip),
         _ => f.client_ip.to_string(),
     };
-    set(headers, "x-forwarded-for", &xff);
-    set(headers, "x-real-ip", f.client_ip);
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(f.proto));
+    set(headers, &X_FORWARDED_FOR, &xff);
+    set(headers, &X_REAL_IP, f.client_ip);
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(f.proto));
     let host = f
         .host
         .rsplit_once(':')
         .filter(|(_, p)| p.parse::<u16>().is_ok())
         .map(|(h, _)| h)
         .unwrap_or(f.host);
-    set(headers, "x-forwarded-host", host);
-    headers.insert("x-forwarded-port", HeaderValue::from(f.port));
-    set(headers, "x-forwarded-path", f.path);
+    set(headers, &X_FORWARDED_HOST, host);
+    headers.insert(&X_FORWARDED_PORT, HeaderValue::from(f.port));
+    set(headers, &X_FORWARDED_PATH, f.path);
     match f.prefix {
-        Some(p) => set(headers, "x-forwarded-prefix", p),
+        Some(p) => set(headers, &X_FORWARDED_PREFIX, p),
         None => {
-            headers.remove("x-forwarded-prefix");
+            headers.remove(&X_FORWARDED_PREFIX);
         }
     }
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(name, v);
     }
