@@ -8,6 +8,7 @@ mod auth;
 mod error;
 mod forms;
 mod implementation;
+mod routes;
 mod services;
 mod session;
 mod tokens;
@@ -104,6 +105,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .configure(services::configure)
         .configure(versions::configure)
         .configure(implementation::configure)
+        .configure(routes::configure)
         .configure(tokens::configure)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))

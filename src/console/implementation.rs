@@ -1,5 +1,5 @@
 //! A version's implementation: the two-step Create Implementation dialog (gateway service, then
-//! route, saved together), editing and deleting it, and adding or removing routes.
+//! route, saved together), editing it and deleting it.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
@@ -47,16 +47,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         &format!("{base}/implementation/delete"),
         web::post().to(delete_implementation),
-    )
-    .route(&format!("{base}/routes/new"), web::get().to(new_route))
-    .route(&format!("{base}/routes"), web::post().to(create_route))
-    .route(
-        &format!("{base}/routes/{{rid}}/delete"),
-        web::post().to(delete_route),
     );
 }
 
-type Ids = web::Path<(String, String)>;
+pub(super) type Ids = web::Path<(String, String)>;
 
 #[derive(Template)]
 #[template(path = "_impl_dialog.html")]
@@ -85,7 +79,10 @@ fn suggested_name(v: &VersionView) -> String {
         .collect()
 }
 
-async fn version_for(state: &State, path: &Ids) -> Result<(Uuid, Uuid, VersionView), ConsoleError> {
+pub(super) async fn version_for(
+    state: &State,
+    path: &Ids,
+) -> Result<(Uuid, Uuid, VersionView), ConsoleError> {
     let (sid, vid) = (parse_uuid(&path.0)?, parse_uuid(&path.1)?);
     Ok((sid, vid, load_version(state, sid, vid).await?))
 }
@@ -252,7 +249,7 @@ async fn back_to_step1(
     )
 }
 
-fn check_route(route: &RouteForm, service: Uuid) -> Result<Route, FieldErrors> {
+pub(super) fn check_route(route: &RouteForm, service: Uuid) -> Result<Route, FieldErrors> {
     let (input, mut errors) = route.to_input();
     let built = manage::build_route(None, Uuid::new_v4(), &input, Some(service));
     if let Err(WebError::Validation(e)) = &built {
@@ -266,7 +263,7 @@ fn check_route(route: &RouteForm, service: Uuid) -> Result<Route, FieldErrors> {
     }
 }
 
-fn route_name_taken(name: &str) -> FieldErrors {
+pub(super) fn route_name_taken(name: &str) -> FieldErrors {
     FieldErrors::single("name", format!("A route named '{name}' already exists (names are unique across Gatehouse and case-sensitive)"))
 }
 
@@ -496,121 +493,6 @@ async fn delete_implementation(
         .await
         .map_err(WebError::from)?;
     tracing::info!(version.id = %vid, user.email = %user.email, "implementation deleted");
-    Ok(redirect_after_post(
-        &req,
-        &format!("/services/{sid}/versions/{vid}"),
-    ))
-}
-
-#[derive(Template)]
-#[template(path = "route_new.html")]
-struct RoutePage<'a> {
-    csrf: &'a str,
-    back: String,
-    version_name: &'a str,
-    route: RouteForm,
-    errors: FieldErrors,
-}
-
-async fn new_route(
-    req: HttpRequest,
-    state: web::Data<State>,
-    user: CurrentUser,
-    path: Ids,
-) -> PageResult {
-    let (sid, vid, v) = version_for(&state, &path).await?;
-    if v.implementation.is_none() {
-        return Err(WebError::NotFound.into());
-    }
-    let page = RoutePage {
-        csrf: &user.csrf,
-        back: format!("/services/{sid}/versions/{vid}"),
-        version_name: &v.version.name,
-        route: RouteForm::default(),
-        errors: FieldErrors::new(),
-    };
-    Page {
-        title: "Add route",
-        nav: "services",
-        user: Some(&user),
-        csrf: &user.csrf,
-    }
-    .render(&req, &page)
-}
-
-async fn create_route(
-    req: HttpRequest,
-    state: web::Data<State>,
-    user: CurrentUser,
-    path: Ids,
-    CsrfForm(form): CsrfForm,
-) -> PageResult {
-    let (sid, vid, v) = version_for(&state, &path).await?;
-    let Some(svc) = &v.implementation else {
-        return Err(WebError::NotFound.into());
-    };
-    let route_form = RouteForm::from_form(&form);
-    let group = v.group.id;
-    let result = match check_route(&route_form, svc.id) {
-        Ok(route) => state
-            .store
-            .run(move |s| s.insert_route(group, &route))
-            .await
-            .map_err(|e| match e {
-                StoreError::Unique { .. } => route_name_taken(&route_form.name),
-                other => {
-                    let _ = WebError::from(other);
-                    FieldErrors::single("name", "The route could not be saved; please try again")
-                }
-            }),
-        Err(errors) => Err(errors),
-    };
-    match result {
-        Ok(()) => Ok(redirect_after_post(
-            &req,
-            &format!("/services/{sid}/versions/{vid}"),
-        )),
-        Err(errors) => {
-            let page = RoutePage {
-                csrf: &user.csrf,
-                back: format!("/services/{sid}/versions/{vid}"),
-                version_name: &v.version.name,
-                route: route_form,
-                errors,
-            };
-            Page {
-                title: "Add route",
-                nav: "services",
-                user: Some(&user),
-                csrf: &user.csrf,
-            }
-            .render_status(&req, &page, StatusCode::UNPROCESSABLE_ENTITY)
-        }
-    }
-}
-
-async fn delete_route(
-    req: HttpRequest,
-    state: web::Data<State>,
-    _user: CurrentUser,
-    path: web::Path<(String, String, String)>,
-    _form: CsrfForm,
-) -> PageResult {
-    let (sid, vid, rid) = (
-        parse_uuid(&path.0)?,
-        parse_uuid(&path.1)?,
-        parse_uuid(&path.2)?,
-    );
-    let v = load_version(&state, sid, vid).await?;
-    if !v.routes.iter().any(|r| r.id == rid) {
-        return Err(WebError::NotFound.into());
-    }
-    let group = v.group.id;
-    state
-        .store
-        .run(move |s| s.delete_route(group, rid))
-        .await
-        .map_err(WebError::from)?;
     Ok(redirect_after_post(
         &req,
         &format!("/services/{sid}/versions/{vid}"),

@@ -1,0 +1,139 @@
+//! A version's routes beyond the first: "+ Add route" and deleting one.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use askama::Template;
+
+use super::forms::RouteForm;
+use super::implementation::{check_route, route_name_taken, version_for, Ids};
+use super::session::CsrfForm;
+use super::versions::load_version;
+use super::{parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
+use crate::domain::FieldErrors;
+use crate::store::StoreError;
+use crate::web_error::WebError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let base = "/services/{sid}/versions/{vid}";
+    cfg.route(&format!("{base}/routes/new"), web::get().to(new_route))
+        .route(&format!("{base}/routes"), web::post().to(create_route))
+        .route(
+            &format!("{base}/routes/{{rid}}/delete"),
+            web::post().to(delete_route),
+        );
+}
+
+#[derive(Template)]
+#[template(path = "route_new.html")]
+struct RoutePage<'a> {
+    csrf: &'a str,
+    back: String,
+    version_name: &'a str,
+    route: RouteForm,
+    errors: FieldErrors,
+}
+
+async fn new_route(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: Ids,
+) -> PageResult {
+    let (sid, vid, v) = version_for(&state, &path).await?;
+    if v.implementation.is_none() {
+        return Err(WebError::NotFound.into());
+    }
+    let page = RoutePage {
+        csrf: &user.csrf,
+        back: format!("/services/{sid}/versions/{vid}"),
+        version_name: &v.version.name,
+        route: RouteForm::default(),
+        errors: FieldErrors::new(),
+    };
+    Page {
+        title: "Add route",
+        nav: "services",
+        user: Some(&user),
+        csrf: &user.csrf,
+    }
+    .render(&req, &page)
+}
+
+async fn create_route(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: Ids,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let (sid, vid, v) = version_for(&state, &path).await?;
+    let Some(svc) = &v.implementation else {
+        return Err(WebError::NotFound.into());
+    };
+    let route_form = RouteForm::from_form(&form);
+    let group = v.group.id;
+    let result = match check_route(&route_form, svc.id) {
+        Ok(route) => state
+            .store
+            .run(move |s| s.insert_route(group, &route))
+            .await
+            .map_err(|e| match e {
+                StoreError::Unique { .. } => route_name_taken(&route_form.name),
+                other => {
+                    let _ = WebError::from(other);
+                    FieldErrors::single("name", "The route could not be saved; please try again")
+                }
+            }),
+        Err(errors) => Err(errors),
+    };
+    match result {
+        Ok(()) => Ok(redirect_after_post(
+            &req,
+            &format!("/services/{sid}/versions/{vid}"),
+        )),
+        Err(errors) => {
+            let page = RoutePage {
+                csrf: &user.csrf,
+                back: format!("/services/{sid}/versions/{vid}"),
+                version_name: &v.version.name,
+                route: route_form,
+                errors,
+            };
+            Page {
+                title: "Add route",
+                nav: "services",
+                user: Some(&user),
+                csrf: &user.csrf,
+            }
+            .render_status(&req, &page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
+}
+
+async fn delete_route(
+    req: HttpRequest,
+    state: web::Data<State>,
+    _user: CurrentUser,
+    path: web::Path<(String, String, String)>,
+    _form: CsrfForm,
+) -> PageResult {
+    let (sid, vid, rid) = (
+        parse_uuid(&path.0)?,
+        parse_uuid(&path.1)?,
+        parse_uuid(&path.2)?,
+    );
+    let v = load_version(&state, sid, vid).await?;
+    if !v.routes.iter().any(|r| r.id == rid) {
+        return Err(WebError::NotFound.into());
+    }
+    let group = v.group.id;
+    state
+        .store
+        .run(move |s| s.delete_route(group, rid))
+        .await
+        .map_err(WebError::from)?;
+    Ok(redirect_after_post(
+        &req,
+        &format!("/services/{sid}/versions/{vid}"),
+    ))
+}
