@@ -15,7 +15,7 @@ use rusqlite::Connection;
 use tokio::sync::watch;
 
 pub use analytics::StatusCount;
-pub use gateway::{GroupConfig, Page};
+pub use gateway::{GroupConfig, Page, TagFilter};
 pub use identity::{AdminToken, User};
 
 #[derive(Debug, thiserror::Error)]

@@ -3,13 +3,14 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::store::Page;
+use crate::store::{Page, TagFilter};
 use crate::web_error::WebError;
 
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
     pub size: Option<String>,
     pub offset: Option<String>,
+    pub tags: Option<String>,
 }
 
 impl PageQuery {
@@ -34,13 +35,52 @@ impl PageQuery {
         };
         Ok((offset, size))
     }
+
+    /// Kong's tag filter: `a,b` (every tag) or `a/b` (any tag), at most 5, not mixed.
+    pub fn tag_filter(&self) -> Result<Option<TagFilter>, WebError> {
+        let Some(raw) = self.tags.as_deref().filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        let invalid =
+            || WebError::BadRequest("invalid option (tags: invalid filter syntax)".into());
+        let (all, any) = (raw.contains(','), raw.contains('/'));
+        if all && any {
+            return Err(invalid());
+        }
+        let tags: Vec<String> = raw.split([',', '/']).map(str::to_string).collect();
+        if tags.len() > 5 || tags.iter().any(|t| t.is_empty()) {
+            return Err(invalid());
+        }
+        Ok(Some(if any {
+            TagFilter::Any(tags)
+        } else {
+            TagFilter::All(tags)
+        }))
+    }
+
+    /// Query parameters to carry into the `next` link.
+    pub fn carried(&self) -> String {
+        match &self.tags {
+            Some(t) if !t.is_empty() => format!(
+                "&tags={}",
+                form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
+            ),
+            _ => String::new(),
+        }
+    }
 }
 
-pub fn list_body<T>(page: Page<T>, path: &str, size: u64, to_json: impl Fn(&T) -> Value) -> Value {
+pub fn list_body<T>(
+    page: Page<T>,
+    path: &str,
+    q: &PageQuery,
+    size: u64,
+    to_json: impl Fn(&T) -> Value,
+) -> Value {
     let data: Vec<Value> = page.items.iter().map(to_json).collect();
     match page.next_offset {
         Some(next) => {
-            json!({ "data": data, "offset": next.to_string(), "next": format!("{path}?offset={next}&size={size}") })
+            json!({ "data": data, "offset": next.to_string(), "next": format!("{path}?offset={next}&size={size}{}", q.carried()) })
         }
         None => json!({ "data": data, "next": null }),
     }

@@ -27,14 +27,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn list_routes(state: web::Data<State>, q: web::Query<PageQuery>) -> ApiResult {
     let (offset, size) = q.bounds()?;
+    let tags = q.tag_filter()?;
     let page = state
         .store
         .run(move |s| {
             let g = s.get_default_group()?;
-            s.list_routes(g.id, None, offset, size)
+            s.list_routes(g.id, None, tags.as_ref(), offset, size)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(list_body(page, "/routes", size, Route::to_json)))
+    Ok(HttpResponse::Ok().json(list_body(page, "/routes", &q, size, Route::to_json)))
 }
 
 async fn list_service_routes(
@@ -43,6 +44,7 @@ async fn list_service_routes(
     q: web::Query<PageQuery>,
 ) -> ApiResult {
     let (offset, size) = q.bounds()?;
+    let tags = q.tag_filter()?;
     let key = key.into_inner();
     let path = format!("/services/{key}/routes");
     let page = state
@@ -50,10 +52,10 @@ async fn list_service_routes(
         .run(move |s| {
             let g = s.get_default_group()?.id;
             let svc = s.get_gateway_service(g, &key)?;
-            s.list_routes(g, Some(svc.id), offset, size)
+            s.list_routes(g, Some(svc.id), tags.as_ref(), offset, size)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(list_body(page, &path, size, Route::to_json)))
+    Ok(HttpResponse::Ok().json(list_body(page, &path, &q, size, Route::to_json)))
 }
 
 async fn create_route(state: web::Data<State>, req: HttpRequest, bytes: web::Bytes) -> ApiResult {

@@ -25,14 +25,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn list_services(state: web::Data<State>, q: web::Query<PageQuery>) -> ApiResult {
     let (offset, size) = q.bounds()?;
+    let tags = q.tag_filter()?;
     let page = state
         .store
         .run(move |s| {
             let g = s.get_default_group()?;
-            s.list_gateway_services(g.id, offset, size)
+            s.list_gateway_services(g.id, tags.as_ref(), offset, size)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(list_body(page, "/services", size, GatewayService::to_json)))
+    Ok(HttpResponse::Ok().json(list_body(
+        page,
+        "/services",
+        &q,
+        size,
+        GatewayService::to_json,
+    )))
 }
 
 async fn create_service(state: web::Data<State>, req: HttpRequest, bytes: web::Bytes) -> ApiResult {

@@ -160,7 +160,7 @@ pub async fn load_version(state: &State, sid: Uuid, vid: Uuid) -> Result<Version
             let (implementation, routes) = match version.gateway_service_id {
                 Some(gs) => {
                     let svc = s.get_gateway_service(group.id, &gs.to_string())?;
-                    let routes = s.list_routes(group.id, Some(gs), 0, 1000)?.items;
+                    let routes = s.list_routes(group.id, Some(gs), None, 0, 1000)?.items;
                     (Some(svc), routes)
                 }
                 None => (None, Vec::new()),

@@ -1,6 +1,7 @@
 //! Runtime groups, gateway services and routes.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
 use uuid::Uuid;
 
 use super::{uuid_col, Store, StoreError, StoreResult};
@@ -141,18 +142,31 @@ impl Store {
     pub fn list_gateway_services(
         &self,
         group: Uuid,
+        tags: Option<&TagFilter>,
         offset: u64,
         size: u64,
     ) -> StoreResult<Page<GatewayService>> {
+        let mut args = vec![SqlValue::Text(group.to_string())];
+        let sql = format!(
+            "SELECT body FROM gateway_services WHERE runtime_group_id = ?{} ORDER BY created_at, rowid LIMIT ? OFFSET ?",
+            tag_clause(tags, &mut args)
+        );
+        self.list_page(&sql, args, offset, size)
+    }
+
+    fn list_page<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        mut args: Vec<SqlValue>,
+        offset: u64,
+        size: u64,
+    ) -> StoreResult<Page<T>> {
+        args.push(SqlValue::Integer((size + 1) as i64));
+        args.push(SqlValue::Integer(offset as i64));
         let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT body FROM gateway_services WHERE runtime_group_id = ?1 ORDER BY created_at, rowid LIMIT ?2 OFFSET ?3",
-        )?;
+        let mut stmt = conn.prepare(sql)?;
         let bodies = stmt
-            .query_map(
-                params![group.to_string(), (size + 1) as i64, offset as i64],
-                |r| r.get::<_, String>(0),
-            )?
+            .query_map(params_from_iter(args), |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         page(bodies, offset, size)
     }
@@ -231,26 +245,19 @@ impl Store {
         &self,
         group: Uuid,
         service: Option<Uuid>,
+        tags: Option<&TagFilter>,
         offset: u64,
         size: u64,
     ) -> StoreResult<Page<Route>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT body FROM routes WHERE runtime_group_id = ?1 AND (?2 IS NULL OR service_id = ?2)
-             ORDER BY created_at, rowid LIMIT ?3 OFFSET ?4",
-        )?;
-        let bodies = stmt
-            .query_map(
-                params![
-                    group.to_string(),
-                    service.map(|s| s.to_string()),
-                    (size + 1) as i64,
-                    offset as i64
-                ],
-                |r| r.get::<_, String>(0),
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
-        page(bodies, offset, size)
+        let mut args = vec![SqlValue::Text(group.to_string())];
+        let mut sql = String::from("SELECT body FROM routes WHERE runtime_group_id = ?");
+        if let Some(s) = service {
+            sql.push_str(" AND service_id = ?");
+            args.push(SqlValue::Text(s.to_string()));
+        }
+        sql.push_str(&tag_clause(tags, &mut args));
+        sql.push_str(" ORDER BY created_at, rowid LIMIT ? OFFSET ?");
+        self.list_page(&sql, args, offset, size)
     }
 
     pub fn delete_route(&self, group: Uuid, id: Uuid) -> StoreResult<bool> {
@@ -307,6 +314,32 @@ impl Store {
             routes,
             version_links,
         })
+    }
+}
+
+/// Kong's `?tags=` filter: `a,b` needs every tag, `a/b` any of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagFilter {
+    All(Vec<String>),
+    Any(Vec<String>),
+}
+
+/// The SQL condition for a tag filter over the entity's JSON `tags`, pushing its arguments.
+fn tag_clause(filter: Option<&TagFilter>, args: &mut Vec<SqlValue>) -> String {
+    const HAS_TAG: &str = " AND EXISTS (SELECT 1 FROM json_each(body, '$.tags') WHERE value = ?)";
+    match filter {
+        None => String::new(),
+        Some(TagFilter::All(tags)) => {
+            args.extend(tags.iter().map(|t| SqlValue::Text(t.clone())));
+            HAS_TAG.repeat(tags.len())
+        }
+        Some(TagFilter::Any(tags)) => {
+            args.extend(tags.iter().map(|t| SqlValue::Text(t.clone())));
+            let marks = vec!["?"; tags.len()].join(", ");
+            format!(
+                " AND EXISTS (SELECT 1 FROM json_each(body, '$.tags') WHERE value IN ({marks}))"
+            )
+        }
     }
 }
 

@@ -523,3 +523,89 @@ async fn a_route_saved_through_the_api_is_served_within_100ms() {
         "took {elapsed:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_filter_by_tags_like_kong() {
+    let app = TestApp::spawn().await;
+    for (name, tags) in [
+        ("a", json!(["prod", "billing"])),
+        ("b", json!(["prod"])),
+        ("c", json!(["billing"])),
+        ("d", Value::Null),
+    ] {
+        let (status, _) = app
+            .admin_json(
+                Method::POST,
+                "/services",
+                json!({"name": name, "host": "h", "tags": tags}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, _) = app
+            .admin_json(
+                Method::POST,
+                &format!("/services/{name}/routes"),
+                json!({"name": format!("r-{name}"), "paths": [format!("/{name}")], "tags": tags}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let names = |body: &Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|e| e["name"].as_str().expect("name").to_string())
+            .collect()
+    };
+    let (_, body) = app
+        .admin_json(Method::GET, "/services?tags=prod,billing", Value::Null)
+        .await;
+    assert_eq!(names(&body), vec!["a"], "a,b means every tag");
+    let (_, body) = app
+        .admin_json(Method::GET, "/services?tags=prod/billing", Value::Null)
+        .await;
+    assert_eq!(names(&body), vec!["a", "b", "c"], "a/b means any tag");
+    let (_, body) = app
+        .admin_json(Method::GET, "/routes?tags=billing", Value::Null)
+        .await;
+    assert_eq!(names(&body), vec!["r-a", "r-c"]);
+    let (_, body) = app
+        .admin_json(Method::GET, "/services/b/routes?tags=prod", Value::Null)
+        .await;
+    assert_eq!(names(&body), vec!["r-b"]);
+    let (_, body) = app
+        .admin_json(Method::GET, "/services?tags=nothing", Value::Null)
+        .await;
+    assert_eq!(names(&body), Vec::<String>::new());
+
+    let (_, page1) = app
+        .admin_json(
+            Method::GET,
+            "/services?tags=prod/billing&size=2",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(names(&page1), vec!["a", "b"]);
+    let next = page1["next"].as_str().expect("next").to_string();
+    assert!(next.contains("tags=prod%2Fbilling"), "{next}");
+    let (_, page2) = app.admin_json(Method::GET, &next, Value::Null).await;
+    assert_eq!(
+        names(&page2),
+        vec!["c"],
+        "the filter carries into the next page"
+    );
+
+    for bad in [
+        "/services?tags=a,b/c",
+        "/services?tags=a,,b",
+        "/services?tags=1,2,3,4,5,6",
+    ] {
+        let (status, body) = app.admin_json(Method::GET, bad, Value::Null).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(
+            body["message"],
+            "invalid option (tags: invalid filter syntax)"
+        );
+    }
+}
