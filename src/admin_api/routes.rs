@@ -19,6 +19,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/routes/{route}/service").get(get_route_service))
         .service(
+            web::resource("/services/{service}/routes/{route}")
+                .get(get_nested_route)
+                .patch(update_nested_route)
+                .delete(delete_nested_route),
+        )
+        .service(
             web::resource("/services/{service}/routes")
                 .get(list_service_routes)
                 .post(create_service_route),
@@ -144,6 +150,68 @@ async fn delete_route(state: web::Data<State>, key: web::Path<String>) -> ApiRes
     state
         .store
         .run(move |s| manage::delete_route(s, s.get_default_group()?.id, &key))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The route `route` if it belongs to `service` (both by id or name), as Kong's nested paths do.
+fn route_of_service(
+    s: &crate::store::Store,
+    group: uuid::Uuid,
+    service: &str,
+    route: &str,
+) -> Result<Route, crate::store::StoreError> {
+    let svc = s.get_gateway_service(group, service)?;
+    let r = s.get_route(group, route)?;
+    if r.service.as_ref().map(|f| f.id) != Some(svc.id) {
+        return Err(crate::store::StoreError::NotFound);
+    }
+    Ok(r)
+}
+
+async fn get_nested_route(state: web::Data<State>, path: web::Path<(String, String)>) -> ApiResult {
+    let (service, route) = path.into_inner();
+    let r = state
+        .store
+        .run(move |s| route_of_service(s, s.get_default_group()?.id, &service, &route))
+        .await?;
+    Ok(HttpResponse::Ok().json(r.to_json()))
+}
+
+async fn update_nested_route(
+    state: web::Data<State>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let input = body::parse(&req, &bytes)?;
+    let (service, route) = path.into_inner();
+    let r = state
+        .store
+        .run(move |s| {
+            let g = s.get_default_group()?.id;
+            let existing = route_of_service(s, g, &service, &route)?;
+            manage::update_route(s, g, &existing.id.to_string(), &input)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(r.to_json()))
+}
+
+async fn delete_nested_route(
+    state: web::Data<State>,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
+    let (service, route) = path.into_inner();
+    state
+        .store
+        .run(move |s| {
+            let g = s.get_default_group()?.id;
+            match route_of_service(s, g, &service, &route) {
+                Ok(r) => manage::delete_route(s, g, &r.id.to_string()),
+                Err(crate::store::StoreError::NotFound) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

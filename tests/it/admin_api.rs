@@ -609,3 +609,76 @@ async fn lists_filter_by_tags_like_kong() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_route_paths_check_the_service() {
+    let app = TestApp::spawn().await;
+    for name in ["s1", "s2"] {
+        let (status, _) = app
+            .admin_json(
+                Method::POST,
+                "/services",
+                json!({"name": name, "host": "h"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let (_, route) = app
+        .admin_json(
+            Method::POST,
+            "/services/s1/routes",
+            json!({"name": "r1", "paths": ["/r1"]}),
+        )
+        .await;
+    let (status, body) = app
+        .admin_json(Method::GET, "/services/s1/routes/r1", Value::Null)
+        .await;
+    assert_eq!((status, body["id"].clone()), (200, route["id"].clone()));
+    let (status, _) = app
+        .admin_json(
+            Method::GET,
+            &format!("/services/s1/routes/{}", route["id"].as_str().expect("id")),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .admin_json(Method::GET, "/services/s2/routes/r1", Value::Null)
+        .await;
+    assert_eq!(status, 404, "r1 is not a route of s2");
+    let (status, body) = app
+        .admin_json(
+            Method::PATCH,
+            "/services/s1/routes/r1",
+            json!({"strip_path": false}),
+        )
+        .await;
+    assert_eq!((status, body["strip_path"].clone()), (200, json!(false)));
+    let (status, _) = app
+        .admin_json(
+            Method::PATCH,
+            "/services/s2/routes/r1",
+            json!({"strip_path": true}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let r = app
+        .admin(Method::DELETE, "/services/s2/routes/r1")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status().as_u16(), 204);
+    let (status, _) = app.admin_json(Method::GET, "/routes/r1", Value::Null).await;
+    assert_eq!(
+        status, 200,
+        "deleting through the wrong service removes nothing"
+    );
+    let r = app
+        .admin(Method::DELETE, "/services/s1/routes/r1")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status().as_u16(), 204);
+    let (status, _) = app.admin_json(Method::GET, "/routes/r1", Value::Null).await;
+    assert_eq!(status, 404);
+}
