@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::session::FormData;
-use crate::domain::{FieldErrors, GatewayService};
+use crate::domain::{FieldErrors, GatewayService, Route};
 
 fn split_list(s: &str) -> Vec<String> {
     s.split(',')
@@ -274,6 +274,28 @@ impl RouteForm {
             request_buffering: f.get("route_request_buffering") != "false",
             response_buffering: f.get("route_response_buffering") != "false",
             tags: f.get("route_tags").to_string(),
+        }
+    }
+
+    pub fn from_route(r: &Route) -> RouteForm {
+        RouteForm {
+            name: r.name.clone().unwrap_or_default(),
+            methods: r.methods.clone().unwrap_or_default().join(", "),
+            paths: r
+                .paths
+                .clone()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| vec![String::new()]),
+            hosts: r.hosts.clone().unwrap_or_default().join(", "),
+            protocols: r.protocols.join(", "),
+            strip_path: r.strip_path,
+            preserve_host: r.preserve_host,
+            regex_priority: r.regex_priority.to_string(),
+            https_redirect_status_code: r.https_redirect_status_code.to_string(),
+            path_handling: r.path_handling.clone(),
+            request_buffering: r.request_buffering,
+            response_buffering: r.response_buffering,
+            tags: r.tags.clone().unwrap_or_default().join(", "),
         }
     }
 

@@ -1,4 +1,4 @@
-//! A version's routes beyond the first: "+ Add route" and deleting one.
+//! A version's routes: "+ Add route", editing and deleting one.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
@@ -20,6 +20,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             &format!("{base}/routes/{{rid}}/delete"),
             web::post().to(delete_route),
+        )
+        .route(
+            &format!("{base}/routes/{{rid}}/edit"),
+            web::get().to(edit_route),
+        )
+        .route(
+            &format!("{base}/routes/{{rid}}/edit"),
+            web::post().to(update_route),
         );
 }
 
@@ -27,6 +35,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[template(path = "route_new.html")]
 struct RoutePage<'a> {
     csrf: &'a str,
+    heading: &'a str,
+    action: String,
+    submit: &'a str,
     back: String,
     version_name: &'a str,
     route: RouteForm,
@@ -45,6 +56,9 @@ async fn new_route(
     }
     let page = RoutePage {
         csrf: &user.csrf,
+        heading: "Add route",
+        action: format!("/services/{sid}/versions/{vid}/routes"),
+        submit: "Create",
         back: format!("/services/{sid}/versions/{vid}"),
         version_name: &v.version.name,
         route: RouteForm::default(),
@@ -94,6 +108,9 @@ async fn create_route(
         Err(errors) => {
             let page = RoutePage {
                 csrf: &user.csrf,
+                heading: "Add route",
+                action: format!("/services/{sid}/versions/{vid}/routes"),
+                submit: "Create",
                 back: format!("/services/{sid}/versions/{vid}"),
                 version_name: &v.version.name,
                 route: route_form,
@@ -136,4 +153,114 @@ async fn delete_route(
         &req,
         &format!("/services/{sid}/versions/{vid}"),
     ))
+}
+
+type RouteIds = web::Path<(String, String, String)>;
+
+async fn edit_route(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: RouteIds,
+) -> PageResult {
+    let (sid, vid, rid) = (
+        parse_uuid(&path.0)?,
+        parse_uuid(&path.1)?,
+        parse_uuid(&path.2)?,
+    );
+    let v = load_version(&state, sid, vid).await?;
+    let route = v
+        .routes
+        .iter()
+        .find(|r| r.id == rid)
+        .ok_or(WebError::NotFound)?;
+    let page = RoutePage {
+        csrf: &user.csrf,
+        heading: "Edit route",
+        action: format!("/services/{sid}/versions/{vid}/routes/{rid}/edit"),
+        submit: "Save",
+        back: format!("/services/{sid}/versions/{vid}"),
+        version_name: &v.version.name,
+        route: RouteForm::from_route(route),
+        errors: FieldErrors::new(),
+    };
+    Page {
+        title: "Edit route",
+        nav: "services",
+        user: Some(&user),
+        csrf: &user.csrf,
+    }
+    .render(&req, &page)
+}
+
+async fn update_route(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: RouteIds,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let (sid, vid, rid) = (
+        parse_uuid(&path.0)?,
+        parse_uuid(&path.1)?,
+        parse_uuid(&path.2)?,
+    );
+    let v = load_version(&state, sid, vid).await?;
+    let existing = v
+        .routes
+        .iter()
+        .find(|r| r.id == rid)
+        .cloned()
+        .ok_or(WebError::NotFound)?;
+    let route_form = RouteForm::from_form(&form);
+    let group = v.group.id;
+    let result = match check_route(
+        &route_form,
+        existing.service.as_ref().map(|s| s.id).unwrap_or_default(),
+    ) {
+        Ok(mut route) => {
+            route.id = existing.id;
+            route.created_at = existing.created_at;
+            state
+                .store
+                .run(move |s| s.update_route(group, &route))
+                .await
+                .map_err(|e| match e {
+                    StoreError::Unique { .. } => route_name_taken(&route_form.name),
+                    other => {
+                        let _ = WebError::from(other);
+                        FieldErrors::single(
+                            "name",
+                            "The route could not be saved; please try again",
+                        )
+                    }
+                })
+        }
+        Err(errors) => Err(errors),
+    };
+    match result {
+        Ok(()) => Ok(redirect_after_post(
+            &req,
+            &format!("/services/{sid}/versions/{vid}"),
+        )),
+        Err(errors) => {
+            let page = RoutePage {
+                csrf: &user.csrf,
+                heading: "Edit route",
+                action: format!("/services/{sid}/versions/{vid}/routes/{rid}/edit"),
+                submit: "Save",
+                back: format!("/services/{sid}/versions/{vid}"),
+                version_name: &v.version.name,
+                route: RouteForm::from_form(&form),
+                errors,
+            };
+            Page {
+                title: "Edit route",
+                nav: "services",
+                user: Some(&user),
+                csrf: &user.csrf,
+            }
+            .render_status(&req, &page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
 }

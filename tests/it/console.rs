@@ -805,6 +805,74 @@ async fn routes_edits_and_deletes_from_the_version_page() {
         vec!["mockbin", "second"]
     );
 
+    // Edit a route: the form comes prefilled, a bad value is refused and changes nothing, a good
+    // one is served without a restart.
+    let edit_link = select_attr(&page, "#routes a[href$='/edit']", "href").remove(1);
+    let (status, form) = app.get_html(&edit_link).await;
+    assert_eq!(status, 200);
+    assert_eq!(select_attr(&form, "#route_name", "value"), vec!["second"]);
+    assert_eq!(
+        select_attr(&form, "input[name=route_paths]", "value"),
+        vec!["/second", "/third"]
+    );
+    let r = app
+        .post_form(
+            &edit_link,
+            &[
+                ("csrf_token", &csrf),
+                ("route_name", "second"),
+                ("route_paths", "fourth"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 422);
+    let html = scraper::Html::parse_document(&r.text().await.expect("html"));
+    assert_eq!(
+        select_text(&html, "#route_paths-error"),
+        vec!["should start with: / (fixed path) or ~/ (regex path)"]
+    );
+    assert_eq!(
+        select_attr(&html, "input[name=route_paths]", "value"),
+        vec!["fourth"],
+        "input kept"
+    );
+    let r = app
+        .post_form(
+            &edit_link,
+            &[
+                ("csrf_token", &csrf),
+                ("route_name", "mockbin"),
+                ("route_paths", "/fourth"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 422, "a taken name is refused");
+    let (_, unchanged) = app
+        .admin_json(Method::GET, "/routes/second", Value::Null)
+        .await;
+    assert_eq!(unchanged["paths"], serde_json::json!(["/second", "/third"]));
+    let r = app
+        .post_form(
+            &edit_link,
+            &[
+                ("csrf_token", &csrf),
+                ("route_name", "second"),
+                ("route_paths", "/fourth"),
+                ("route_methods", "get"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status().as_u16(), location(&r)), (303, version.clone()));
+    app.wait_for_proxy("/fourth/request", 200).await;
+    app.wait_for_proxy("/third/request", 404).await;
+    let (_, edited) = app
+        .admin_json(Method::GET, "/routes/second", Value::Null)
+        .await;
+    assert_eq!(
+        (edited["methods"].clone(), edited["id"].clone()),
+        (serde_json::json!(["GET"]), unchanged["id"].clone())
+    );
+
     // Edit the implementation: a new path on the service is served without a restart.
     let mut edit = vec![
         ("csrf_token", csrf.as_str()),
