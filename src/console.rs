@@ -30,8 +30,9 @@ use askama::Template;
 pub use error::ConsoleError;
 pub use session::CurrentUser;
 
+use crate::domain::FieldErrors;
 use crate::proxy::Proxy;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::web_error::WebError;
 
 #[derive(Clone)]
@@ -197,6 +198,18 @@ pub fn fmt_time(secs: i64) -> String {
         .ok()
         .and_then(|t| t.format(fmt).ok())
         .unwrap_or_default()
+}
+
+/// A failed save, shown beside `field`: a uniqueness conflict as `taken` says, anything else
+/// logged with its cause and reported as worth retrying.
+pub fn save_error(e: StoreError, field: &str, taken: impl FnOnce() -> FieldErrors) -> FieldErrors {
+    match e {
+        StoreError::Unique { .. } => taken(),
+        other => {
+            tracing::error!(error = %other, "saving from the console failed");
+            FieldErrors::single(field, "The change could not be saved; please try again")
+        }
+    }
 }
 
 pub fn parse_uuid(s: &str) -> Result<uuid::Uuid, ConsoleError> {

@@ -10,7 +10,8 @@ use super::forms::{RouteForm, ServiceForm};
 use super::session::{CsrfForm, FormData};
 use super::versions::{load_version, VersionView};
 use super::{
-    is_htmx, parse_uuid, redirect_after_post, ConsoleError, CurrentUser, Page, PageResult, State,
+    is_htmx, parse_uuid, redirect_after_post, save_error, ConsoleError, CurrentUser, Page,
+    PageResult, State,
 };
 use crate::domain::catalog::konnect_service_tag;
 use crate::domain::{FieldErrors, GatewayService, Route};
@@ -434,15 +435,13 @@ async fn update_implementation(
             .store
             .run(move |s| s.update_gateway_service(group, &svc))
             .await
-            .map_err(|e| match e {
-                StoreError::Unique { .. } => FieldErrors::single(
-                    "name",
-                    "A gateway service with this name already exists in this runtime group",
-                ),
-                other => {
-                    let _ = WebError::from(other);
-                    FieldErrors::single("name", "The change could not be saved; please try again")
-                }
+            .map_err(|e| {
+                save_error(e, "name", || {
+                    FieldErrors::single(
+                        "name",
+                        "A gateway service with this name already exists in this runtime group",
+                    )
+                })
             }),
         Ok(_) => Err(errors.clone()),
         Err(WebError::Validation(e)) => {

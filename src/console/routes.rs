@@ -8,9 +8,8 @@ use super::forms::RouteForm;
 use super::implementation::{check_route, route_name_taken, version_for, Ids};
 use super::session::CsrfForm;
 use super::versions::load_version;
-use super::{parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
+use super::{parse_uuid, redirect_after_post, save_error, CurrentUser, Page, PageResult, State};
 use crate::domain::FieldErrors;
-use crate::store::StoreError;
 use crate::web_error::WebError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -91,13 +90,7 @@ async fn create_route(
             .store
             .run(move |s| s.insert_route(group, &route))
             .await
-            .map_err(|e| match e {
-                StoreError::Unique { .. } => route_name_taken(&route_form.name),
-                other => {
-                    let _ = WebError::from(other);
-                    FieldErrors::single("name", "The route could not be saved; please try again")
-                }
-            }),
+            .map_err(|e| save_error(e, "name", || route_name_taken(&route_form.name))),
         Err(errors) => Err(errors),
     };
     match result {
@@ -225,16 +218,7 @@ async fn update_route(
                 .store
                 .run(move |s| s.update_route(group, &route))
                 .await
-                .map_err(|e| match e {
-                    StoreError::Unique { .. } => route_name_taken(&route_form.name),
-                    other => {
-                        let _ = WebError::from(other);
-                        FieldErrors::single(
-                            "name",
-                            "The route could not be saved; please try again",
-                        )
-                    }
-                })
+                .map_err(|e| save_error(e, "name", || route_name_taken(&route_form.name)))
         }
         Err(errors) => Err(errors),
     };

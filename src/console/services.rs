@@ -6,7 +6,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::session::CsrfForm;
-use super::{fmt_time, parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
+use super::{
+    fmt_time, parse_uuid, redirect_after_post, save_error, CurrentUser, Page, PageResult, State,
+};
 use crate::domain::catalog::{CatalogService, NewCatalogService, ServiceVersion};
 use crate::domain::FieldErrors;
 use crate::store::StoreError;
@@ -100,18 +102,13 @@ async fn create_service(
             .store
             .run(move |s| s.insert_catalog_service(&new))
             .await
-            .map_err(|e| match e {
-                StoreError::Unique { .. } => FieldErrors::single(
-                    "display_name",
-                    "A service with this name (or the same key) already exists",
-                ),
-                other => {
-                    let _ = WebError::from(other);
+            .map_err(|e| {
+                save_error(e, "display_name", || {
                     FieldErrors::single(
                         "display_name",
-                        "The service could not be saved; please try again",
+                        "A service with this name (or the same key) already exists",
                     )
-                }
+                })
             }),
         Err(e) => Err(e),
     };
