@@ -27,6 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/services/{sid}/versions/{vid}/status-codes",
             web::get().to(status_codes),
+        )
+        .route(
+            "/services/{sid}/versions/{vid}/status-codes.csv",
+            web::get().to(status_codes_csv),
         );
 }
 
@@ -295,6 +299,8 @@ pub const FRAMES: &[(&str, &str, i64)] = &[
     ("6h", "Last 6 hours", 21_600),
     ("12h", "Last 12 hours", 43_200),
     ("24h", "Last 24 hours", 86_400),
+    ("7d", "Last 7 days", 7 * 86_400),
+    ("30d", "Last 30 days", 30 * 86_400),
 ];
 
 pub struct ClassCount {
@@ -391,4 +397,34 @@ async fn status_codes(
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .body(html))
+}
+
+/// The panel's table as CSV, for the same time frame.
+async fn status_codes_csv(
+    state: web::Data<State>,
+    _user: CurrentUser,
+    path: web::Path<(String, String)>,
+    q: web::Query<PanelQuery>,
+) -> PageResult {
+    let (sid, vid) = (parse_uuid(&path.0)?, parse_uuid(&path.1)?);
+    let panel = load_panel(&state, sid, vid, q.frame.as_deref().unwrap_or("5m")).await?;
+    let mut csv = String::from("status_code,count,percent\n");
+    for c in &panel.codes {
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            c.status,
+            c.count,
+            panel.percent(&c.count)
+        ));
+    }
+    Ok(actix_web::HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "attachment; filename=\"status-codes-{vid}-{}.csv\"",
+                panel.frame
+            ),
+        ))
+        .body(csv))
 }

@@ -189,6 +189,26 @@ async fn onboarding_walkthrough_serves_mock_and_records_status() {
     assert_eq!(count, "1 (100.00%)");
     let (_, page) = app.get_html(&version).await;
     assert_eq!(select_text(&page, "#status-total"), vec!["1"]);
+    let csv_link = select_attr(&page, "#status-csv", "href").remove(0);
+    let r = app
+        .client
+        .get(format!("{}{csv_link}", app.console))
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        r.text().await.expect("csv body"),
+        "status_code,count,percent\n200,1,100.00\n"
+    );
+    let (_, month) = app
+        .get_html(&format!("{version}/status-codes?frame=30d"))
+        .await;
+    assert_eq!(select_text(&month, "#status-total"), vec!["1"]);
+    assert_eq!(
+        select_attr(&month, "select[name=frame] option[selected]", "value"),
+        vec!["30d"]
+    );
     assert!(
         !select_attr(&page, "#status-codes", "hx-trigger").is_empty(),
         "the panel refreshes itself"
