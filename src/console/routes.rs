@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use askama::Template;
+use uuid::Uuid;
 
 use super::forms::RouteForm;
 use super::implementation::{check_route, route_name_taken, version_for, Ids};
@@ -30,6 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+type RouteIds = web::Path<(String, String, String)>;
+
 #[derive(Template)]
 #[template(path = "route_new.html")]
 struct RoutePage<'a> {
@@ -43,6 +46,49 @@ struct RoutePage<'a> {
     errors: FieldErrors,
 }
 
+/// Which route form: adding one, or editing the route with this id.
+#[derive(Clone, Copy)]
+enum Mode {
+    Add,
+    Edit(Uuid),
+}
+
+/// The route form page for a version, in either mode, with `errors` beside the fields.
+#[allow(clippy::too_many_arguments)]
+fn render_form(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    (sid, vid): (Uuid, Uuid),
+    version_name: &str,
+    mode: Mode,
+    route: RouteForm,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> PageResult {
+    let back = format!("/services/{sid}/versions/{vid}");
+    let (heading, action, submit) = match mode {
+        Mode::Add => ("Add route", format!("{back}/routes"), "Create"),
+        Mode::Edit(rid) => ("Edit route", format!("{back}/routes/{rid}/edit"), "Save"),
+    };
+    let page = RoutePage {
+        csrf: &user.csrf,
+        heading,
+        action,
+        submit,
+        back,
+        version_name,
+        route,
+        errors,
+    };
+    Page {
+        title: heading,
+        nav: "services",
+        user: Some(user),
+        csrf: &user.csrf,
+    }
+    .render_status(req, &page, status)
+}
+
 async fn new_route(
     req: HttpRequest,
     state: web::Data<State>,
@@ -53,23 +99,46 @@ async fn new_route(
     if v.implementation.is_none() {
         return Err(WebError::NotFound.into());
     }
-    let page = RoutePage {
-        csrf: &user.csrf,
-        heading: "Add route",
-        action: format!("/services/{sid}/versions/{vid}/routes"),
-        submit: "Create",
-        back: format!("/services/{sid}/versions/{vid}"),
-        version_name: &v.version.name,
-        route: RouteForm::default(),
-        errors: FieldErrors::new(),
-    };
-    Page {
-        title: "Add route",
-        nav: "services",
-        user: Some(&user),
-        csrf: &user.csrf,
-    }
-    .render(&req, &page)
+    render_form(
+        &req,
+        &user,
+        (sid, vid),
+        &v.version.name,
+        Mode::Add,
+        RouteForm::default(),
+        FieldErrors::new(),
+        StatusCode::OK,
+    )
+}
+
+async fn edit_route(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: RouteIds,
+) -> PageResult {
+    let (sid, vid, rid) = (
+        parse_uuid(&path.0)?,
+        parse_uuid(&path.1)?,
+        parse_uuid(&path.2)?,
+    );
+    let v = load_version(&state, sid, vid).await?;
+    let route = v
+        .routes
+        .iter()
+        .find(|r| r.id == rid)
+        .ok_or(WebError::NotFound)?;
+    let form = RouteForm::from_route(route);
+    render_form(
+        &req,
+        &user,
+        (sid, vid),
+        &v.version.name,
+        Mode::Edit(rid),
+        form,
+        FieldErrors::new(),
+        StatusCode::OK,
+    )
 }
 
 async fn create_route(
@@ -83,40 +152,104 @@ async fn create_route(
     let Some(svc) = &v.implementation else {
         return Err(WebError::NotFound.into());
     };
-    let route_form = RouteForm::from_form(&form);
-    let group = v.group.id;
-    let result = match check_route(&route_form, svc.id) {
-        Ok(route) => state
-            .store
-            .run(move |s| s.insert_route(group, &route))
-            .await
-            .map_err(|e| save_error(e, "name", || route_name_taken(&route_form.name))),
+    save(
+        &req,
+        &state,
+        &user,
+        (sid, vid),
+        &v.version.name,
+        v.group.id,
+        Mode::Add,
+        svc.id,
+        0,
+        RouteForm::from_form(&form),
+    )
+    .await
+}
+
+async fn update_route(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: RouteIds,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let (sid, vid, rid) = (
+        parse_uuid(&path.0)?,
+        parse_uuid(&path.1)?,
+        parse_uuid(&path.2)?,
+    );
+    let v = load_version(&state, sid, vid).await?;
+    let existing = v
+        .routes
+        .iter()
+        .find(|r| r.id == rid)
+        .ok_or(WebError::NotFound)?;
+    let service = existing.service.as_ref().map(|s| s.id).unwrap_or_default();
+    let form = RouteForm::from_form(&form);
+    save(
+        &req,
+        &state,
+        &user,
+        (sid, vid),
+        &v.version.name,
+        v.group.id,
+        Mode::Edit(rid),
+        service,
+        existing.created_at,
+        form,
+    )
+    .await
+}
+
+/// Validates and stores the form (insert or update), then redirects to the version page, or
+/// re-renders the form with the input kept and the errors beside the fields.
+#[allow(clippy::too_many_arguments)]
+async fn save(
+    req: &HttpRequest,
+    state: &State,
+    user: &CurrentUser,
+    ids: (Uuid, Uuid),
+    version_name: &str,
+    group: Uuid,
+    mode: Mode,
+    service: Uuid,
+    created_at: i64,
+    form: RouteForm,
+) -> PageResult {
+    let result = match check_route(&form, service) {
+        Ok(mut route) => {
+            let name = form.name.clone();
+            state
+                .store
+                .run(move |s| match mode {
+                    Mode::Add => s.insert_route(group, &route),
+                    Mode::Edit(rid) => {
+                        route.id = rid;
+                        route.created_at = created_at;
+                        s.update_route(group, &route)
+                    }
+                })
+                .await
+                .map_err(|e| save_error(e, "name", || route_name_taken(&name)))
+        }
         Err(errors) => Err(errors),
     };
     match result {
         Ok(()) => Ok(redirect_after_post(
-            &req,
-            &format!("/services/{sid}/versions/{vid}"),
+            req,
+            &format!("/services/{}/versions/{}", ids.0, ids.1),
         )),
-        Err(errors) => {
-            let page = RoutePage {
-                csrf: &user.csrf,
-                heading: "Add route",
-                action: format!("/services/{sid}/versions/{vid}/routes"),
-                submit: "Create",
-                back: format!("/services/{sid}/versions/{vid}"),
-                version_name: &v.version.name,
-                route: route_form,
-                errors,
-            };
-            Page {
-                title: "Add route",
-                nav: "services",
-                user: Some(&user),
-                csrf: &user.csrf,
-            }
-            .render_status(&req, &page, StatusCode::UNPROCESSABLE_ENTITY)
-        }
+        Err(errors) => render_form(
+            req,
+            user,
+            ids,
+            version_name,
+            mode,
+            form,
+            errors,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     }
 }
 
@@ -124,7 +257,7 @@ async fn delete_route(
     req: HttpRequest,
     state: web::Data<State>,
     _user: CurrentUser,
-    path: web::Path<(String, String, String)>,
+    path: RouteIds,
     _form: CsrfForm,
 ) -> PageResult {
     let (sid, vid, rid) = (
@@ -146,105 +279,4 @@ async fn delete_route(
         &req,
         &format!("/services/{sid}/versions/{vid}"),
     ))
-}
-
-type RouteIds = web::Path<(String, String, String)>;
-
-async fn edit_route(
-    req: HttpRequest,
-    state: web::Data<State>,
-    user: CurrentUser,
-    path: RouteIds,
-) -> PageResult {
-    let (sid, vid, rid) = (
-        parse_uuid(&path.0)?,
-        parse_uuid(&path.1)?,
-        parse_uuid(&path.2)?,
-    );
-    let v = load_version(&state, sid, vid).await?;
-    let route = v
-        .routes
-        .iter()
-        .find(|r| r.id == rid)
-        .ok_or(WebError::NotFound)?;
-    let page = RoutePage {
-        csrf: &user.csrf,
-        heading: "Edit route",
-        action: format!("/services/{sid}/versions/{vid}/routes/{rid}/edit"),
-        submit: "Save",
-        back: format!("/services/{sid}/versions/{vid}"),
-        version_name: &v.version.name,
-        route: RouteForm::from_route(route),
-        errors: FieldErrors::new(),
-    };
-    Page {
-        title: "Edit route",
-        nav: "services",
-        user: Some(&user),
-        csrf: &user.csrf,
-    }
-    .render(&req, &page)
-}
-
-async fn update_route(
-    req: HttpRequest,
-    state: web::Data<State>,
-    user: CurrentUser,
-    path: RouteIds,
-    CsrfForm(form): CsrfForm,
-) -> PageResult {
-    let (sid, vid, rid) = (
-        parse_uuid(&path.0)?,
-        parse_uuid(&path.1)?,
-        parse_uuid(&path.2)?,
-    );
-    let v = load_version(&state, sid, vid).await?;
-    let existing = v
-        .routes
-        .iter()
-        .find(|r| r.id == rid)
-        .cloned()
-        .ok_or(WebError::NotFound)?;
-    let route_form = RouteForm::from_form(&form);
-    let group = v.group.id;
-    let result = match check_route(
-        &route_form,
-        existing.service.as_ref().map(|s| s.id).unwrap_or_default(),
-    ) {
-        Ok(mut route) => {
-            route.id = existing.id;
-            route.created_at = existing.created_at;
-            state
-                .store
-                .run(move |s| s.update_route(group, &route))
-                .await
-                .map_err(|e| save_error(e, "name", || route_name_taken(&route_form.name)))
-        }
-        Err(errors) => Err(errors),
-    };
-    match result {
-        Ok(()) => Ok(redirect_after_post(
-            &req,
-            &format!("/services/{sid}/versions/{vid}"),
-        )),
-        Err(errors) => {
-            let page = RoutePage {
-                csrf: &user.csrf,
-                heading: "Edit route",
-                action: format!("/services/{sid}/versions/{vid}/routes/{rid}/edit"),
-                submit: "Save",
-                back: format!("/services/{sid}/versions/{vid}"),
-                version_name: &v.version.name,
-                route: RouteForm::from_form(&form),
-                errors,
-            };
-            Page {
-                title: "Edit route",
-                nav: "services",
-                user: Some(&user),
-                csrf: &user.csrf,
-            }
-            .render_status(&req, &page, StatusCode::UNPROCESSABLE_ENTITY)
-        }
-    }
 }

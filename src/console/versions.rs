@@ -7,7 +7,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::session::CsrfForm;
-use super::{fmt_time, parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
+use super::{
+    fmt_time, parse_uuid, redirect_after_post, ConsoleError, CurrentUser, Page, PageResult, State,
+};
 use crate::domain::catalog::{parse_version_name, CatalogService, RuntimeGroup, ServiceVersion};
 use crate::domain::{FieldErrors, GatewayService, Route};
 use crate::store::{StatusCount, StoreError};
@@ -382,14 +384,23 @@ struct PanelQuery {
     frame: Option<String>,
 }
 
+/// The panel a request names: the version in the path, the frame in the query (5 m default).
+async fn requested_panel(
+    state: &State,
+    path: &web::Path<(String, String)>,
+    q: &PanelQuery,
+) -> Result<StatusPanel, ConsoleError> {
+    let (sid, vid) = (parse_uuid(&path.0)?, parse_uuid(&path.1)?);
+    Ok(load_panel(state, sid, vid, q.frame.as_deref().unwrap_or("5m")).await?)
+}
+
 async fn status_codes(
     state: web::Data<State>,
     _user: CurrentUser,
     path: web::Path<(String, String)>,
     q: web::Query<PanelQuery>,
 ) -> PageResult {
-    let (sid, vid) = (parse_uuid(&path.0)?, parse_uuid(&path.1)?);
-    let panel = load_panel(&state, sid, vid, q.frame.as_deref().unwrap_or("5m")).await?;
+    let panel = requested_panel(&state, &path, &q).await?;
     let html = panel
         .render()
         .map_err(|e| WebError::internal("rendering the status panel failed", e))?;
@@ -406,8 +417,8 @@ async fn status_codes_csv(
     path: web::Path<(String, String)>,
     q: web::Query<PanelQuery>,
 ) -> PageResult {
-    let (sid, vid) = (parse_uuid(&path.0)?, parse_uuid(&path.1)?);
-    let panel = load_panel(&state, sid, vid, q.frame.as_deref().unwrap_or("5m")).await?;
+    let panel = requested_panel(&state, &path, &q).await?;
+    let vid = &path.1;
     let mut csv = String::from("status_code,count,percent\n");
     for c in &panel.codes {
         csv.push_str(&format!(
