@@ -77,6 +77,7 @@ fn main() {
                 path,
                 headers: &headers,
                 local_port: 8000,
+                sni: None,
             };
             if std::hint::black_box(router.find(&view)).is_some() {
                 hits += 1;

@@ -2,6 +2,7 @@
 //! request needs a token (`Authorization: Bearer` or `Kong-Admin-Token`), also on loopback.
 
 mod body;
+mod entities;
 mod pagination;
 mod routes;
 mod services;
@@ -77,6 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .configure(services::configure)
         .configure(routes::configure)
+        .configure(entities::configure)
         .default_service(web::to(|| async {
             ApiError(WebError::NotFound).error_response()
         }));

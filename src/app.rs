@@ -20,6 +20,7 @@ const RAW_RECORDS_KEPT: Duration = Duration::from_secs(24 * 3600);
 
 pub struct RunningApp {
     pub proxy_addr: SocketAddr,
+    pub proxy_tls_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub console_addr: SocketAddr,
     pub echo_addr: SocketAddr,
@@ -50,11 +51,13 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     seed(&store, &settings)?;
 
     let proxy_l = bind(settings.proxy_listen, "proxy")?;
+    let proxy_tls_l = bind(settings.proxy_tls_listen, "proxy TLS")?;
     let admin_l = bind(settings.admin_listen, "Admin API")?;
     let console_l = bind(settings.console_listen, "console")?;
     let cluster_l = bind(settings.cluster_listen, "cluster")?;
     let echo_l = bind(settings.echo_listen, "echo")?;
     let proxy_addr = proxy_l.local_addr()?;
+    let proxy_tls_addr = proxy_tls_l.local_addr()?;
     let admin_addr = admin_l.local_addr()?;
     let console_addr = console_l.local_addr()?;
     let cluster_addr = cluster_l.local_addr()?;
@@ -109,6 +112,10 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             RAW_RECORDS_KEPT,
             Duration::from_secs(60),
         ));
+        tokio::spawn(crate::proxy::run_active_checks(
+            proxy.clone(),
+            shutdown_rx.clone(),
+        ));
         tokio::spawn(echo::serve(
             tokio::net::TcpListener::from_std(echo_l)?,
             echo::Mode::Mockbin,
@@ -117,10 +124,19 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         anyhow::Ok(proxy)
     })?;
     let proxy_workers = (0..workers.max(1))
-        .map(|i| crate::proxy::spawn_worker(i, &proxy_l, proxy.clone(), shutdown_rx.clone()))
+        .map(|i| {
+            crate::proxy::spawn_worker(
+                i,
+                &proxy_l,
+                Some(&proxy_tls_l),
+                proxy.clone(),
+                shutdown_rx.clone(),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()
         .context("starting proxy workers")?;
     drop(proxy_l);
+    drop(proxy_tls_l);
 
     let proxy_url = settings
         .proxy_url
@@ -161,6 +177,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
 
     Ok(RunningApp {
         proxy_addr,
+        proxy_tls_addr,
         admin_addr,
         console_addr,
         echo_addr,

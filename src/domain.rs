@@ -2,15 +2,23 @@
 //! console and the Admin API both convert their input into these types and get field errors back.
 
 pub mod catalog;
+pub mod certificate;
+pub mod entity;
 pub mod errors;
 pub mod fields;
 pub mod gateway_service;
 pub mod names;
 pub mod route;
+pub mod target;
+pub mod upstream;
 
+pub use certificate::{CaCertificate, Certificate, Sni};
+pub use entity::Entity;
 pub use errors::FieldErrors;
 pub use gateway_service::GatewayService;
 pub use route::Route;
+pub use target::Target;
+pub use upstream::Upstream;
 
 /// Seconds since the Unix epoch, UTC; Kong's `created_at` / `updated_at` unit.
 pub fn now_secs() -> i64 {

@@ -2,6 +2,12 @@
 //! domain entities, store them, and turn storage conflicts into Kong's errors. Synchronous;
 //! callers run it on the blocking pool through `Store::run`.
 
+mod entities;
+
+pub use entities::{
+    create_entity, delete_entity, present_one, update_entity, upsert_entity, Managed,
+};
+
 use serde_json::{Map, Value};
 use uuid::Uuid;
 

@@ -2,15 +2,19 @@
 //! and forwards them upstream. It must not import the store, the console, the Admin API, sqlx or
 //! actix: configuration arrives as snapshots, and records leave through the telemetry channel.
 
+pub mod balancer;
 mod body;
 mod config;
 mod forward;
 mod headers;
+mod health;
 pub mod paths;
 mod pool;
 pub mod router;
 mod server;
 mod timeout_io;
+pub mod tls;
 
-pub use config::CompiledConfig;
+pub use config::{CompiledConfig, HealthState, TargetHealthView};
+pub use health::run_active_checks;
 pub use server::{serve, spawn_worker, Proxy};

@@ -21,6 +21,14 @@ pub struct Settings {
     /// Proxy listener (API clients).
     #[arg(long, env = "GATEHOUSE_PROXY_LISTEN", default_value = "0.0.0.0:8000")]
     pub proxy_listen: SocketAddr,
+    /// Proxy TLS listener: HTTPS (and HTTP/2 by ALPN) with certificates chosen by SNI from the
+    /// configured Certificate and SNI objects.
+    #[arg(
+        long,
+        env = "GATEHOUSE_PROXY_TLS_LISTEN",
+        default_value = "0.0.0.0:8443"
+    )]
+    pub proxy_tls_listen: SocketAddr,
     /// Admin API listener (Kong-compatible JSON, token required).
     #[arg(long, env = "GATEHOUSE_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
     pub admin_listen: SocketAddr,
@@ -65,6 +73,7 @@ impl Settings {
             data_dir,
             database_url: None,
             proxy_listen: any,
+            proxy_tls_listen: any,
             admin_listen: any,
             console_listen: any,
             cluster_listen: any,

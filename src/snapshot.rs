@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::domain::{GatewayService, Route};
+use crate::domain::{CaCertificate, Certificate, GatewayService, Route, Sni, Target, Upstream};
 use crate::store::{GroupConfig, Store};
 
 #[derive(Debug, Clone)]
@@ -19,6 +19,11 @@ pub struct ConfigSnapshot {
     pub routes: Vec<Route>,
     /// gateway service id → catalog service version id
     pub version_links: HashMap<Uuid, Uuid>,
+    pub upstreams: Vec<Upstream>,
+    pub targets: Vec<Target>,
+    pub certificates: Vec<Certificate>,
+    pub snis: Vec<Sni>,
+    pub ca_certificates: Vec<CaCertificate>,
 }
 
 impl ConfigSnapshot {
@@ -30,6 +35,11 @@ impl ConfigSnapshot {
         for r in &cfg.routes {
             hasher.update(serde_json::to_vec(r).unwrap_or_default());
         }
+        hash_all(&mut hasher, &cfg.upstreams);
+        hash_all(&mut hasher, &cfg.targets);
+        hash_all(&mut hasher, &cfg.certificates);
+        hash_all(&mut hasher, &cfg.snis);
+        hash_all(&mut hasher, &cfg.ca_certificates);
         let mut links = cfg.version_links.clone();
         links.sort();
         for (a, b) in &links {
@@ -43,11 +53,24 @@ impl ConfigSnapshot {
             services: cfg.services,
             routes: cfg.routes,
             version_links: cfg.version_links.into_iter().collect(),
+            upstreams: cfg.upstreams,
+            targets: cfg.targets,
+            certificates: cfg.certificates,
+            snis: cfg.snis,
+            ca_certificates: cfg.ca_certificates,
         }
     }
 
     pub fn empty(runtime_group_id: Uuid) -> ConfigSnapshot {
         ConfigSnapshot::build(runtime_group_id, 0, GroupConfig::default())
+    }
+}
+
+fn hash_all<T: serde::Serialize>(hasher: &mut Sha256, items: &[T]) {
+    // A separator per kind, so moving an entity between kinds changes the hash.
+    hasher.update(b"\x1e");
+    for item in items {
+        hasher.update(serde_json::to_vec(item).unwrap_or_default());
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod analytics;
 mod catalog;
+mod entities;
 mod gateway;
 mod identity;
 mod schema;

@@ -18,6 +18,12 @@ pub enum WebError {
         "the foreign key '{{{key}=\"{value}\"}}' does not reference an existing 'services' entity."
     )]
     MissingService { key: String, value: String },
+    #[error("the foreign key '{{id=\"{id}\"}}' does not reference an existing '{entity}' entity.")]
+    MissingReference {
+        field: String,
+        entity: &'static str,
+        id: String,
+    },
     #[error("an existing '{0}' entity references this entity")]
     StillReferenced(String),
     #[error("Not found")]
@@ -39,6 +45,7 @@ impl WebError {
         match self {
             WebError::Validation(_)
             | WebError::MissingService { .. }
+            | WebError::MissingReference { .. }
             | WebError::StillReferenced(_)
             | WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Unique { .. } => StatusCode::CONFLICT,
@@ -66,6 +73,9 @@ impl WebError {
             }),
             WebError::MissingService { key, value } => json!({
                 "code": 3, "name": "foreign key violation", "message": self.to_string(), "fields": { "service": { key: value } },
+            }),
+            WebError::MissingReference { field, id, .. } => json!({
+                "code": 3, "name": "foreign key violation", "message": self.to_string(), "fields": { field: { "id": id } },
             }),
             WebError::StillReferenced(by) => json!({
                 "code": 3, "name": "foreign key violation", "message": format!("an existing '{by}' entity references this 'services' entity"),

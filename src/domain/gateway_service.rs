@@ -208,14 +208,18 @@ impl GatewayService {
     }
 }
 
-fn client_certificate(r: &mut Reader<'_>) -> Option<ForeignKey> {
-    match r.obj.get("client_certificate") {
+pub fn client_certificate(r: &mut Reader<'_>) -> Option<ForeignKey> {
+    client_certificate_field(r, "client_certificate")
+}
+
+/// A foreign key given as `{"id": "…"}` or a bare id string (form bodies).
+pub fn client_certificate_field(r: &mut Reader<'_>, field: &str) -> Option<ForeignKey> {
+    match r.obj.get(field) {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => match m.get("id").and_then(Value::as_str).map(Uuid::parse_str) {
             Some(Ok(id)) => Some(ForeignKey { id }),
             _ => {
-                r.errors
-                    .add("client_certificate", "expected a valid UUID in id");
+                r.errors.add(field, "expected a valid UUID in id");
                 None
             }
         },
@@ -223,12 +227,12 @@ fn client_certificate(r: &mut Reader<'_>) -> Option<ForeignKey> {
         Some(Value::String(s)) => match Uuid::parse_str(s.trim()) {
             Ok(id) => Some(ForeignKey { id }),
             Err(_) => {
-                r.errors.add("client_certificate", "expected a valid UUID");
+                r.errors.add(field, "expected a valid UUID");
                 None
             }
         },
         Some(_) => {
-            r.errors.add("client_certificate", "expected a record");
+            r.errors.add(field, "expected a record");
             None
         }
     }
@@ -284,7 +288,7 @@ pub fn parse_url(raw: &str) -> Result<(String, String, i64, Option<String>), Str
     Ok((protocol, host, port, path))
 }
 
-fn check_host(host: &str) -> Result<(), String> {
+pub fn check_host(host: &str) -> Result<(), String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err("required field missing".into());

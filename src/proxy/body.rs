@@ -11,6 +11,10 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::Sleep;
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::balancer::{Algorithm, Balancer, Health, Target};
 use super::pool::Pooled;
 use crate::telemetry::{Recorder, RequestRecord};
 
@@ -43,6 +47,30 @@ pub struct UpstreamBody {
     pub conn: Option<Pooled>,
     pub completion: Option<Completion>,
     pub bytes: u64,
+    pub _in_flight: Option<InFlight>,
+}
+
+/// Counts a request against its target while it is in flight (least-connections and latency
+/// balancing); only those algorithms pay for the shared counter.
+pub struct InFlight(Arc<Health>);
+
+impl InFlight {
+    pub fn start(balancer: &Balancer, target: &Target) -> Option<InFlight> {
+        matches!(
+            balancer.algorithm,
+            Algorithm::LeastConnections | Algorithm::Latency
+        )
+        .then(|| {
+            target.health.active.fetch_add(1, Ordering::Relaxed);
+            InFlight(target.health.clone())
+        })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl ProxyBody {

@@ -8,20 +8,32 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 
-use super::body::{Completion, ProxyBody, UpstreamBody};
-use super::config::{CompiledConfig, RouteTarget};
+use http_body_util::{Either, Empty};
+use hyper_util::rt::TokioIo;
+
+use super::balancer::{fnv, Algorithm, Balancer, HashKey, HashOn, Outcome, Target};
+use super::body::{Completion, InFlight, ProxyBody, UpstreamBody};
+use super::config::{CompiledConfig, RouteTarget, ServiceTarget};
 use super::headers::{self, Forwarded};
 use super::paths::upstream_path;
-use super::pool::ProxyError;
+use super::pool::{ClientBody, ProxyError, Sent};
 use super::router::RequestView;
 use super::server::Proxy;
 use crate::telemetry::RequestRecord;
 
+/// What the proxy knows about the client connection a request arrived on.
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub local_port: u16,
+    pub https: bool,
+    /// The TLS server name the client asked for.
+    pub sni: Option<Box<str>>,
+}
+
 pub async fn handle(
     proxy: Arc<Proxy>,
     mut req: Request<Incoming>,
-    peer: SocketAddr,
-    local_port: u16,
+    conn: Arc<ConnInfo>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     let config: Arc<CompiledConfig> = proxy.current();
@@ -40,7 +52,7 @@ pub async fn handle(
     };
 
     // Cheap reference-counted copies: the request is rewritten below, but the original host and
-    // URI are still needed for the forwarded headers.
+    // URI are still needed for the forwarded headers. HTTP/2 clients send `:authority` instead.
     let host_value = req.headers().get(header::HOST).cloned().or_else(|| {
         req.uri()
             .authority()
@@ -54,7 +66,8 @@ pub async fn handle(
         host: host_owned,
         path,
         headers: req.headers(),
-        local_port,
+        local_port: conn.local_port,
+        sni: conn.sni.as_deref(),
     });
     let Some(found) = found else {
         return error(
@@ -67,7 +80,7 @@ pub async fn handle(
     };
     let route: &RouteTarget = &config.routes[found.route];
     record.route_id = Some(route.id);
-    if !route.allows_http {
+    if !route.allows_http && !conn.https {
         return https_required(&proxy, record, started, route, host_owned, req.uri());
     }
     let Some(service) = route.service.clone() else {
@@ -90,14 +103,13 @@ pub async fn handle(
             "Service unavailable",
         );
     }
-    if service.protocol != "http" {
-        let e = ProxyError::Unsupported(service.protocol.clone());
-        tracing::warn!(service.id = %service.id, error = %e, "cannot forward");
+    if let Some(why) = &service.broken {
+        tracing::warn!(service.id = %service.id, error = %why, "cannot forward");
         return error(
             &proxy,
             record,
             started,
-            e.status(),
+            StatusCode::BAD_GATEWAY,
             "An invalid response was received from the upstream server",
         );
     }
@@ -124,7 +136,15 @@ pub async fn handle(
         Some(n) if n > 1 => path.get(..n),
         _ => None,
     };
-    let client_ip = peer.ip().to_string();
+    let balancer = &service.balancer;
+    let (hash_key, set_cookie) = if balancer.algorithm == Algorithm::ConsistentHashing {
+        hash_key(balancer, &req, conn.peer)
+    } else {
+        (None, None)
+    };
+    let upgrade = upgrade_protocol(req.headers());
+    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    let client_ip = conn.peer.ip().to_string();
     let host_for_fwd = host_owned.unwrap_or("");
     {
         let h = req.headers_mut();
@@ -133,56 +153,305 @@ pub async fn handle(
             h,
             &Forwarded {
                 client_ip: &client_ip,
-                proto: "http",
+                proto: if conn.https { "https" } else { "http" },
                 host: host_for_fwd,
-                port: local_port,
+                port: conn.local_port,
                 path,
                 prefix,
             },
         );
-        if !route.preserve_host || host_owned.is_none() {
-            h.insert(header::HOST, service.host_header.clone());
+        match (&host_value, route.preserve_host) {
+            (Some(original), true) => {
+                h.insert(header::HOST, original.clone());
+            }
+            _ => {
+                h.insert(header::HOST, service.host_header.clone());
+            }
+        }
+        if let Some(proto) = &upgrade {
+            h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            h.insert(header::UPGRADE, proto.clone());
         }
         headers::add_via(h);
     }
     *req.uri_mut() = uri;
     *req.version_mut() = http::Version::HTTP_11;
 
-    match service
-        .upstream
-        .send(req, service.timeouts, service.retries)
-        .await
-    {
-        Ok(sent) => {
-            record.upstream_latency_ms = Some(sent.upstream_latency.as_millis() as i64);
-            let (mut parts, inner) = sent.response.into_parts();
-            record.status = parts.status.as_u16();
-            headers::strip_hop_by_hop(&mut parts.headers);
-            headers::add_via(&mut parts.headers);
-            let body = UpstreamBody {
-                inner,
-                read_timeout: service.timeouts.read,
-                sleep: None,
-                conn: Some(sent.conn),
-                completion: Some(Completion {
-                    recorder: proxy.recorder.clone(),
-                    record,
-                    started,
-                }),
-                bytes: 0,
-            };
-            Response::from_parts(parts, ProxyBody::Upstream(Box::new(body)))
-        }
+    let sent = match dispatch(&service, req.map(Either::Left), hash_key.as_ref()).await {
+        Ok(sent) => sent,
         Err(e) => {
             tracing::warn!(service.id = %service.id, route.id = %route.id, error = %e, "upstream request failed");
-            let message = if e.status() == StatusCode::GATEWAY_TIMEOUT {
-                "The upstream server is timed out"
-            } else {
-                "An invalid response was received from the upstream server"
+            let (status, message) = match &e {
+                DispatchError::NoTarget => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "failure to get a peer from the ring-balancer",
+                ),
+                DispatchError::Proxy(p) if p.status() == StatusCode::GATEWAY_TIMEOUT => {
+                    (p.status(), "The upstream server is timed out")
+                }
+                DispatchError::Proxy(p) => (
+                    p.status(),
+                    "An invalid response was received from the upstream server",
+                ),
             };
-            error(&proxy, record, started, e.status(), message)
+            return error(&proxy, record, started, status, message);
+        }
+    };
+    record.upstream_latency_ms = Some(sent.upstream_latency.as_millis() as i64);
+    let Sent {
+        response,
+        conn: pooled,
+        ..
+    } = sent.sent;
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client) = client_upgrade {
+            return tunnel(&proxy, record, started, response, client, pooled);
         }
     }
+    let (mut parts, inner) = response.into_parts();
+    record.status = parts.status.as_u16();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::add_via(&mut parts.headers);
+    if let Some(c) = set_cookie {
+        parts.headers.append(header::SET_COOKIE, c);
+    }
+    let body = UpstreamBody {
+        inner,
+        read_timeout: service.timeouts.read,
+        sleep: None,
+        conn: Some(pooled),
+        completion: Some(Completion {
+            recorder: proxy.recorder.clone(),
+            record,
+            started,
+        }),
+        bytes: 0,
+        _in_flight: sent.in_flight,
+    };
+    Response::from_parts(parts, ProxyBody::Upstream(Box::new(body)))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DispatchError {
+    #[error("no healthy target to send the request to")]
+    NoTarget,
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+}
+
+struct Dispatched {
+    sent: Sent,
+    upstream_latency: std::time::Duration,
+    in_flight: Option<InFlight>,
+}
+
+/// Sends the request to a target the balancer picks, moving to another target when connecting
+/// fails. A request whose bytes may have reached the upstream is only sent again when it can be
+/// replayed exactly: an idempotent method without a body.
+async fn dispatch(
+    service: &ServiceTarget,
+    req: Request<ClientBody>,
+    hash: Option<&HashKey>,
+) -> Result<Dispatched, DispatchError> {
+    let balancer = &service.balancer;
+    let replay = replayable(&req);
+    let mut req = Some(req);
+    let mut tried: u64 = 0;
+    let mut last_error = None;
+    for _attempt in 0..=service.retries {
+        let Some(next) = req.take().or_else(|| replay.as_ref().map(rebuild)) else {
+            break;
+        };
+        let Some(idx) = balancer.pick(hash, tried).or_else(|| {
+            // Every target tried once: go round again rather than give up early.
+            (tried != 0).then(|| balancer.pick(hash, 0)).flatten()
+        }) else {
+            return Err(last_error.map_or(DispatchError::NoTarget, DispatchError::Proxy));
+        };
+        let target = &balancer.targets[idx];
+        let in_flight = InFlight::start(balancer, target);
+        match target.pool.attempt(next, service.timeouts).await {
+            Ok(sent) => {
+                let latency = sent.upstream_latency;
+                if balancer.algorithm == Algorithm::Latency {
+                    target.health.observe_latency(latency.as_micros() as u64);
+                }
+                if balancer.passive.counts_anything() {
+                    if let Some(outcome) =
+                        balancer.passive.classify(sent.response.status().as_u16())
+                    {
+                        report(balancer, target, outcome, false);
+                    }
+                }
+                return Ok(Dispatched {
+                    sent,
+                    upstream_latency: latency,
+                    in_flight,
+                });
+            }
+            Err(failed) => {
+                drop(in_flight);
+                let outcome = if failed.error.is_timeout() {
+                    Outcome::Timeout
+                } else {
+                    Outcome::TcpFailure
+                };
+                report(balancer, target, outcome, false);
+                tracing::debug!(error = %failed.error, upstream.addr = %target.name, "upstream attempt failed");
+                if idx < 64 {
+                    tried |= 1 << idx;
+                }
+                // A read timeout means the upstream got the request and may still act on it.
+                let may_replay =
+                    replay.is_some() && !matches!(failed.error, ProxyError::ReadTimeout);
+                req = failed.unsent;
+                last_error = Some(failed.error);
+                if req.is_none() && !may_replay {
+                    break;
+                }
+            }
+        }
+    }
+    Err(last_error.map_or(DispatchError::NoTarget, DispatchError::Proxy))
+}
+/// The parts of a bodiless idempotent request, enough to send it again on another connection.
+struct Replay {
+    method: http::Method,
+    uri: Uri,
+    headers: http::HeaderMap,
+}
+
+fn replayable(req: &Request<ClientBody>) -> Option<Replay> {
+    use hyper::body::Body as _;
+    let idempotent = matches!(
+        *req.method(),
+        http::Method::GET
+            | http::Method::HEAD
+            | http::Method::PUT
+            | http::Method::DELETE
+            | http::Method::OPTIONS
+            | http::Method::TRACE
+    );
+    (idempotent && req.body().is_end_stream()).then(|| Replay {
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        headers: req.headers().clone(),
+    })
+}
+
+fn rebuild(r: &Replay) -> Request<ClientBody> {
+    let mut req = Request::new(Either::Right(Empty::new()));
+    *req.method_mut() = r.method.clone();
+    *req.uri_mut() = r.uri.clone();
+    *req.headers_mut() = r.headers.clone();
+    req
+}
+
+fn report(balancer: &Balancer, target: &Target, outcome: Outcome, active: bool) {
+    let thresholds = if active {
+        &balancer.active_thresholds
+    } else {
+        &balancer.passive
+    };
+    if thresholds.counts_anything() && target.health.report(outcome, thresholds) {
+        tracing::warn!(upstream.id = %balancer.upstream_id, upstream.target = %target.name, healthy = target.health.is_healthy(), "target health changed (passive check)");
+    }
+}
+
+/// The consistent-hashing key of a request (falling back as Kong does) and, when the key is a
+/// cookie the client did not send yet, the Set-Cookie that pins its next requests.
+fn hash_key(
+    b: &Balancer,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+) -> (Option<HashKey>, Option<HeaderValue>) {
+    let value = |on: &HashOn| -> Option<Vec<u8>> {
+        match on {
+            HashOn::None => None,
+            HashOn::Ip => Some(peer.ip().to_string().into_bytes()),
+            HashOn::Path => Some(req.uri().path().as_bytes().to_vec()),
+            HashOn::Header(name) => req.headers().get(name).map(|v| v.as_bytes().to_vec()),
+            HashOn::QueryArg(arg) => req.uri().query().and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == arg)
+                    .map(|(_, v)| v.into_owned().into_bytes())
+            }),
+            HashOn::Cookie { name, .. } => req
+                .headers()
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|c| c.trim().split_once('='))
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_bytes().to_vec()),
+        }
+    };
+    if let Some(v) = value(&b.hash_on).or_else(|| value(&b.hash_fallback)) {
+        return (Some(HashKey(fnv(&v))), None);
+    }
+    if let HashOn::Cookie { name, path } = &b.hash_on {
+        let fresh = uuid::Uuid::new_v4().to_string();
+        let cookie = HeaderValue::from_str(&format!("{name}={fresh}; Path={path}")).ok();
+        return (Some(HashKey(fnv(fresh.as_bytes()))), cookie);
+    }
+    (None, None)
+}
+
+/// The protocol a client asks to switch to (`Connection: upgrade` + `Upgrade: x`), if any.
+fn upgrade_protocol(h: &http::HeaderMap) -> Option<HeaderValue> {
+    let wants = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if wants {
+        h.get(header::UPGRADE).cloned()
+    } else {
+        None
+    }
+}
+
+/// The upstream agreed to switch protocols (a WebSocket, say): answer the client with the 101
+/// and splice the two upgraded connections together until either side closes.
+fn tunnel(
+    proxy: &Proxy,
+    mut record: RequestRecord,
+    started: Instant,
+    mut response: Response<Incoming>,
+    client: hyper::upgrade::OnUpgrade,
+    pooled: super::pool::Pooled,
+) -> Response<ProxyBody> {
+    record.status = 101;
+    let upstream = hyper::upgrade::on(&mut response);
+    let completion = Completion {
+        recorder: proxy.recorder.clone(),
+        record,
+        started,
+    };
+    tokio::spawn(async move {
+        // The upstream connection now belongs to the tunnel; it never returns to the pool.
+        let _held = pooled;
+        let mut bytes = 0;
+        match tokio::try_join!(client, upstream) {
+            Ok((c, u)) => {
+                let mut c = TokioIo::new(c);
+                let mut u = TokioIo::new(u);
+                match tokio::io::copy_bidirectional(&mut c, &mut u).await {
+                    Ok((_to_upstream, to_client)) => bytes = to_client,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "upgraded connection ended with an error")
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "protocol upgrade failed"),
+        }
+        completion.finish(bytes);
+    });
+    let (mut parts, _) = response.into_parts();
+    headers::add_via(&mut parts.headers);
+    Response::from_parts(parts, ProxyBody::full(bytes::Bytes::new(), None))
 }
 
 fn content_length<B>(req: &Request<B>) -> u64 {

@@ -1,15 +1,20 @@
-//! Keep-alive HTTP/1.1 connections to one upstream address. Idle senders sit in a lock-free
-//! queue; a sender goes back to it only after its response body ended cleanly.
+//! Keep-alive HTTP/1.1 connections to one upstream address (plain or TLS). Idle senders sit in
+//! a lock-free queue; a sender goes back to it only after its response body ended cleanly.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
+use http_body_util::{Either, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use super::timeout_io::TimeoutStream;
 
@@ -27,7 +32,10 @@ pub fn set_worker(index: usize) {
     WORKER.with(|w| w.set(index));
 }
 
-type IdleQueue = ArrayQueue<SendRequest<Incoming>>;
+/// What is sent upstream: the client's streamed body, or nothing (a replayed bodiless request).
+pub type ClientBody = Either<Incoming, Empty<Bytes>>;
+
+type IdleQueue = ArrayQueue<SendRequest<ClientBody>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -35,6 +43,8 @@ pub enum ProxyError {
     Connect(std::io::Error),
     #[error("connecting to the upstream timed out")]
     ConnectTimeout,
+    #[error("the TLS handshake with the upstream failed: {0}")]
+    Tls(std::io::Error),
     #[error("the upstream did not answer in time")]
     ReadTimeout,
     #[error("the upstream failed: {0}")]
@@ -53,6 +63,18 @@ impl ProxyError {
             _ => http::StatusCode::BAD_GATEWAY,
         }
     }
+
+    /// Whether nothing reached the upstream (so trying another target is always safe).
+    pub fn before_send(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::Connect(_) | ProxyError::ConnectTimeout | ProxyError::Tls(_)
+        )
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ProxyError::ConnectTimeout | ProxyError::ReadTimeout)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -62,15 +84,23 @@ pub struct Timeouts {
     pub write: Duration,
 }
 
+/// TLS to the upstream: the client configuration and the name sent as SNI and verified.
+#[derive(Clone)]
+pub struct UpstreamTls {
+    pub connector: TlsConnector,
+    pub server_name: ServerName<'static>,
+}
+
 pub struct Upstream {
     host: String,
     port: u16,
+    tls: Option<UpstreamTls>,
     idle: [OnceLock<IdleQueue>; SHARDS],
 }
 
 /// A connection lent to one request; [`Pooled::release`] returns it for reuse.
 pub struct Pooled {
-    sender: SendRequest<Incoming>,
+    sender: SendRequest<ClientBody>,
     upstream: Arc<Upstream>,
 }
 
@@ -92,8 +122,14 @@ pub struct Sent {
     pub upstream_latency: Duration,
 }
 
+/// A failed attempt: the error, and the request when hyper handed it back unsent.
+pub struct Failed {
+    pub error: ProxyError,
+    pub unsent: Option<Request<ClientBody>>,
+}
+
 impl Upstream {
-    pub fn new(host: &str, port: u16) -> Arc<Upstream> {
+    pub fn new(host: &str, port: u16, tls: Option<UpstreamTls>) -> Arc<Upstream> {
         let host = host
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -101,15 +137,24 @@ impl Upstream {
         Arc::new(Upstream {
             host,
             port,
+            tls,
             idle: std::array::from_fn(|_| OnceLock::new()),
         })
+    }
+
+    pub fn addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 
     fn shard(&self) -> &OnceLock<IdleQueue> {
         &self.idle[WORKER.with(|w| w.get()) % SHARDS]
     }
 
-    async fn checkout(&self, t: Timeouts) -> Result<(SendRequest<Incoming>, bool), ProxyError> {
+    async fn checkout(&self, t: Timeouts) -> Result<(SendRequest<ClientBody>, bool), ProxyError> {
         if let Some(queue) = self.shard().get() {
             while let Some(mut sender) = queue.pop() {
                 if sender.is_closed() {
@@ -123,7 +168,9 @@ impl Upstream {
         self.connect(t).await.map(|s| (s, false))
     }
 
-    async fn connect(&self, t: Timeouts) -> Result<SendRequest<Incoming>, ProxyError> {
+    /// A new connection: TCP (with the write timeout below TLS, on the raw socket), then TLS
+    /// when the service speaks https, then an HTTP/1.1 handshake that allows upgrades.
+    pub async fn connect(&self, t: Timeouts) -> Result<SendRequest<ClientBody>, ProxyError> {
         let stream = tokio::time::timeout(
             t.connect,
             TcpStream::connect((self.host.as_str(), self.port)),
@@ -132,42 +179,46 @@ impl Upstream {
         .map_err(|_| ProxyError::ConnectTimeout)?
         .map_err(ProxyError::Connect)?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(TimeoutStream::new(stream, t.write)))
-            .await
-            .map_err(ProxyError::Upstream)?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "upstream connection ended with an error");
+        let stream = TimeoutStream::new(stream, t.write);
+        match &self.tls {
+            None => handshake(stream).await,
+            Some(tls) => {
+                let connect = tls.connector.connect(tls.server_name.clone(), stream);
+                let tls_stream = tokio::time::timeout(t.connect, connect)
+                    .await
+                    .map_err(|_| ProxyError::ConnectTimeout)?
+                    .map_err(ProxyError::Tls)?;
+                handshake(tls_stream).await
             }
-        });
-        Ok(sender)
+        }
     }
 
-    /// Sends `req`, retrying up to `retries` times when connecting fails. A request is only
-    /// re-sent when hyper hands it back unsent, so no request bytes are ever sent twice.
-    pub async fn send(
+    /// Sends `req` once. A reused connection that turns out closed costs nothing: the request
+    /// comes back unsent and goes out on another connection. A request is only handed back
+    /// when hyper says it was not sent, so no request bytes are ever sent twice.
+    pub async fn attempt(
         self: &Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<ClientBody>,
         t: Timeouts,
-        retries: u32,
-    ) -> Result<Sent, ProxyError> {
-        let mut failures = 0u32;
+    ) -> Result<Sent, Failed> {
         loop {
             let (mut sender, reused) = match self.checkout(t).await {
                 Ok(s) => s,
-                Err(e) => {
-                    if failures < retries {
-                        failures += 1;
-                        tracing::debug!(error = %e, attempt = failures, upstream.addr = %format!("{}:{}", self.host, self.port), "retrying upstream connect");
-                        continue;
-                    }
-                    return Err(e);
+                Err(error) => {
+                    return Err(Failed {
+                        error,
+                        unsent: Some(req),
+                    })
                 }
             };
             let started = Instant::now();
             match tokio::time::timeout(t.read, sender.try_send_request(req)).await {
-                Err(_) => return Err(ProxyError::ReadTimeout),
+                Err(_) => {
+                    return Err(Failed {
+                        error: ProxyError::ReadTimeout,
+                        unsent: None,
+                    })
+                }
                 Ok(Ok(response)) => {
                     return Ok(Sent {
                         response,
@@ -179,19 +230,31 @@ impl Upstream {
                     })
                 }
                 Ok(Err(mut e)) => match e.take_message() {
-                    Some(unsent) => {
-                        req = unsent;
-                        // A reused connection closed under us: that costs no retry.
-                        if !reused {
-                            failures += 1;
-                            if failures > retries {
-                                return Err(ProxyError::Upstream(e.into_error()));
-                            }
-                        }
+                    Some(unsent) if reused => req = unsent,
+                    unsent => {
+                        return Err(Failed {
+                            error: ProxyError::Upstream(e.into_error()),
+                            unsent,
+                        })
                     }
-                    None => return Err(ProxyError::Upstream(e.into_error())),
                 },
             }
         }
     }
+}
+
+async fn handshake<S>(stream: S) -> Result<SendRequest<ClientBody>, ProxyError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(ProxyError::Upstream)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
 }

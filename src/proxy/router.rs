@@ -20,6 +20,8 @@ pub struct RequestView<'a> {
     pub headers: &'a HeaderMap,
     /// The port the request arrived on, used when the Host header has none.
     pub local_port: u16,
+    /// The server name the client sent in its TLS handshake (none over plain HTTP).
+    pub sni: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +69,8 @@ struct Candidate {
     hosts: Vec<HostPattern>,
     methods: Vec<String>,
     headers: Vec<(String, Vec<ValuePattern>)>,
+    /// Lower-cased SNIs; `*.x` matches any one label before `.x`.
+    snis: Vec<String>,
     key: SortKey,
 }
 
@@ -269,6 +273,20 @@ impl Candidate {
         if !self.hosts.is_empty() && !self.hosts.iter().any(|h| h.matches(host, port)) {
             return None;
         }
+        if !self.snis.is_empty() {
+            let sni = req.sni?;
+            let hit = self.snis.iter().any(|p| match p.strip_prefix('*') {
+                Some(suffix) => {
+                    sni.len() > suffix.len()
+                        && sni[sni.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+                        && !sni[..sni.len() - suffix.len()].contains('.')
+                }
+                None => p.eq_ignore_ascii_case(sni),
+            });
+            if !hit {
+                return None;
+            }
+        }
         for (name, values) in &self.headers {
             let ok = req.headers.get_all(name.as_str()).iter().any(|v| {
                 let v = v.to_str().unwrap_or("");
@@ -364,6 +382,12 @@ fn compile_route(idx: usize, route: &Route) -> Result<Vec<Candidate>, String> {
         .map(|h| parse_host_pattern(h))
         .collect();
     let methods: Vec<String> = route.methods.clone().unwrap_or_default();
+    let snis: Vec<String> = route
+        .snis
+        .iter()
+        .flatten()
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
     let mut headers = Vec::new();
     for (name, values) in route.headers.iter().flatten() {
         let mut pats = Vec::new();
@@ -423,6 +447,7 @@ fn compile_route(idx: usize, route: &Route) -> Result<Vec<Candidate>, String> {
                 )
             })
             .collect(),
+        snis: snis.clone(),
         key: SortKey {
             match_weight: category.count_ones(),
             category,
@@ -515,6 +540,7 @@ mod tests {
             path,
             headers: &headers,
             local_port: 8000,
+            sni: None,
         })
     }
 
@@ -592,6 +618,7 @@ mod tests {
                 path: "/h",
                 headers: h,
                 local_port: 80,
+                sni: None,
             })
         };
         assert_eq!(view(&headers), None);
@@ -658,6 +685,7 @@ mod tests {
                     path: &path,
                     headers: &headers,
                     local_port: 80,
+                    sni: None,
                 };
                 assert_eq!(
                     router.find(&view),

@@ -4,14 +4,21 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use std::convert::Infallible;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
+use super::body::ProxyBody;
 use super::config::CompiledConfig;
-use super::forward;
+use super::forward::{self, ConnInfo};
 use crate::snapshot::ConfigSnapshot;
 use crate::telemetry::Recorder;
 
@@ -46,11 +53,26 @@ impl Proxy {
 }
 
 /// Serves the proxy on `listener` until `shutdown` turns true, then drains open connections.
-pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, mut shutdown: watch::Receiver<bool>) {
+/// With `tls`, every connection first completes a TLS handshake (certificate chosen by SNI).
+/// HTTP/1.1 (keep-alive, pipelining, upgrades) and HTTP/2 (by ALPN over TLS, or h2c with prior
+/// knowledge in plain text) are both served.
+pub async fn serve(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    mut shutdown: watch::Receiver<bool>,
+    tls: Option<TlsAcceptor>,
+) {
     let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.keep_alive(true).max_buf_size(64 * 1024);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .max_buf_size(64 * 1024)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -64,17 +86,39 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, mut shutdown: watch
                 };
                 let _ = stream.set_nodelay(true);
                 let proxy = proxy.clone();
-                let svc = service_fn(move |req| {
-                    let proxy = proxy.clone();
-                    async move { Ok::<_, std::convert::Infallible>(forward::handle(proxy, req, peer, local_port).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "client connection ended with an error");
+                match &tls {
+                    None => {
+                        let info = Arc::new(ConnInfo { peer, local_port, https: false, sni: None });
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(proxy, info));
+                        let conn = graceful.watch(conn.into_owned());
+                        tokio::spawn(async move {
+                            if let Err(e) = conn.await {
+                                tracing::debug!(error = %e, "client connection ended with an error");
+                            }
+                        });
                     }
-                });
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        let builder = builder.clone();
+                        let watcher = graceful.watcher();
+                        tokio::spawn(async move {
+                            let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(error = %e, client.addr = %peer, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => return,
+                            };
+                            let sni = stream.get_ref().1.server_name().map(Box::from);
+                            let info = Arc::new(ConnInfo { peer, local_port, https: true, sni });
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(proxy, info));
+                            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                                tracing::debug!(error = %e, "client connection ended with an error");
+                            }
+                        });
+                    }
+                }
             }
             _ = shutdown.changed() => break,
         }
@@ -88,6 +132,29 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, mut shutdown: watch
     }
 }
 
+type ServiceFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>,
+>;
+
+fn service(
+    proxy: Arc<Proxy>,
+    info: Arc<ConnInfo>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<ProxyBody>,
+    Error = Infallible,
+    Future = ServiceFuture,
+> + Clone {
+    service_fn(move |req| {
+        let proxy = proxy.clone();
+        let info = info.clone();
+        Box::pin(async move { Ok(forward::handle(proxy, req, info).await) }) as ServiceFuture
+    })
+}
+
+/// A client that has not sent a whole request head by then is dropped (slowloris).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long a shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -97,10 +164,12 @@ const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 pub fn spawn_worker(
     index: usize,
     listener: &std::net::TcpListener,
+    tls_listener: Option<&std::net::TcpListener>,
     proxy: Arc<Proxy>,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let listener = listener.try_clone()?;
+    let tls_listener = tls_listener.map(|l| l.try_clone()).transpose()?;
     std::thread::Builder::new().name(format!("gatehouse-proxy-{index}")).spawn(move || {
         super::pool::set_worker(index);
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -111,9 +180,26 @@ pub fn spawn_worker(
             }
         };
         runtime.block_on(async move {
+            let tls = match tls_listener.map(TcpListener::from_std).transpose() {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, worker = index, "proxy worker cannot use the TLS listener");
+                    None
+                }
+            };
+            let tls_task = tls.and_then(|l| match super::tls::server_config(proxy.clone()) {
+                Ok(cfg) => Some(tokio::spawn(serve(l, proxy.clone(), shutdown.clone(), Some(TlsAcceptor::from(cfg))))),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS listener not started");
+                    None
+                }
+            });
             match TcpListener::from_std(listener) {
-                Ok(l) => serve(l, proxy, shutdown).await,
+                Ok(l) => serve(l, proxy, shutdown, None).await,
                 Err(e) => tracing::error!(error = %e, worker = index, "proxy worker cannot use the listener"),
+            }
+            if let Some(t) = tls_task {
+                let _ = t.await;
             }
         });
     })

@@ -12,14 +12,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-pub struct TimeoutStream {
-    inner: TcpStream,
+pub struct TimeoutStream<S = TcpStream> {
+    inner: S,
     write_timeout: Duration,
     write_stall: Option<Pin<Box<Sleep>>>,
 }
 
-impl TimeoutStream {
-    pub fn new(inner: TcpStream, write_timeout: Duration) -> TimeoutStream {
+impl<S: Unpin> TimeoutStream<S> {
+    pub fn new(inner: S, write_timeout: Duration) -> TimeoutStream<S> {
         TimeoutStream {
             inner,
             write_timeout,
@@ -52,7 +52,7 @@ impl TimeoutStream {
     }
 }
 
-impl AsyncRead for TimeoutStream {
+impl<S: AsyncRead + Unpin> AsyncRead for TimeoutStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -62,7 +62,7 @@ impl AsyncRead for TimeoutStream {
     }
 }
 
-impl AsyncWrite for TimeoutStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for TimeoutStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

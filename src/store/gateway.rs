@@ -4,9 +4,12 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
 use uuid::Uuid;
 
+use super::entities::list_all_tx;
 use super::{uuid_col, Store, StoreError, StoreResult};
 use crate::domain::catalog::RuntimeGroup;
-use crate::domain::{now_secs, GatewayService, Route};
+use crate::domain::{
+    now_secs, CaCertificate, Certificate, GatewayService, Route, Sni, Target, Upstream,
+};
 
 /// One page of a Kong-style listing.
 #[derive(Debug, Clone)]
@@ -22,6 +25,11 @@ pub struct GroupConfig {
     pub routes: Vec<Route>,
     /// gateway service id → (catalog service version id)
     pub version_links: Vec<(Uuid, Uuid)>,
+    pub upstreams: Vec<Upstream>,
+    pub targets: Vec<Target>,
+    pub certificates: Vec<Certificate>,
+    pub snis: Vec<Sni>,
+    pub ca_certificates: Vec<CaCertificate>,
 }
 
 const GROUP_COLS: &str = "id, name, description, created_at";
@@ -154,7 +162,7 @@ impl Store {
         self.list_page(&sql, args, offset, size)
     }
 
-    fn list_page<T: serde::de::DeserializeOwned>(
+    pub(super) fn list_page<T: serde::de::DeserializeOwned>(
         &self,
         sql: &str,
         mut args: Vec<SqlValue>,
@@ -168,7 +176,7 @@ impl Store {
         let bodies = stmt
             .query_map(params_from_iter(args), |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        page(bodies, offset, size)
+        page_of(bodies, offset, size)
     }
 
     /// Deletes a service; refused with [`StoreError::ForeignKey`] while routes still use it.
@@ -308,12 +316,18 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             rows
         };
-        tx.commit()?;
-        Ok(GroupConfig {
+        let cfg = GroupConfig {
             services,
             routes,
             version_links,
-        })
+            upstreams: list_all_tx(&tx, &g)?,
+            targets: list_all_tx(&tx, &g)?,
+            certificates: list_all_tx(&tx, &g)?,
+            snis: list_all_tx(&tx, &g)?,
+            ca_certificates: list_all_tx(&tx, &g)?,
+        };
+        tx.commit()?;
+        Ok(cfg)
     }
 }
 
@@ -325,7 +339,7 @@ pub enum TagFilter {
 }
 
 /// The SQL condition for a tag filter over the entity's JSON `tags`, pushing its arguments.
-fn tag_clause(filter: Option<&TagFilter>, args: &mut Vec<SqlValue>) -> String {
+pub(super) fn tag_clause(filter: Option<&TagFilter>, args: &mut Vec<SqlValue>) -> String {
     const HAS_TAG: &str = " AND EXISTS (SELECT 1 FROM json_each(body, '$.tags') WHERE value = ?)";
     match filter {
         None => String::new(),
@@ -343,7 +357,7 @@ fn tag_clause(filter: Option<&TagFilter>, args: &mut Vec<SqlValue>) -> String {
     }
 }
 
-fn page<T: serde::de::DeserializeOwned>(
+pub(super) fn page_of<T: serde::de::DeserializeOwned>(
     bodies: Vec<String>,
     offset: u64,
     size: u64,

@@ -1,0 +1,255 @@
+//! Kong's endpoints for upstreams, targets, certificates, SNIs and CA certificates: one set of
+//! generic handlers, mounted per kind, top-level (`/upstreams/{key}`) and nested under a parent
+//! (`/upstreams/{parent}/targets/{key}`).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::body;
+use super::pagination::{list_body, PageQuery};
+use super::{ApiError, ApiResult, State};
+use crate::domain::{CaCertificate, Certificate, Entity, Sni, Target, Upstream};
+use crate::manage::{self, Managed};
+use crate::store::{Page, Store};
+use crate::web_error::WebError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    top::<Upstream>(cfg);
+    top::<Certificate>(cfg);
+    top::<Sni>(cfg);
+    top::<CaCertificate>(cfg);
+    cfg.service(web::resource("/upstreams/{parent}/health").get(upstream_health))
+        .service(web::resource("/upstreams/{parent}/targets/all").get(list::<Upstream, Target>))
+        .service(
+            web::resource("/upstreams/{parent}/targets/{key}/{health}").post(set_target_health),
+        );
+    nested::<Upstream, Target>(cfg);
+    nested::<Certificate, Sni>(cfg);
+}
+
+fn top<T: Managed>(cfg: &mut web::ServiceConfig) {
+    let base = format!("/{}", T::KIND);
+    cfg.service(
+        web::resource(base.clone())
+            .get(list::<NoParent, T>)
+            .post(create::<NoParent, T>),
+    )
+    .service(
+        web::resource(format!("{base}/{{key}}"))
+            .get(get::<NoParent, T>)
+            .patch(update::<NoParent, T>)
+            .put(upsert::<NoParent, T>)
+            .delete(delete::<NoParent, T>),
+    );
+}
+
+fn nested<P: Managed, T: Managed>(cfg: &mut web::ServiceConfig) {
+    let base = format!("/{}/{{parent}}/{}", P::KIND, T::KIND);
+    cfg.service(
+        web::resource(base.clone())
+            .get(list::<P, T>)
+            .post(create::<P, T>),
+    )
+    .service(
+        web::resource(format!("{base}/{{key}}"))
+            .get(get::<P, T>)
+            .patch(update::<P, T>)
+            .put(upsert::<P, T>)
+            .delete(delete::<P, T>),
+    );
+}
+
+/// How a handler finds the parent named in its path (nothing, for top-level kinds).
+trait Parent: 'static {
+    fn resolve(store: &Store, group: Uuid, key: Option<&str>) -> manage::Result<Option<Uuid>>;
+}
+
+struct NoParent;
+
+impl Parent for NoParent {
+    fn resolve(_: &Store, _: Uuid, _: Option<&str>) -> manage::Result<Option<Uuid>> {
+        Ok(None)
+    }
+}
+
+impl<P: Managed> Parent for P {
+    fn resolve(store: &Store, group: Uuid, key: Option<&str>) -> manage::Result<Option<Uuid>> {
+        let key = key.ok_or(WebError::NotFound)?;
+        Ok(Some(store.get_entity::<P>(group, key, None)?.id()))
+    }
+}
+
+/// The request's path parameters: parent key (nested routes) and entity key.
+struct Keys {
+    parent: Option<String>,
+    key: String,
+}
+
+fn keys(req: &HttpRequest) -> Keys {
+    Keys {
+        parent: req.match_info().get("parent").map(str::to_string),
+        key: req.match_info().get("key").unwrap_or("").to_string(),
+    }
+}
+
+/// Runs `f` on the blocking pool with the default group and the resolved parent.
+async fn with_parent<P: Parent, R: Send + 'static>(
+    state: &State,
+    parent: Option<String>,
+    f: impl FnOnce(&Store, Uuid, Option<Uuid>) -> manage::Result<R> + Send + 'static,
+) -> Result<R, ApiError> {
+    Ok(state
+        .store
+        .run(move |s| {
+            let g = s.get_default_group()?.id;
+            let p = P::resolve(s, g, parent.as_deref())?;
+            f(s, g, p)
+        })
+        .await?)
+}
+
+async fn list<P: Parent, T: Managed>(
+    state: web::Data<State>,
+    req: HttpRequest,
+    q: web::Query<PageQuery>,
+) -> ApiResult {
+    let (offset, size) = q.bounds()?;
+    let tags = q.tag_filter()?;
+    let (data, next) = with_parent::<P, _>(&state, keys(&req).parent, move |s, g, p| {
+        let page: Page<T> = s.list_entities(g, p, tags.as_ref(), offset, size)?;
+        Ok((T::present(s, g, page.items)?, page.next_offset))
+    })
+    .await?;
+    let page = Page {
+        items: data,
+        next_offset: next,
+    };
+    Ok(HttpResponse::Ok().json(list_body(page, req.path(), &q, size, Value::clone)))
+}
+
+async fn create<P: Parent, T: Managed>(
+    state: web::Data<State>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let input = body::parse(&req, &bytes)?;
+    let v = with_parent::<P, _>(&state, keys(&req).parent, move |s, g, p| {
+        let e: T = manage::create_entity(s, g, p, &input)?;
+        manage::present_one(s, g, e)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(v))
+}
+
+async fn get<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest) -> ApiResult {
+    let k = keys(&req);
+    let v = with_parent::<P, _>(&state, k.parent, move |s, g, p| {
+        let e: T = s.get_entity(g, &k.key, p)?;
+        manage::present_one(s, g, e)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+async fn update<P: Parent, T: Managed>(
+    state: web::Data<State>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let input = body::parse(&req, &bytes)?;
+    let k = keys(&req);
+    let v = with_parent::<P, _>(&state, k.parent, move |s, g, p| {
+        let e: T = manage::update_entity(s, g, &k.key, p, &input)?;
+        manage::present_one(s, g, e)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+async fn upsert<P: Parent, T: Managed>(
+    state: web::Data<State>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let input = body::parse(&req, &bytes)?;
+    let k = keys(&req);
+    let v = with_parent::<P, _>(&state, k.parent, move |s, g, p| {
+        let e: T = manage::upsert_entity(s, g, &k.key, p, &input)?;
+        manage::present_one(s, g, e)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+async fn delete<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest) -> ApiResult {
+    let k = keys(&req);
+    with_parent::<P, _>(&state, k.parent, move |s, g, p| {
+        manage::delete_entity::<T>(s, g, &k.key, p)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /upstreams/{u}/health`: every target with the health the proxy currently sees.
+async fn upstream_health(state: web::Data<State>, req: HttpRequest) -> ApiResult {
+    let parent = keys(&req).parent;
+    let (upstream, targets) = with_parent::<Upstream, _>(&state, parent, |s, g, p| {
+        let id = p.ok_or(WebError::NotFound)?;
+        Ok((id, s.list_all_entities::<Target>(g, Some(id))?))
+    })
+    .await?;
+    let health = state.proxy.current().upstream_health(upstream);
+    let data: Vec<Value> = targets
+        .iter()
+        .map(|t| {
+            let h = health
+                .iter()
+                .find(|h| h.target == t.target)
+                .map(|h| h.state.as_str())
+                .unwrap_or("HEALTHCHECKS_OFF");
+            let mut v = t.to_json();
+            if let Value::Object(m) = &mut v {
+                m.insert("health".into(), json!(h));
+                m.insert(
+                    "data".into(),
+                    json!({ "addresses": [{ "health": h, "weight": t.weight }] }),
+                );
+            }
+            v
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "data": data,
+        "total": data.len(),
+        "next": null,
+        "node_id": null,
+    })))
+}
+
+/// `POST /upstreams/{u}/targets/{t}/healthy|unhealthy`: overrides a target's health on this
+/// node until the health checks say otherwise.
+async fn set_target_health(state: web::Data<State>, req: HttpRequest) -> ApiResult {
+    let k = keys(&req);
+    let healthy = match req.match_info().get("health") {
+        Some("healthy") => true,
+        Some("unhealthy") => false,
+        _ => return Err(WebError::NotFound.into()),
+    };
+    let (upstream, target) = with_parent::<Upstream, _>(&state, k.parent, move |s, g, p| {
+        let t: Target = s.get_entity(g, &k.key, p)?;
+        Ok((t.upstream.id, t.target))
+    })
+    .await?;
+    if !state
+        .proxy
+        .current()
+        .set_target_health(upstream, &target, healthy)
+    {
+        return Err(WebError::BadRequest(
+            "the target is not in the configuration the proxy serves yet; try again".into(),
+        )
+        .into());
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

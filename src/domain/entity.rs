@@ -1,0 +1,62 @@
+//! What the generic storage and Admin API need to know about a Kong entity kind that is kept as
+//! JSON in the shared `entities` table: its kind name, its unique name (if any), its parent (a
+//! target's upstream, an SNI's certificate) and how to build it from input.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::FieldErrors;
+
+pub trait Entity: Serialize + DeserializeOwned + Clone + Send + 'static {
+    /// The kind as Kong names its collection: `upstreams`, `targets`, `certificates`, …
+    const KIND: &'static str;
+    /// The field that holds the unique name Kong looks entities up by (`name`, `target`), if any.
+    const NAME_FIELD: Option<&'static str>;
+    /// Whether names are unique per parent (targets in an upstream) rather than per group.
+    const SCOPED_BY_PARENT: bool = false;
+
+    fn id(&self) -> Uuid;
+    fn created_at(&self) -> i64;
+    /// The value unique within the runtime group (or within the parent when there is one).
+    fn unique_name(&self) -> Option<String>;
+    fn parent(&self) -> Option<Uuid> {
+        None
+    }
+
+    /// Builds the entity from `input` laid over `base` (PATCH) or nothing (POST/PUT).
+    fn from_input(
+        id: Uuid,
+        now: i64,
+        parent: Option<Uuid>,
+        base: Option<&Self>,
+        input: &Map<String, Value>,
+    ) -> Result<Self, FieldErrors>;
+
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// `base` as a JSON object with `input` laid over it; nested objects merge key by key, so a
+/// PATCH of `healthchecks.active.timeout` keeps the rest of `healthchecks`.
+pub fn merged<T: Serialize>(base: Option<&T>, input: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = match base.map(serde_json::to_value) {
+        Some(Ok(Value::Object(m))) => m,
+        _ => Map::new(),
+    };
+    deep_merge(&mut out, input);
+    out
+}
+
+pub fn deep_merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {
+    for (k, v) in from {
+        match (into.get_mut(k), v) {
+            (Some(Value::Object(a)), Value::Object(b)) => deep_merge(a, b),
+            _ => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
