@@ -188,6 +188,9 @@ impl Entity for Sni {
     fn unique_name(&self) -> Option<String> {
         Some(self.name.clone())
     }
+    fn parent(&self) -> Option<Uuid> {
+        Some(self.certificate.id)
+    }
 
     fn from_input(
         id: Uuid,

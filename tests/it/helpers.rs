@@ -5,6 +5,20 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use reqwest::Method;
+use serde_json::json;
+use tokio::net::TcpListener;
+
 use gatehouse::app::RunningApp;
 use gatehouse::echo;
 use gatehouse::settings::Settings;
@@ -24,6 +38,7 @@ pub struct TestApp {
     pub admin: String,
     pub proxy: String,
     pub proxy_addr: SocketAddr,
+    pub proxy_tls_addr: SocketAddr,
     pub echo_addr: SocketAddr,
 }
 
@@ -55,6 +70,7 @@ impl TestApp {
             admin: format!("http://{}", app.admin_addr),
             proxy: format!("http://{}", app.proxy_addr),
             proxy_addr: app.proxy_addr,
+            proxy_tls_addr: app.proxy_tls_addr,
             echo_addr: app.echo_addr,
             app: Some(app),
             _dir: dir,
@@ -226,4 +242,97 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// proxy helpers: Admin API shortcuts and loopback upstreams
+
+pub type UpBody = UnsyncBoxBody<Bytes, Infallible>;
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+/// Creates an entity through the Admin API and insists it was created.
+pub async fn create(app: &TestApp, path: &str, body: Value) -> Value {
+    let (status, created) = app.admin_json(Method::POST, path, body.clone()).await;
+    assert_eq!(status, 201, "POST {path} {body} answered {created}");
+    created
+}
+
+/// A service named `name` at `url` (plus `extra` fields) with one route (`route` fields).
+pub async fn service_with_route(app: &TestApp, name: &str, url: &str, extra: Value, route: Value) {
+    let mut svc = json!({ "name": name, "url": url });
+    if let (Some(s), Some(e)) = (svc.as_object_mut(), extra.as_object()) {
+        s.extend(e.clone());
+    }
+    create(app, "/services", svc).await;
+    let mut r = route;
+    r["service"] = json!({ "name": name });
+    create(app, "/routes", r).await;
+}
+
+pub async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
+    let r = client.get(url).send().await.expect("proxy request");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("response body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A loopback port nothing listens on: bound, read, released.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Polls `url` with a tight loop until it answers `status`; panics after 5 s.
+pub async fn poll_status(client: &reqwest::Client, url: &str, status: u16) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let last = match client.get(url).send().await {
+            Ok(r) if r.status().as_u16() == status => return,
+            Ok(r) => format!("status {}", r.status()),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{url} never answered {status} (last: {last})"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// A hyper upstream on a loopback port answering every request with `handler`.
+pub async fn hyper_upstream<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<UpBody>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let addr = listener.local_addr().expect("upstream addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
+            let svc = service_fn(move |req| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler(req).await) }
+            });
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+pub fn full(body: impl Into<Bytes>) -> UpBody {
+    UnsyncBoxBody::new(Full::new(body.into()))
 }

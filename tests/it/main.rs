@@ -10,3 +10,5 @@ mod helpers;
 mod lifecycle;
 mod metrics;
 mod proxy;
+mod tls;
+mod upstreams;

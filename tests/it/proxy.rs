@@ -3,26 +3,23 @@
 //! without buffering, and configuration changes under load.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use reqwest::Method;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 
-use crate::helpers::{self, TestApp};
+use crate::helpers::{
+    self, client, closed_port, create, full, get_json, hyper_upstream, poll_status,
+    service_with_route, TestApp,
+};
 
 const NO_ROUTE: &str = r#"{"message":"no Route matched with those values"}"#;
 const BAD_GATEWAY: &str = "An invalid response was received from the upstream server";
@@ -32,98 +29,8 @@ const CHUNK: usize = 64 * 1024;
 const TOTAL: u64 = 100 * 1024 * 1024;
 const CHUNKS: u64 = TOTAL / CHUNK as u64;
 
-type UpBody = UnsyncBoxBody<Bytes, Infallible>;
-
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client")
-}
-
-/// Creates an entity through the Admin API and insists it was created.
-async fn create(app: &TestApp, path: &str, body: Value) -> Value {
-    let (status, created) = app.admin_json(Method::POST, path, body.clone()).await;
-    assert_eq!(status, 201, "POST {path} {body} answered {created}");
-    created
-}
-
-/// A service named `name` at `url` (plus `extra` fields) with one route (`route` fields).
-async fn service_with_route(app: &TestApp, name: &str, url: &str, extra: Value, route: Value) {
-    let mut svc = json!({ "name": name, "url": url });
-    if let (Some(s), Some(e)) = (svc.as_object_mut(), extra.as_object()) {
-        s.extend(e.clone());
-    }
-    create(app, "/services", svc).await;
-    let mut r = route;
-    r["service"] = json!({ "name": name });
-    create(app, "/routes", r).await;
-}
-
-async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
-    let r = client.get(url).send().await.expect("proxy request");
-    let status = r.status().as_u16();
-    let text = r.text().await.expect("response body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// A loopback port nothing listens on: bound, read, released.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// Polls `url` with a tight loop until it answers `status`; panics after 5 s.
-async fn poll_status(client: &reqwest::Client, url: &str, status: u16) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let last = match client.get(url).send().await {
-            Ok(r) if r.status().as_u16() == status => return,
-            Ok(r) => format!("status {}", r.status()),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            Instant::now() < deadline,
-            "{url} never answered {status} (last: {last})"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-/// A hyper upstream on a loopback port answering every request with `handler`.
-async fn hyper_upstream<F, Fut>(handler: F) -> SocketAddr
-where
-    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Response<UpBody>> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind upstream");
-    let addr = listener.local_addr().expect("upstream addr");
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let handler = handler.clone();
-            let svc = service_fn(move |req| {
-                let handler = handler.clone();
-                async move { Ok::<_, Infallible>(handler(req).await) }
-            });
-            tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-fn full(body: impl Into<Bytes>) -> UpBody {
-    UnsyncBoxBody::new(Full::new(body.into()))
-}
 
 fn header<'a>(echo: &'a Value, name: &str) -> &'a Value {
     &echo["headers"][name]
