@@ -3,7 +3,7 @@
 //! (`/upstreams/{parent}/targets/{key}`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::body;
@@ -152,19 +152,31 @@ async fn get<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest) -
     Ok(HttpResponse::Ok().json(v))
 }
 
+type WriteFn<T> = fn(&Store, Uuid, &str, Option<Uuid>, &Map<String, Value>) -> manage::Result<T>;
+
+/// PATCH and PUT: parse the body, apply `op` to the keyed entity, present the result.
+async fn write<P: Parent, T: Managed>(
+    state: &State,
+    req: &HttpRequest,
+    bytes: &[u8],
+    op: WriteFn<T>,
+) -> ApiResult {
+    let input = body::parse(req, bytes)?;
+    let k = keys(req);
+    let v = with_parent::<P, _>(state, k.parent, move |s, g, p| {
+        let e = op(s, g, &k.key, p, &input)?;
+        manage::present_one(s, g, e)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
 async fn update<P: Parent, T: Managed>(
     state: web::Data<State>,
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> ApiResult {
-    let input = body::parse(&req, &bytes)?;
-    let k = keys(&req);
-    let v = with_parent::<P, _>(&state, k.parent, move |s, g, p| {
-        let e: T = manage::update_entity(s, g, &k.key, p, &input)?;
-        manage::present_one(s, g, e)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(v))
+    write::<P, T>(&state, &req, &bytes, manage::update_entity).await
 }
 
 async fn upsert<P: Parent, T: Managed>(
@@ -172,14 +184,7 @@ async fn upsert<P: Parent, T: Managed>(
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> ApiResult {
-    let input = body::parse(&req, &bytes)?;
-    let k = keys(&req);
-    let v = with_parent::<P, _>(&state, k.parent, move |s, g, p| {
-        let e: T = manage::upsert_entity(s, g, &k.key, p, &input)?;
-        manage::present_one(s, g, e)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(v))
+    write::<P, T>(&state, &req, &bytes, manage::upsert_entity).await
 }
 
 async fn delete<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest) -> ApiResult {
