@@ -58,7 +58,7 @@ pub fn channel(capacity: usize) -> (Recorder, mpsc::Receiver<RequestRecord>) {
     )
 }
 
-const MAX_BATCH: usize = 2048;
+const MAX_BATCH: usize = 8192;
 
 /// Drains the channel into the store until every sender is gone. Records are written at most
 /// `interval` after they arrive.
@@ -72,19 +72,29 @@ pub async fn run_writer(
     loop {
         let Some(first) = rx.recv().await else { break };
         batch.push(first);
-        let deadline = tokio::time::Instant::now() + interval;
-        while batch.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(r)) => batch.push(r),
-                Ok(None) | Err(_) => break,
+        // Sleep instead of awaiting each record: a parked receiver would be woken (a cross-thread
+        // wake-up, a syscall) by every request the proxy finishes. While it sleeps, senders just
+        // enqueue; the channel's capacity bounds what can pile up.
+        tokio::time::sleep(interval).await;
+        while let Ok(r) = rx.try_recv() {
+            batch.push(r);
+            if batch.len() >= MAX_BATCH {
+                flush(&mut batch, &store, &metrics).await;
             }
         }
-        let records = std::mem::take(&mut batch);
-        metrics.observe(&records);
-        let n = records.len();
-        if let Err(e) = store.run(move |s| s.insert_request_records(&records)).await {
-            tracing::error!(error = %e, records = n, "writing request records failed");
-        }
+        flush(&mut batch, &store, &metrics).await;
+    }
+}
+
+async fn flush(batch: &mut Vec<RequestRecord>, store: &Store, metrics: &Metrics) {
+    if batch.is_empty() {
+        return;
+    }
+    let records = std::mem::replace(batch, Vec::with_capacity(MAX_BATCH));
+    metrics.observe(&records);
+    let n = records.len();
+    if let Err(e) = store.run(move |s| s.insert_request_records(&records)).await {
+        tracing::error!(error = %e, records = n, "writing request records failed");
     }
 }
 

@@ -254,7 +254,13 @@ async fn dispatch(
     hash: Option<&HashKey>,
 ) -> Result<Dispatched, DispatchError> {
     let balancer = &service.balancer;
-    let replay = replayable(&req);
+    // Replaying means another target can take the request: a single-target service pays
+    // nothing for the copy.
+    let replay = if balancer.targets.len() > 1 {
+        replayable(&req)
+    } else {
+        None
+    };
     let mut req = Some(req);
     let mut tried: u64 = 0;
     let mut last_error = None;
