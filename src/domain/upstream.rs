@@ -16,7 +16,15 @@ pub const ALGORITHMS: &[&str] = &[
     "least-connections",
     "latency",
 ];
-pub const HASH_ON: &[&str] = &["none", "ip", "header", "cookie", "path", "query_arg"];
+pub const HASH_ON: &[&str] = &[
+    "none",
+    "ip",
+    "header",
+    "cookie",
+    "path",
+    "query_arg",
+    "uri_capture",
+];
 const KNOWN: &[&str] = &[
     "id",
     "created_at",
@@ -31,6 +39,8 @@ const KNOWN: &[&str] = &[
     "hash_on_cookie_path",
     "hash_on_query_arg",
     "hash_fallback_query_arg",
+    "hash_on_uri_capture",
+    "hash_fallback_uri_capture",
     "slots",
     "healthchecks",
     "tags",
@@ -54,6 +64,8 @@ pub struct Upstream {
     pub hash_on_cookie_path: String,
     pub hash_on_query_arg: Option<String>,
     pub hash_fallback_query_arg: Option<String>,
+    pub hash_on_uri_capture: Option<String>,
+    pub hash_fallback_uri_capture: Option<String>,
     pub slots: i64,
     pub healthchecks: Healthchecks,
     pub tags: Option<Vec<String>>,
@@ -225,6 +237,8 @@ impl Entity for Upstream {
             .unwrap_or_else(|| "/".into());
         let hash_on_query_arg = r.opt_string("hash_on_query_arg");
         let hash_fallback_query_arg = r.opt_string("hash_fallback_query_arg");
+        let hash_on_uri_capture = r.opt_string("hash_on_uri_capture");
+        let hash_fallback_uri_capture = r.opt_string("hash_fallback_uri_capture");
         let slots = r.int("slots", 10000, 10, 65536);
         let tags = none_if_empty(r.opt_string_array("tags"));
         let host_header = r.opt_string("host_header");
@@ -253,15 +267,28 @@ impl Entity for Upstream {
                 format!("expected one of: {}", ALGORITHMS.join(", ")),
             );
         }
-        for (field, value, header, query) in [
-            ("hash_on", &hash_on, &hash_on_header, &hash_on_query_arg),
+        for (field, value, header, query, capture) in [
+            (
+                "hash_on",
+                &hash_on,
+                &hash_on_header,
+                &hash_on_query_arg,
+                &hash_on_uri_capture,
+            ),
             (
                 "hash_fallback",
                 &hash_fallback,
                 &hash_fallback_header,
                 &hash_fallback_query_arg,
+                &hash_fallback_uri_capture,
             ),
         ] {
+            if value == "uri_capture" && capture.is_none() {
+                errors.add(
+                    format!("{field}_uri_capture"),
+                    format!("required field missing (when '{field}' is 'uri_capture')"),
+                );
+            }
             if !HASH_ON.contains(&value.as_str()) {
                 errors.add(field, format!("expected one of: {}", HASH_ON.join(", ")));
             }
@@ -316,6 +343,8 @@ impl Entity for Upstream {
             hash_on_cookie_path,
             hash_on_query_arg,
             hash_fallback_query_arg,
+            hash_on_uri_capture,
+            hash_fallback_uri_capture,
             slots,
             healthchecks,
             tags,

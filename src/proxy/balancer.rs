@@ -39,9 +39,14 @@ pub enum HashOn {
     None,
     Ip,
     Header(http::HeaderName),
-    Cookie { name: String, path: String },
+    Cookie {
+        name: String,
+        path: String,
+    },
     Path,
     QueryArg(String),
+    /// A named capture of the route's regex path.
+    UriCapture(String),
 }
 
 /// A target's health, shared between the request path, the active checker and the Admin API.

@@ -215,14 +215,20 @@ impl Builder<'_> {
             hash_on(
                 u,
                 &u.hash_on,
-                u.hash_on_header.as_deref(),
-                u.hash_on_query_arg.as_deref(),
+                [
+                    u.hash_on_header.as_deref(),
+                    u.hash_on_query_arg.as_deref(),
+                    u.hash_on_uri_capture.as_deref(),
+                ],
             ),
             hash_on(
                 u,
                 &u.hash_fallback,
-                u.hash_fallback_header.as_deref(),
-                u.hash_fallback_query_arg.as_deref(),
+                [
+                    u.hash_fallback_header.as_deref(),
+                    u.hash_fallback_query_arg.as_deref(),
+                    u.hash_fallback_uri_capture.as_deref(),
+                ],
             ),
             targets,
             Some(&u.healthchecks),
@@ -230,12 +236,9 @@ impl Builder<'_> {
     }
 }
 
-fn hash_on(
-    u: &crate::domain::Upstream,
-    on: &str,
-    header: Option<&str>,
-    query: Option<&str>,
-) -> HashOn {
+/// What `on` hashes, with its parameter (`[header, query_arg, uri_capture]` names).
+fn hash_on(u: &crate::domain::Upstream, on: &str, params: [Option<&str>; 3]) -> HashOn {
+    let [header, query, capture] = params;
     match on {
         "ip" => HashOn::Ip,
         "path" => HashOn::Path,
@@ -249,6 +252,9 @@ fn hash_on(
         },
         "query_arg" => query
             .map(|q| HashOn::QueryArg(q.to_string()))
+            .unwrap_or(HashOn::None),
+        "uri_capture" => capture
+            .map(|c| HashOn::UriCapture(c.to_string()))
             .unwrap_or(HashOn::None),
         _ => HashOn::None,
     }

@@ -28,6 +28,23 @@ pub struct ConnInfo {
     pub https: bool,
     /// The TLS server name the client asked for.
     pub sni: Option<Box<str>>,
+    /// Header values every request on the connection sends upstream, built once.
+    client_ip: HeaderValue,
+    port_value: HeaderValue,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, local_port: u16, https: bool, sni: Option<Box<str>>) -> ConnInfo {
+        ConnInfo {
+            client_ip: HeaderValue::from_str(&peer.ip().to_string())
+                .unwrap_or(HeaderValue::from_static("0.0.0.0")),
+            port_value: HeaderValue::from(local_port),
+            peer,
+            local_port,
+            https,
+            sni,
+        }
+    }
 }
 
 pub async fn handle(
@@ -138,13 +155,13 @@ pub async fn handle(
     };
     let balancer = &service.balancer;
     let (hash_key, set_cookie) = if balancer.algorithm == Algorithm::ConsistentHashing {
-        hash_key(balancer, &req, conn.peer)
+        let captures = config.router.captures(&found, path);
+        hash_key(balancer, &req, conn.peer, &captures)
     } else {
         (None, None)
     };
     let upgrade = upgrade_protocol(req.headers());
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
-    let client_ip = conn.peer.ip().to_string();
     let host_for_fwd = host_owned.unwrap_or("");
     {
         let h = req.headers_mut();
@@ -152,10 +169,10 @@ pub async fn handle(
         headers::set_forwarded(
             h,
             &Forwarded {
-                client_ip: &client_ip,
+                client_ip: &conn.client_ip,
                 proto: if conn.https { "https" } else { "http" },
                 host: host_for_fwd,
-                port: conn.local_port,
+                port: &conn.port_value,
                 path,
                 prefix,
             },
@@ -370,12 +387,17 @@ fn hash_key(
     b: &Balancer,
     req: &Request<Incoming>,
     peer: SocketAddr,
+    captures: &[(&str, &str)],
 ) -> (Option<HashKey>, Option<HeaderValue>) {
     let value = |on: &HashOn| -> Option<Vec<u8>> {
         match on {
             HashOn::None => None,
             HashOn::Ip => Some(peer.ip().to_string().into_bytes()),
             HashOn::Path => Some(req.uri().path().as_bytes().to_vec()),
+            HashOn::UriCapture(name) => captures
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_bytes().to_vec()),
             HashOn::Header(name) => req.headers().get(name).map(|v| v.as_bytes().to_vec()),
             HashOn::QueryArg(arg) => req.uri().query().and_then(|q| {
                 form_urlencoded::parse(q.as_bytes())

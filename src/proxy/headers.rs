@@ -44,10 +44,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 pub struct Forwarded<'a> {
-    pub client_ip: &'a str,
+    /// The client's address, ready to send (computed once per connection).
+    pub client_ip: &'a HeaderValue,
     pub proto: &'static str,
     pub host: &'a str,
-    pub port: u16,
+    pub port: &'a HeaderValue,
     pub path: &'a str,
     pub prefix: Option<&'a str>,
 }
@@ -55,12 +56,17 @@ pub struct Forwarded<'a> {
 /// Sets Kong's X-Forwarded-* and X-Real-IP headers. The client's own X-Forwarded-For is kept and
 /// extended; the others are overwritten because no upstream hop is trusted by default.
 pub fn set_forwarded(headers: &mut HeaderMap, f: &Forwarded<'_>) {
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {}", f.client_ip),
-        _ => f.client_ip.to_string(),
-    };
-    set(headers, &X_FORWARDED_FOR, &xff);
-    set(headers, &X_REAL_IP, f.client_ip);
+    match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => {
+            let ip = f.client_ip.to_str().unwrap_or("");
+            let xff = format!("{prev}, {ip}");
+            set(headers, &X_FORWARDED_FOR, &xff);
+        }
+        _ => {
+            headers.insert(&X_FORWARDED_FOR, f.client_ip.clone());
+        }
+    }
+    headers.insert(&X_REAL_IP, f.client_ip.clone());
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(f.proto));
     let host = f
         .host
@@ -69,7 +75,7 @@ pub fn set_forwarded(headers: &mut HeaderMap, f: &Forwarded<'_>) {
         .map(|(h, _)| h)
         .unwrap_or(f.host);
     set(headers, &X_FORWARDED_HOST, host);
-    headers.insert(&X_FORWARDED_PORT, HeaderValue::from(f.port));
+    headers.insert(&X_FORWARDED_PORT, f.port.clone());
     set(headers, &X_FORWARDED_PATH, f.path);
     match f.prefix {
         Some(p) => set(headers, &X_FORWARDED_PREFIX, p),
@@ -119,10 +125,10 @@ mod tests {
         set_forwarded(
             &mut h,
             &Forwarded {
-                client_ip: "127.0.0.1",
+                client_ip: &HeaderValue::from_static("127.0.0.1"),
                 proto: "http",
                 host: "example.com:8000",
-                port: 8000,
+                port: &HeaderValue::from_static("8000"),
                 path: "/a/b",
                 prefix: Some("/a"),
             },

@@ -30,6 +30,8 @@ pub struct RouteMatch {
     pub route: usize,
     /// Length in bytes of the path prefix the route matched (what strip_path removes).
     pub matched_len: usize,
+    /// The candidate (route × path) that matched, for [`Router::captures`].
+    pub candidate: u32,
 }
 
 #[derive(Debug)]
@@ -227,7 +229,8 @@ impl Router {
                 if best.as_ref().is_some_and(|(b, _)| *b <= i) {
                     return;
                 }
-                if let Some(m) = self.candidates[i as usize].matches(req, &req_host, req_port) {
+                if let Some(mut m) = self.candidates[i as usize].matches(req, &req_host, req_port) {
+                    m.candidate = i;
                     best = Some((i, m));
                     return;
                 }
@@ -255,13 +258,34 @@ impl Router {
         best.map(|(_, m)| m)
     }
 
+    /// The named captures of the regex path that matched (Kong's `uri_captures`), for hashing
+    /// and plugins; empty for prefix paths.
+    pub fn captures<'p>(&self, m: &RouteMatch, path: &'p str) -> Vec<(&str, &'p str)> {
+        let Some(PathPattern::Regex(re)) = self
+            .candidates
+            .get(m.candidate as usize)
+            .and_then(|c| c.path.as_ref())
+        else {
+            return Vec::new();
+        };
+        let Some(caps) = re.captures(path) else {
+            return Vec::new();
+        };
+        re.capture_names()
+            .flatten()
+            .filter_map(|n| caps.name(n).map(|v| (n, v.as_str())))
+            .collect()
+    }
+
     /// The reference semantics the index must reproduce: try every candidate in order.
     #[cfg(test)]
     fn find_linear(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
         let (req_host, req_port) = split_host(req.host.unwrap_or(""), req.local_port);
-        self.candidates
-            .iter()
-            .find_map(|c| c.matches(req, &req_host, req_port))
+        self.candidates.iter().enumerate().find_map(|(i, c)| {
+            let mut m = c.matches(req, &req_host, req_port)?;
+            m.candidate = i as u32;
+            Some(m)
+        })
     }
 }
 
@@ -312,6 +336,7 @@ impl Candidate {
         Some(RouteMatch {
             route: self.route,
             matched_len,
+            candidate: 0,
         })
     }
 }
@@ -558,13 +583,8 @@ mod tests {
             Some(1)
         );
         assert_eq!(find(&r, "GET", None, "/foo/x").map(|m| m.route), Some(0));
-        assert_eq!(
-            find(&r, "GET", None, "/foo/12/x"),
-            Some(RouteMatch {
-                route: 2,
-                matched_len: 7
-            })
-        );
+        let m = find(&r, "GET", None, "/foo/12/x").expect("regex route");
+        assert_eq!((m.route, m.matched_len), (2, 7));
         assert_eq!(find(&r, "GET", None, "/other"), None);
     }
 
@@ -590,6 +610,26 @@ mod tests {
             Some(2)
         );
         assert_eq!(find(&r, "GET", Some("example.org"), "/"), None);
+    }
+
+    #[test]
+    fn regex_paths_expose_named_captures() {
+        let routes = vec![
+            route(
+                json!({"paths": ["~/users/(?<user>\\d+)/orders/(?<order>[a-z]+)"]}),
+                1,
+            ),
+            route(json!({"paths": ["/plain"]}), 2),
+        ];
+        let (r, errs) = Router::compile(&routes);
+        assert!(errs.is_empty(), "{errs:?}");
+        let m = find(&r, "GET", None, "/users/42/orders/abc/x").expect("match");
+        assert_eq!(
+            r.captures(&m, "/users/42/orders/abc/x"),
+            vec![("user", "42"), ("order", "abc")]
+        );
+        let m = find(&r, "GET", None, "/plain/1").expect("match");
+        assert!(r.captures(&m, "/plain/1").is_empty());
     }
 
     #[test]

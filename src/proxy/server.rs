@@ -88,7 +88,7 @@ pub async fn serve(
                 let proxy = proxy.clone();
                 match &tls {
                     None => {
-                        let info = Arc::new(ConnInfo { peer, local_port, https: false, sni: None });
+                        let info = Arc::new(ConnInfo::new(peer, local_port, false, None));
                         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(proxy, info));
                         let conn = graceful.watch(conn.into_owned());
                         tokio::spawn(async move {
@@ -111,7 +111,7 @@ pub async fn serve(
                                 Err(_) => return,
                             };
                             let sni = stream.get_ref().1.server_name().map(Box::from);
-                            let info = Arc::new(ConnInfo { peer, local_port, https: true, sni });
+                            let info = Arc::new(ConnInfo::new(peer, local_port, true, sni));
                             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(proxy, info));
                             if let Err(e) = watcher.watch(conn.into_owned()).await {
                                 tracing::debug!(error = %e, "client connection ended with an error");

@@ -384,6 +384,35 @@ async fn consistent_hashing_keeps_a_client_on_one_target() {
     assert!(cookie.starts_with("gh-sticky="), "{cookie}");
     let seen = tally(&app, "/sticky", 10, Some(("cookie", cookie))).await;
     assert_eq!(seen.len(), 1, "{seen:?}");
+
+    // A named capture of the route's regex path (Kong's uri_capture).
+    create(
+        &app,
+        "/routes",
+        json!({"paths": ["~/users/(?<user>[a-z0-9-]+)"], "service": {"name": "sticky-svc"}}),
+    )
+    .await;
+    let (status, body) = app
+        .admin_json(
+            Method::PATCH,
+            "/upstreams/sticky",
+            json!({"hash_on": "uri_capture", "hash_on_uri_capture": "user", "hash_on_cookie": null}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.wait_for_proxy("/users/u0/x", 200).await;
+    let mut used = HashMap::new();
+    for user in 0..30 {
+        let seen = eventually(Duration::from_secs(5), "uri_capture hashing", || async {
+            let seen = tally(&app, &format!("/users/u{user}/orders/{user}"), 5, None).await;
+            (seen.len() == 1).then_some(seen)
+        })
+        .await;
+        for k in seen.keys() {
+            *used.entry(k.clone()).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(used.len(), 3, "{used:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
