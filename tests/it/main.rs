@@ -9,6 +9,6 @@ mod console;
 mod helpers;
 mod lifecycle;
 mod metrics;
+mod protocols;
 mod proxy;
-mod tls;
 mod upstreams;

@@ -1,7 +1,7 @@
-//! TLS both ways and protocol upgrades: HTTPS upstreams (verification against CA certificates,
-//! mTLS with a client certificate), the 8443 listener choosing certificates by SNI from the
-//! Admin API's Certificate/SNI objects (hot-swapped), HTTP/2 by ALPN and as h2c, SNI route
-//! matching, and WebSocket upgrades passed through.
+//! TLS both ways and the protocols the proxy speaks: HTTPS upstreams (verification against CA
+//! certificates, mTLS with a client certificate), the 8443 listener choosing certificates by SNI
+//! from the Admin API's Certificate/SNI objects (hot-swapped), HTTP/2 by ALPN and as h2c, SNI
+//! route matching, WebSocket upgrades passed through, and pipelined HTTP/1.1.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -622,4 +622,42 @@ async fn websocket_upgrades_pass_through_both_ways() {
         s.read_exact(&mut got).await.expect("read echo");
         assert_eq!(got, msg.to_ascii_uppercase());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_http1_requests_are_answered_in_order() {
+    let app = TestApp::spawn().await;
+    create(
+        &app,
+        "/services",
+        json!({"name": "echo", "url": format!("http://{}", app.echo_addr)}),
+    )
+    .await;
+    create(
+        &app,
+        "/routes",
+        json!({"paths": ["/p"], "service": {"name": "echo"}}),
+    )
+    .await;
+    app.wait_for_proxy("/p", 200).await;
+    let mut s = TcpStream::connect(app.proxy_addr).await.expect("connect");
+    // Three requests in one write; the answers must come back in the same order.
+    s.write_all(
+        b"GET /p/request?n=1 HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /p/status/404 HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /p/request?n=3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).await.expect("read");
+    let text = String::from_utf8_lossy(&all);
+    let statuses: Vec<&str> = text
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &text[i + 9..i + 12])
+        .collect();
+    assert_eq!(statuses, vec!["200", "404", "200"], "{text}");
+    let first = text.find("n=1").expect("first echo");
+    let third = text.find("n=3").expect("third echo");
+    assert!(first < third, "answers out of order: {text}");
 }
