@@ -29,21 +29,72 @@ pub fn parse(req: &HttpRequest, bytes: &[u8]) -> Result<Map<String, Value>, WebE
     if ct.is_empty() || ct.starts_with("application/x-www-form-urlencoded") {
         return Ok(from_form(bytes));
     }
+    if ct.starts_with("multipart/form-data") {
+        // The boundary keeps its case: read it from the original header, not the lower-cased copy.
+        let raw_ct = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        return from_multipart(raw_ct, bytes)
+            .ok_or_else(|| WebError::BadRequest("Cannot parse multipart body".into()));
+    }
     Err(WebError::BadRequest(format!("Unsupported content type '{ct}': use application/json or application/x-www-form-urlencoded")))
 }
 
 pub fn from_form(bytes: &[u8]) -> Map<String, Value> {
+    from_pairs(form_urlencoded::parse(bytes))
+}
+
+fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> Map<String, Value> {
     let mut out = Map::new();
-    for (key, value) in form_urlencoded::parse(bytes) {
-        let value = if value.is_empty() {
-            Value::Null
-        } else {
-            Value::String(value.into_owned())
+    for (key, value) in pairs {
+        let value = match value.as_ref() {
+            "" => Value::Null,
+            v => Value::String(v.to_string()),
         };
-        let (path, is_array) = split_key(&key);
+        let (path, is_array) = split_key(key.as_ref());
         insert(&mut out, &path, value, is_array);
     }
     out
+}
+
+/// `multipart/form-data` (curl's `-F`, which Kong's certificate examples use): each part's
+/// `name` and text value, with the same key conventions as form bodies. `None` when malformed.
+fn from_multipart(content_type: &str, bytes: &[u8]) -> Option<Map<String, Value>> {
+    let boundary = content_type
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .next()?
+        .trim_matches('"');
+    let body = std::str::from_utf8(bytes).ok()?;
+    let delimiter = format!("--{boundary}");
+    if !body.contains(&format!("{delimiter}--")) {
+        return None;
+    }
+    let mut pairs = Vec::new();
+    let mut parts = body.split(delimiter.as_str());
+    parts.next()?; // the preamble
+    for part in parts {
+        if part.starts_with("--") {
+            break;
+        }
+        let part = part.strip_prefix("\r\n").unwrap_or(part);
+        let (head, value) = part.split_once("\r\n\r\n")?;
+        let name = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?
+            .split(';')
+            .filter_map(|p| p.trim().strip_prefix("name="))
+            .next()?
+            .trim_matches('"')
+            .to_string();
+        let value = value.strip_suffix("\r\n").unwrap_or(value);
+        pairs.push((name, value.to_string()));
+    }
+    Some(from_pairs(pairs))
 }
 
 /// `headers[x-version][]` → (["headers", "x-version"], true); `paths[1]` → (["paths"], true).
@@ -111,7 +162,7 @@ fn insert(obj: &mut Map<String, Value>, path: &[String], value: Value, is_array:
 
 #[cfg(test)]
 mod tests {
-    use super::from_form;
+    use super::{from_form, from_multipart};
     use serde_json::json;
 
     #[test]
@@ -122,6 +173,14 @@ mod tests {
             json!({"name": "mockbin", "paths": ["/a", "/b"], "methods": "GET", "service": {"id": "abc"},
                    "headers": {"x-v": "1"}, "path": null, "hosts": ["h"]})
         );
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"cert\"; filename=\"c.pem\"\r\nContent-Type: application/octet-stream\r\n\r\n-----BEGIN X-----\nabc\n-----END X-----\n\r\n--XyZ\r\nContent-Disposition: form-data; name=\"snis[]\"\r\n\r\na.example\r\n--XyZ--\r\n";
+        let m =
+            from_multipart("multipart/form-data; boundary=XyZ", body.as_bytes()).expect("parses");
+        assert_eq!(
+            serde_json::Value::Object(m),
+            json!({"cert": "-----BEGIN X-----\nabc\n-----END X-----\n", "snis": ["a.example"]})
+        );
+        assert!(from_multipart("multipart/form-data; boundary=XyZ", b"garbage").is_none());
         let m = from_form(b"tags=a&tags=b&headers[x-v][]=1");
         assert_eq!(
             serde_json::Value::Object(m),

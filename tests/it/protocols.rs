@@ -342,12 +342,31 @@ async fn the_tls_listener_picks_certificates_by_sni_and_speaks_http2() {
     )
     .await;
     assert_eq!(cert["snis"], json!(["api.example.test"]));
-    create(
-        &app,
-        "/certificates",
-        json!({"cert": wild.cert, "key": wild.key, "snis": ["*.wild.test"]}),
-    )
-    .await;
+    // Kong's docs upload certificates with curl -F: multipart bodies work too.
+    let mut form = String::new();
+    for (name, value) in [
+        ("cert", &wild.cert),
+        ("key", &wild.key),
+        ("snis[]", &"*.wild.test".to_string()),
+    ] {
+        form.push_str(&format!(
+            "--gh-boundary\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"f.pem\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    form.push_str("--gh-boundary--\r\n");
+    let r = app
+        .admin(Method::POST, "/certificates")
+        .header("content-type", "multipart/form-data; boundary=gh-boundary")
+        .body(form)
+        .send()
+        .await
+        .expect("multipart post");
+    assert_eq!(
+        r.status().as_u16(),
+        201,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
     let (status, dup) = app
         .admin_json(
             Method::POST,
