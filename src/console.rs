@@ -5,6 +5,7 @@
 
 mod assets;
 mod auth;
+mod entities;
 mod error;
 mod forms;
 mod implementation;
@@ -12,6 +13,7 @@ mod routes;
 mod services;
 mod session;
 mod tokens;
+mod upstreams;
 mod versions;
 
 use std::collections::HashMap;
@@ -107,6 +109,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .configure(versions::configure)
         .configure(implementation::configure)
         .configure(routes::configure)
+        .configure(upstreams::configure)
         .configure(tokens::configure)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
