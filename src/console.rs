@@ -5,6 +5,7 @@
 
 mod assets;
 mod auth;
+mod certificates;
 mod entities;
 mod error;
 mod forms;
@@ -110,6 +111,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .configure(implementation::configure)
         .configure(routes::configure)
         .configure(upstreams::configure)
+        .configure(certificates::configure)
         .configure(tokens::configure)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))

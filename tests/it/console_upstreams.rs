@@ -311,3 +311,143 @@ async fn targets_are_added_marked_unhealthy_and_deleted() {
     assert!(admin_list(&app, "/upstreams").await.is_empty());
     assert_eq!(app.get_html(&path).await.0, 404);
 }
+
+const CERTIFICATES: &str = "/runtime-groups/default/certificates";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_with_snis_are_created_listed_and_deleted() {
+    let app = TestApp::spawn().await;
+    app.login().await;
+    let (status, html) = app.get_html(CERTIFICATES).await;
+    assert_eq!(status, 200);
+    assert_eq!(select_text(&html, "#certificates td.empty").len(), 1);
+    let issued = rcgen::generate_simple_self_signed(vec!["a.example".into()]).expect("cert");
+    let (cert, key) = (issued.cert.pem(), issued.signing_key.serialize_pem());
+    let csrf = app.csrf(CERTIFICATES).await;
+
+    // A bad key: everything typed comes back, the message sits beside the key.
+    let r = app
+        .post_form(
+            CERTIFICATES,
+            &[
+                ("csrf_token", &csrf),
+                ("cert", &cert),
+                ("key", "not a key"),
+                ("snis", "a.example"),
+                ("tags", "edge"),
+            ],
+        )
+        .await;
+    let (status, html) = page(r).await;
+    assert_eq!(status, 422);
+    assert!(error_beside(&html, "cert-key").contains("invalid key"));
+    assert_eq!(select_text(&html, "#cert-cert"), vec![cert.trim()]);
+    assert_eq!(select_text(&html, "#cert-key"), vec!["not a key"]);
+    assert_eq!(select_attr(&html, "#cert-snis", "value"), vec!["a.example"]);
+    assert!(admin_list(&app, "/certificates").await.is_empty());
+
+    let r = app
+        .post_form(
+            CERTIFICATES,
+            &[
+                ("csrf_token", &csrf),
+                ("cert", &cert),
+                ("key", &key),
+                ("snis", "a.example"),
+                ("tags", "edge"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(location(&r), CERTIFICATES);
+    let stored = admin_list(&app, "/certificates").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["snis"], serde_json::json!(["a.example"]));
+    let id = stored[0]["id"].as_str().expect("id").to_string();
+    let (_, html) = app.get_html(CERTIFICATES).await;
+    let row = format!("#certificates tr[data-id='{id}']");
+    assert_eq!(
+        select_text(&html, &format!("{row} .snis .pill")),
+        vec!["a.example"]
+    );
+    assert_eq!(select_text(&html, &format!("{row} code")), vec![&id[..8]]);
+
+    // An SNI belongs to one certificate only.
+    let r = app
+        .post_form(
+            CERTIFICATES,
+            &[
+                ("csrf_token", &csrf),
+                ("cert", &cert),
+                ("key", &key),
+                ("snis", "a.example"),
+            ],
+        )
+        .await;
+    let (status, html) = page(r).await;
+    assert_eq!(status, 422);
+    assert!(error_beside(&html, "cert-snis").contains("already used"));
+    assert_eq!(admin_list(&app, "/certificates").await.len(), 1);
+
+    let r = app
+        .post_form(
+            &format!("{CERTIFICATES}/{id}/delete"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(admin_list(&app, "/certificates").await.is_empty());
+    assert!(
+        admin_list(&app, "/snis").await.is_empty(),
+        "its SNIs go too"
+    );
+    let (_, html) = app.get_html(CERTIFICATES).await;
+    assert_eq!(select_text(&html, "#certificates td.empty").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_certificates_are_added_listed_and_deleted() {
+    let app = TestApp::spawn().await;
+    app.login().await;
+    let ca = rcgen::generate_simple_self_signed(vec!["ca.example".into()]).expect("cert");
+    let pem = ca.cert.pem();
+    let csrf = app.csrf(CERTIFICATES).await;
+    let add = "/runtime-groups/default/ca-certificates";
+
+    let r = app
+        .post_form(add, &[("csrf_token", &csrf), ("cert", "garbage")])
+        .await;
+    let (status, html) = page(r).await;
+    assert_eq!(status, 422);
+    assert!(error_beside(&html, "ca-cert").contains("invalid certificate"));
+    assert_eq!(select_text(&html, "#ca-cert"), vec!["garbage"]);
+
+    let r = app
+        .post_form(add, &[("csrf_token", &csrf), ("cert", &pem)])
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let stored = admin_list(&app, "/ca_certificates").await;
+    assert_eq!(stored.len(), 1);
+    let (id, digest) = (
+        stored[0]["id"].as_str().expect("id"),
+        stored[0]["cert_digest"].as_str().expect("digest"),
+    );
+    let (_, html) = app.get_html(CERTIFICATES).await;
+    assert_eq!(
+        select_text(&html, &format!("#ca-list tr[data-id='{id}'] .digest")),
+        vec![digest]
+    );
+
+    let r = app
+        .post_form(add, &[("csrf_token", &csrf), ("cert", &pem)])
+        .await;
+    let (status, html) = page(r).await;
+    assert_eq!(status, 422);
+    assert!(error_beside(&html, "ca-cert").contains("already stored"));
+
+    let r = app
+        .post_form(&format!("{add}/{id}/delete"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(admin_list(&app, "/ca_certificates").await.is_empty());
+}
