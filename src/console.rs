@@ -5,6 +5,8 @@
 
 mod assets;
 mod auth;
+mod certificates;
+mod entities;
 mod error;
 mod forms;
 mod implementation;
@@ -12,6 +14,7 @@ mod routes;
 mod services;
 mod session;
 mod tokens;
+mod upstreams;
 mod versions;
 
 use std::collections::HashMap;
@@ -107,6 +110,8 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .configure(versions::configure)
         .configure(implementation::configure)
         .configure(routes::configure)
+        .configure(upstreams::configure)
+        .configure(certificates::configure)
         .configure(tokens::configure)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))

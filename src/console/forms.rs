@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 use super::session::FormData;
 use crate::domain::{FieldErrors, GatewayService, Route};
 
-fn split_list(s: &str) -> Vec<String> {
+/// A comma-separated field as its trimmed, non-empty items.
+pub fn split_list(s: &str) -> Vec<String> {
     s.split(',')
         .map(str::trim)
         .filter(|x| !x.is_empty())

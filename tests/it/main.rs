@@ -6,6 +6,7 @@ mod architecture;
 mod browser;
 mod conformance;
 mod console;
+mod console_upstreams;
 mod helpers;
 mod lifecycle;
 mod metrics;

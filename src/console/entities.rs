@@ -1,0 +1,126 @@
+//! Console forms that save Kong entities (upstreams, targets, certificates) through the shared
+//! manage layer: the default runtime group, the form's own rules merged with the domain's, and
+//! the manage layer's errors turned into messages beside the form's fields. No SQL, no markup.
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::{ConsoleError, State};
+use crate::domain::FieldErrors;
+use crate::manage::{self, Managed};
+use crate::store::Store;
+use crate::web_error::WebError;
+
+/// A form post's outcome: the saved entity, or the errors to show beside the fields.
+pub type Checked<T> = Result<T, FieldErrors>;
+
+/// Runs `f` on the blocking pool with the id of the default runtime group.
+pub async fn in_default_group<R, F>(state: &State, f: F) -> Result<R, ConsoleError>
+where
+    R: Send + 'static,
+    F: FnOnce(&Store, Uuid) -> manage::Result<R> + Send + 'static,
+{
+    Ok(state
+        .store
+        .run(move |s| {
+            let group = s.get_default_group()?.id;
+            f(s, group)
+        })
+        .await?)
+}
+
+/// Creates a `T` (under `parent`) from a form's Kong input. `errors` are the form's own rules:
+/// when there are any, the domain's are added beside them and nothing is saved. A uniqueness
+/// conflict is reported as `taken` says, given the conflicting value.
+pub async fn create<T: Managed>(
+    state: &State,
+    parent: Option<Uuid>,
+    input: Map<String, Value>,
+    mut errors: FieldErrors,
+    taken: impl FnOnce(&str) -> FieldErrors,
+) -> Result<Checked<T>, ConsoleError> {
+    if !errors.is_empty() {
+        if let Err(domain) = T::from_input(Uuid::nil(), 0, parent, None, &input) {
+            merge(&mut errors, domain);
+        }
+        return Ok(Err(errors));
+    }
+    let saved = in_default_group(state, move |s, group| {
+        manage::create_entity::<T>(s, group, parent, &input)
+    })
+    .await;
+    match saved {
+        Ok(e) => Ok(Ok(e)),
+        Err(ConsoleError(e)) => field_errors(e, taken).map(Err),
+    }
+}
+
+/// The manage layer's refusals that belong beside a field; anything else fails the page.
+fn field_errors(
+    e: WebError,
+    taken: impl FnOnce(&str) -> FieldErrors,
+) -> Result<FieldErrors, ConsoleError> {
+    match e {
+        WebError::Validation(f) => Ok(f),
+        WebError::Unique { field, value } if field != "id" => Ok(taken(&value)),
+        WebError::MissingReference { field, entity, id } => Ok(FieldErrors::single(
+            field,
+            format!("There is no {} with id {id}", entity.trim_end_matches('s')),
+        )),
+        other => Err(ConsoleError(other)),
+    }
+}
+
+/// Adds `from`'s messages to `into`, keeping messages already there.
+pub fn merge(into: &mut FieldErrors, from: FieldErrors) {
+    for (k, v) in from.0 {
+        into.add(k, v);
+    }
+}
+
+/// Errors on fields a form does not show (`@entity`, fields it never sends), as
+/// `field: message` lines to list above the form so no message is lost.
+pub fn unplaced(errors: &FieldErrors, shown: &[&str]) -> Vec<String> {
+    errors
+        .0
+        .iter()
+        .filter(|(k, _)| !shown.contains(&k.as_str()))
+        .map(|(k, v)| {
+            if k == "@entity" {
+                v.clone()
+            } else {
+                format!("{k}: {v}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_beside_fields_and_the_rest_listed() {
+        let taken = |v: &str| FieldErrors::single("name", format!("{v} is taken"));
+        let e = WebError::Unique {
+            field: "name".into(),
+            value: "a".into(),
+        };
+        assert_eq!(
+            field_errors(e, taken)
+                .ok()
+                .and_then(|f| f.get("name").map(str::to_string)),
+            Some("a is taken".into())
+        );
+        assert!(field_errors(WebError::NotFound, taken).is_err());
+        let mut errors = FieldErrors::single("name", "required");
+        merge(&mut errors, FieldErrors::single("name", "other"));
+        errors.add("@entity", "all or none");
+        errors.add("hash_fallback", "bad");
+        assert_eq!(errors.get("name"), Some("required"));
+        assert_eq!(
+            unplaced(&errors, &["name"]),
+            vec!["all or none".to_string(), "hash_fallback: bad".to_string()]
+        );
+    }
+}
