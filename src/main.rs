@@ -3,11 +3,6 @@
 use clap::Parser;
 use gatehouse::settings::Settings;
 
-// The proxy allocates small, short-lived buffers on every request from several threads;
-// mimalloc's per-thread free lists measured faster than glibc's arenas for that (see README).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
