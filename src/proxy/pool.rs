@@ -165,7 +165,10 @@ impl Upstream {
                 }
             }
         }
-        self.connect(t).await.map(|s| (s, false))
+        // Boxed: connecting (TCP, TLS handshake state, HTTP handshake) is by far the largest
+        // state in the request future, and a kept-alive request never needs it; inline, it would
+        // be copied around with every request's future.
+        Box::pin(self.connect(t)).await.map(|s| (s, false))
     }
 
     /// A new connection: TCP (with the write timeout below TLS, on the raw socket), then TLS

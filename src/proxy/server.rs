@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -69,7 +72,7 @@ pub async fn serve(
         .http1()
         .keep_alive(true)
         .max_buf_size(64 * 1024)
-        .timer(TokioTimer::new())
+        .timer(CoarseTimer::default())
         .header_read_timeout(HEADER_READ_TIMEOUT);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
@@ -152,6 +155,36 @@ fn service(
     })
 }
 
+/// hyper's timer with deadlines rounded up to whole seconds. Every request arms a header-read
+/// timeout; with exact deadlines each new one tends to be the runtime's earliest and re-arming
+/// it wakes the I/O driver (an eventfd write per request, measured with strace). Rounded, they
+/// coincide and the driver is left alone. A second of slack is nothing for a 30 s timeout.
+#[derive(Clone, Default)]
+struct CoarseTimer(TokioTimer);
+
+impl CoarseTimer {
+    fn round(at: Instant) -> Instant {
+        static BASE: OnceLock<Instant> = OnceLock::new();
+        let base = *BASE.get_or_init(Instant::now);
+        let offset = at.saturating_duration_since(base);
+        base + Duration::from_secs(offset.as_secs() + u64::from(offset.subsec_nanos() > 0))
+    }
+}
+
+impl hyper::rt::Timer for CoarseTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.0.sleep_until(Self::round(Instant::now() + duration))
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.0.sleep_until(Self::round(deadline))
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
+        self.0.reset(sleep, Self::round(new_deadline))
+    }
+}
+
 /// A client that has not sent a whole request head by then is dropped (slowloris).
 const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -203,4 +236,21 @@ pub fn spawn_worker(
             }
         });
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_deadlines_round_up_to_whole_seconds_and_never_come_early() {
+        let now = Instant::now();
+        let a = CoarseTimer::round(now + Duration::from_millis(10));
+        let b = CoarseTimer::round(now + Duration::from_millis(900));
+        assert!(a >= now + Duration::from_millis(10));
+        assert!(b >= now + Duration::from_millis(900));
+        assert!(a <= now + Duration::from_millis(1010) && b <= now + Duration::from_millis(1900));
+        let exact = CoarseTimer::round(a);
+        assert_eq!(exact, a, "a rounded deadline stays put");
+    }
 }
