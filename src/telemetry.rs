@@ -13,7 +13,7 @@ use crate::store::Store;
 mod metrics;
 pub use metrics::{Gauges, Metrics};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRecord {
     pub ts_ms: i64,
     pub runtime_group_id: Uuid,
