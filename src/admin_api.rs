@@ -3,6 +3,7 @@
 
 mod body;
 mod entities;
+mod group;
 mod pagination;
 mod routes;
 mod services;
@@ -26,6 +27,7 @@ pub struct State {
     pub store: Store,
     pub proxy: Arc<Proxy>,
     pub metrics: Arc<crate::telemetry::Metrics>,
+    pub cluster: Arc<crate::cluster::ClusterInfo>,
 }
 
 /// The Admin API's rendering of [`WebError`]: Kong's JSON bodies.
@@ -79,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(services::configure)
         .configure(routes::configure)
         .configure(entities::configure)
+        .configure(group::configure)
         .default_service(web::to(|| async {
             ApiError(WebError::NotFound).error_response()
         }));

@@ -10,8 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::cluster::{self, ClusterCa, ClusterInfo, ControlPlane, SnapshotHub};
 use crate::proxy::Proxy;
 use crate::settings::Settings;
+use crate::store::InstanceReport;
 use crate::store::Store;
 use crate::{admin_api, console, echo, security, snapshot, telemetry};
 
@@ -26,16 +28,18 @@ pub struct RunningApp {
     pub echo_addr: SocketAddr,
     pub cluster_addr: SocketAddr,
     pub status_addr: Option<SocketAddr>,
+    pub cluster: Arc<ClusterInfo>,
+    /// The embedded proxy's id in the Runtime Instances table.
+    pub embedded_node_id: uuid::Uuid,
     pub store: Store,
     pub proxy: Arc<Proxy>,
     shutdown: watch::Sender<bool>,
     runtime: tokio::runtime::Runtime,
     proxy_workers: Vec<JoinHandle<()>>,
     web: Option<(JoinHandle<()>, Vec<actix_web::dev::ServerHandle>)>,
-    _cluster: TcpListener,
 }
 
-fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+pub(crate) fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     let l = TcpListener::bind(addr)
         .with_context(|| format!("binding the {what} listener on {addr}"))?;
     l.set_nonblocking(true)?;
@@ -49,6 +53,8 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     let store =
         Store::open(&db_path).with_context(|| format!("opening database {}", db_path.display()))?;
     seed(&store, &settings)?;
+    store.mark_all_instances_disconnected()?;
+    let ca = ClusterCa::load_or_create(&store).context("loading the cluster CA")?;
 
     let proxy_l = bind(settings.proxy_listen, "proxy")?;
     let proxy_tls_l = bind(settings.proxy_tls_listen, "proxy TLS")?;
@@ -82,6 +88,37 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         .build()
         .context("starting the background runtime")?;
 
+    let host = cluster::node::hostname();
+    let names = if settings.cluster_server_names.is_empty() {
+        let mut n = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        if host != "localhost" {
+            n.push(host.clone());
+        }
+        n
+    } else {
+        settings.cluster_server_names.clone()
+    };
+    let (chain, key) = ca
+        .issue_server_cert(&names)
+        .context("issuing the cluster listener certificate")?;
+    let cluster_tls = cluster::control::server_tls(&chain, &key)?;
+    let cluster_info = Arc::new(ClusterInfo {
+        url: settings.cluster_url.clone().unwrap_or_else(|| {
+            let h = if cluster_addr.ip().is_loopback() {
+                "localhost"
+            } else {
+                host.as_str()
+            };
+            format!("https://{h}:{}", cluster_addr.port())
+        }),
+        ca_fingerprint: ca.fingerprint(),
+        ca_pem: ca.cert_pem.clone(),
+    });
+    let embedded_node_id = uuid::Uuid::parse_str(
+        &store.get_or_create_secret("embedded_node_id", || uuid::Uuid::new_v4().to_string())?,
+    )
+    .context("the stored embedded node id is malformed")?;
+
     let group = store.get_default_group()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (recorder, records) = telemetry::channel(65_536);
@@ -90,11 +127,31 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         let initial = snapshot::load(&store, group.id, 0).await?;
         let proxy = Proxy::new(&initial, recorder);
         let p = proxy.clone();
+        let applied = Arc::new(tokio::sync::Notify::new());
+        let notify = applied.clone();
         tokio::spawn(snapshot::follow(store.clone(), group.id, move |snap| {
-            p.apply(&snap)
+            p.apply(&snap);
+            notify.notify_one();
         }));
+        tokio::spawn(report_embedded(
+            store.clone(),
+            proxy.clone(),
+            embedded_node_id,
+            host.clone(),
+            applied,
+            shutdown_rx.clone(),
+        ));
+        let hub = SnapshotHub::new(store.clone());
+        tokio::spawn(hub.clone().run());
+        tokio::spawn(cluster::control::serve(
+            tokio::net::TcpListener::from_std(cluster_l)?,
+            cluster_tls,
+            ControlPlane::new(store.clone(), hub),
+            shutdown_rx.clone(),
+        ));
         tokio::spawn(telemetry::run_writer(
             records,
+            embedded_node_id,
             store.clone(),
             metrics.clone(),
             Duration::from_millis(200),
@@ -148,6 +205,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         proxy_url,
         echo_url: format!("http://{echo_addr}"),
         metrics: metrics.clone(),
+        cluster: cluster_info.clone(),
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let web_thread = std::thread::Builder::new()
@@ -183,13 +241,14 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         echo_addr,
         cluster_addr,
         status_addr,
+        cluster: cluster_info,
+        embedded_node_id,
         store,
         proxy,
         shutdown,
         runtime,
         proxy_workers,
         web: Some((web_thread, handles)),
-        _cluster: cluster_l,
     })
 }
 
@@ -200,6 +259,7 @@ struct WebParts {
     proxy_url: String,
     echo_url: String,
     metrics: Arc<telemetry::Metrics>,
+    cluster: Arc<ClusterInfo>,
 }
 
 impl WebParts {
@@ -221,6 +281,45 @@ impl WebParts {
             store: self.store.clone(),
             proxy: self.proxy.clone(),
             metrics: self.metrics.clone(),
+            cluster: self.cluster.clone(),
+        }
+    }
+}
+
+/// Keeps the embedded proxy's row in the Runtime Instances table current: at every applied
+/// snapshot and every heartbeat interval, like a remote node's heartbeat.
+async fn report_embedded(
+    store: Store,
+    proxy: Arc<Proxy>,
+    id: uuid::Uuid,
+    hostname: String,
+    applied: Arc<tokio::sync::Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(
+        crate::domain::runtime::HEARTBEAT_SECS as u64,
+    ));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {},
+            _ = applied.notified() => {},
+            _ = shutdown.changed() => {
+                let _ = store.run(move |s| s.set_instance_disconnected(id)).await;
+                return;
+            }
+        }
+        let cfg = proxy.current();
+        let report = InstanceReport {
+            id,
+            runtime_group_id: cfg.runtime_group_id,
+            hostname: hostname.clone(),
+            ip: "127.0.0.1".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            config_hash: cfg.hash.clone(),
+            embedded: true,
+        };
+        if let Err(e) = store.run(move |s| s.report_instance(&report, true)).await {
+            tracing::warn!(error = %e, "recording the embedded proxy's instance failed");
         }
     }
 }
@@ -249,28 +348,7 @@ fn seed(store: &Store, settings: &Settings) -> anyhow::Result<()> {
 impl RunningApp {
     /// Blocks until Ctrl-C or SIGTERM.
     pub fn wait_for_signal(&self) {
-        self.runtime.block_on(async {
-            #[cfg(unix)]
-            {
-                let mut term =
-                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    {
-                        Ok(s) => s,
-                        Err(_) => {
-                            let _ = tokio::signal::ctrl_c().await;
-                            return;
-                        }
-                    };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            #[cfg(not(unix))]
-            {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        });
+        wait_for_signal(&self.runtime);
     }
 
     /// Stops accepting, lets in-flight requests finish (up to 30 s), then stops everything.
@@ -289,4 +367,29 @@ impl RunningApp {
         }
         self.runtime.shutdown_timeout(Duration::from_secs(5));
     }
+}
+
+/// Blocks until Ctrl-C or SIGTERM.
+pub(crate) fn wait_for_signal(runtime: &tokio::runtime::Runtime) {
+    runtime.block_on(async {
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    });
 }

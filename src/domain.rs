@@ -9,6 +9,7 @@ pub mod fields;
 pub mod gateway_service;
 pub mod names;
 pub mod route;
+pub mod runtime;
 pub mod target;
 pub mod upstream;
 

@@ -2,6 +2,7 @@
 
 pub mod admin_api;
 pub mod app;
+pub mod cluster;
 pub mod console;
 pub mod domain;
 pub mod echo;

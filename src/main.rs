@@ -11,6 +11,14 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let settings = Settings::parse();
+    if settings.is_data_plane() {
+        let node = gatehouse::cluster::start_node(settings)?;
+        tracing::info!(proxy = %node.proxy_addr, node = %node.node_id, "gatehouse data plane is running");
+        node.wait_for_signal();
+        tracing::info!("shutting down: finishing in-flight requests");
+        node.shutdown();
+        return Ok(());
+    }
     let app = gatehouse::app::start(settings)?;
     tracing::info!(
         proxy = %app.proxy_addr, admin = %app.admin_addr, console = %app.console_addr, echo = %app.echo_addr,

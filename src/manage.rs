@@ -3,6 +3,7 @@
 //! callers run it on the blocking pool through `Store::run`.
 
 mod entities;
+pub mod runtime;
 
 pub use entities::{
     create_entity, delete_entity, present_one, update_entity, upsert_entity, Managed,

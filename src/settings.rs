@@ -13,56 +13,161 @@ use clap::Parser;
 )]
 pub struct Settings {
     /// Directory for the SQLite database and other state.
-    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_DATA_DIR",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
     /// Database URL; only `sqlite://PATH` is supported. Defaults to DATA_DIR/gatehouse.db.
-    #[arg(long, env = "GATEHOUSE_DATABASE_URL")]
+    #[arg(long, global = true, env = "GATEHOUSE_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Proxy listener (API clients).
-    #[arg(long, env = "GATEHOUSE_PROXY_LISTEN", default_value = "0.0.0.0:8000")]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_PROXY_LISTEN",
+        default_value = "0.0.0.0:8000"
+    )]
     pub proxy_listen: SocketAddr,
     /// Proxy TLS listener: HTTPS (and HTTP/2 by ALPN) with certificates chosen by SNI from the
     /// configured Certificate and SNI objects.
     #[arg(
         long,
+        global = true,
         env = "GATEHOUSE_PROXY_TLS_LISTEN",
         default_value = "0.0.0.0:8443"
     )]
     pub proxy_tls_listen: SocketAddr,
     /// Admin API listener (Kong-compatible JSON, token required).
-    #[arg(long, env = "GATEHOUSE_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_ADMIN_LISTEN",
+        default_value = "127.0.0.1:8001"
+    )]
     pub admin_listen: SocketAddr,
     /// Web console listener.
     #[arg(
         long,
+        global = true,
         env = "GATEHOUSE_CONSOLE_LISTEN",
         default_value = "127.0.0.1:8002"
     )]
     pub console_listen: SocketAddr,
-    /// Cluster listener, reserved for data-plane nodes.
-    #[arg(long, env = "GATEHOUSE_CLUSTER_LISTEN", default_value = "0.0.0.0:8005")]
+    /// Cluster listener: data-plane nodes follow the control plane here (TLS, cluster CA).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_CLUSTER_LISTEN",
+        default_value = "0.0.0.0:8005"
+    )]
     pub cluster_listen: SocketAddr,
     /// Built-in echo upstream listener.
-    #[arg(long, env = "GATEHOUSE_ECHO_LISTEN", default_value = "127.0.0.1:8009")]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_ECHO_LISTEN",
+        default_value = "127.0.0.1:8009"
+    )]
     pub echo_listen: SocketAddr,
     /// Status listener serving /status and /metrics without a token (off unless set).
-    #[arg(long, env = "GATEHOUSE_STATUS_LISTEN")]
+    #[arg(long, global = true, env = "GATEHOUSE_STATUS_LISTEN")]
     pub status_listen: Option<SocketAddr>,
     /// Public base URL of the proxy, shown in the console (default: http://localhost:PROXY_PORT).
-    #[arg(long, env = "GATEHOUSE_PROXY_URL")]
+    #[arg(long, global = true, env = "GATEHOUSE_PROXY_URL")]
     pub proxy_url: Option<String>,
     /// Email of an organization admin to create at start-up if no user exists.
-    #[arg(long, env = "GATEHOUSE_ADMIN_EMAIL")]
+    #[arg(long, global = true, env = "GATEHOUSE_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
     /// Password for GATEHOUSE_ADMIN_EMAIL.
-    #[arg(long, env = "GATEHOUSE_ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
     pub admin_password: Option<String>,
     /// An Admin API token to register at start-up (stored hashed).
-    #[arg(long, env = "GATEHOUSE_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_BOOTSTRAP_TOKEN",
+        hide_env_values = true
+    )]
     pub bootstrap_token: Option<String>,
     /// Worker threads for the proxy runtime (default: one per core).
-    #[arg(long, env = "GATEHOUSE_PROXY_WORKERS")]
+    #[arg(long, global = true, env = "GATEHOUSE_PROXY_WORKERS")]
     pub proxy_workers: Option<usize>,
+    /// `traditional` (everything in one process, the default) or `data_plane` (only the proxy,
+    /// following a control plane; the same as the `data-plane` subcommand).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_ROLE",
+        default_value = "traditional"
+    )]
+    pub role: Role,
+    /// Names and addresses the cluster certificate is valid for (comma-separated; default:
+    /// localhost, 127.0.0.1 and this host's name).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_CLUSTER_SERVER_NAMES",
+        value_delimiter = ','
+    )]
+    pub cluster_server_names: Vec<String>,
+    /// The control plane's cluster URL as nodes should dial it, shown in the console's node
+    /// commands (default: https://HOSTNAME:CLUSTER_PORT).
+    #[arg(long, global = true, env = "GATEHOUSE_CLUSTER_URL")]
+    pub cluster_url: Option<String>,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    Traditional,
+    #[value(name = "data_plane", alias = "data-plane")]
+    DataPlane,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Run only the proxy, following a control plane (`--control-plane`, `--token`, and the
+    /// cluster CA's `--ca-fingerprint` or `--ca-file`).
+    DataPlane,
+}
+
+/// A data-plane node's link to its control plane.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NodeArgs {
+    /// The control plane's cluster URL, `https://HOST:8005`.
+    #[arg(long, global = true, env = "GATEHOUSE_CLUSTER_CONTROL_PLANE")]
+    pub control_plane: Option<String>,
+    /// The node credential issued by the control plane for a runtime group.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_CLUSTER_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// SHA-256 fingerprint of the control plane's cluster CA (`sha256:HEX`).
+    #[arg(long, global = true, env = "GATEHOUSE_CLUSTER_CA_FINGERPRINT")]
+    pub ca_fingerprint: Option<String>,
+    /// The control plane's cluster CA certificate (PEM file), instead of the fingerprint.
+    #[arg(long, global = true, env = "GATEHOUSE_CLUSTER_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Largest configuration frame the node accepts.
+    #[arg(long, global = true, env = "GATEHOUSE_CLUSTER_MAX_SNAPSHOT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_snapshot_bytes: usize,
+    /// Disk space for request records waiting to reach the control plane.
+    #[arg(long, global = true, env = "GATEHOUSE_TELEMETRY_SPOOL_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub telemetry_spool_bytes: u64,
 }
 
 impl Settings {
@@ -84,7 +189,55 @@ impl Settings {
             admin_password: None,
             bootstrap_token: None,
             proxy_workers: Some(2),
+            role: Role::Traditional,
+            cluster_server_names: Vec::new(),
+            cluster_url: None,
+            node: NodeArgs {
+                max_snapshot_bytes: 64 * 1024 * 1024,
+                telemetry_spool_bytes: 64 * 1024 * 1024,
+                ..NodeArgs::default()
+            },
+            command: None,
         }
+    }
+
+    pub fn is_data_plane(&self) -> bool {
+        self.role == Role::DataPlane || matches!(self.command, Some(Command::DataPlane))
+    }
+
+    /// The data-plane settings, checked: a node needs a control plane URL, a credential and a way
+    /// to recognise the control plane's CA.
+    pub fn node_options(&self) -> anyhow::Result<crate::cluster::NodeOptions> {
+        use crate::cluster::CaPin;
+        let n = &self.node;
+        let cp = n.control_plane.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("a data plane needs --control-plane https://HOST:8005 (GATEHOUSE_CLUSTER_CONTROL_PLANE)")
+        })?;
+        let url = url::Url::parse(cp)
+            .map_err(|e| anyhow::anyhow!("--control-plane '{cp}' is not a URL: {e}"))?;
+        if url.scheme() != "https" || url.host_str().is_none() {
+            anyhow::bail!("--control-plane '{cp}' must be an https://HOST:PORT URL (cluster traffic is always TLS)");
+        }
+        let token = n.token.clone().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+            anyhow::anyhow!("a data plane needs --token (GATEHOUSE_CLUSTER_TOKEN): issue one under Runtime Manager > New Runtime Instance")
+        })?;
+        let pin = match (&n.ca_fingerprint, &n.ca_file) {
+            (Some(fp), _) => CaPin::parse_fingerprint(fp).map_err(|e| anyhow::anyhow!("--ca-fingerprint: {e}"))?,
+            (None, Some(path)) => CaPin::Pem(std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("reading --ca-file {}: {e}", path.display())
+            })?),
+            (None, None) => anyhow::bail!(
+                "a data plane needs --ca-fingerprint (GATEHOUSE_CLUSTER_CA_FINGERPRINT) or --ca-file to trust the control plane; the console's node command carries it"
+            ),
+        };
+        Ok(crate::cluster::NodeOptions {
+            control_plane: url,
+            token: token.trim().to_string(),
+            pin,
+            data_dir: self.data_dir.clone(),
+            max_frame: n.max_snapshot_bytes,
+            spool_bytes: n.telemetry_spool_bytes,
+        })
     }
 
     pub fn database_path(&self) -> anyhow::Result<PathBuf> {

@@ -7,6 +7,7 @@ mod catalog;
 mod entities;
 mod gateway;
 mod identity;
+mod runtime;
 mod schema;
 
 use std::path::Path;
@@ -18,6 +19,7 @@ use tokio::sync::watch;
 pub use analytics::StatusCount;
 pub use gateway::{GroupConfig, Page, TagFilter};
 pub use identity::{AdminToken, User};
+pub use runtime::{InstanceReport, NodeTraffic};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

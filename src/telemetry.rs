@@ -64,6 +64,7 @@ const MAX_BATCH: usize = 8192;
 /// `interval` after they arrive.
 pub async fn run_writer(
     mut rx: mpsc::Receiver<RequestRecord>,
+    node: Uuid,
     store: Store,
     metrics: Arc<Metrics>,
     interval: Duration,
@@ -79,21 +80,24 @@ pub async fn run_writer(
         while let Ok(r) = rx.try_recv() {
             batch.push(r);
             if batch.len() >= MAX_BATCH {
-                flush(&mut batch, &store, &metrics).await;
+                flush(&mut batch, node, &store, &metrics).await;
             }
         }
-        flush(&mut batch, &store, &metrics).await;
+        flush(&mut batch, node, &store, &metrics).await;
     }
 }
 
-async fn flush(batch: &mut Vec<RequestRecord>, store: &Store, metrics: &Metrics) {
+async fn flush(batch: &mut Vec<RequestRecord>, node: Uuid, store: &Store, metrics: &Metrics) {
     if batch.is_empty() {
         return;
     }
     let records = std::mem::replace(batch, Vec::with_capacity(MAX_BATCH));
     metrics.observe(&records);
     let n = records.len();
-    if let Err(e) = store.run(move |s| s.insert_request_records(&records)).await {
+    if let Err(e) = store
+        .run(move |s| s.insert_request_records(node, &records))
+        .await
+    {
         tracing::error!(error = %e, records = n, "writing request records failed");
     }
 }

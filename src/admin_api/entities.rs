@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::body;
+use super::group::GroupKey;
 use super::pagination::{list_body, PageQuery};
 use super::{ApiError, ApiResult, State};
 use crate::domain::{CaCertificate, Certificate, Entity, Sni, Target, Upstream};
@@ -93,16 +94,20 @@ fn keys(req: &HttpRequest) -> Keys {
     }
 }
 
-/// Runs `f` on the blocking pool with the default group and the resolved parent.
+fn parent_of(req: &HttpRequest) -> (GroupKey, Option<String>) {
+    (GroupKey::of(req), keys(req).parent)
+}
+
+/// Runs `f` on the blocking pool with the request's runtime group and the resolved parent.
 async fn with_parent<P: Parent, R: Send + 'static>(
     state: &State,
-    parent: Option<String>,
+    (rg, parent): (GroupKey, Option<String>),
     f: impl FnOnce(&Store, Uuid, Option<Uuid>) -> manage::Result<R> + Send + 'static,
 ) -> Result<R, ApiError> {
     Ok(state
         .store
         .run(move |s| {
-            let g = s.get_default_group()?.id;
+            let g = rg.id(s)?;
             let p = P::resolve(s, g, parent.as_deref())?;
             f(s, g, p)
         })
@@ -116,7 +121,7 @@ async fn list<P: Parent, T: Managed>(
 ) -> ApiResult {
     let (offset, size) = q.bounds()?;
     let tags = q.tag_filter()?;
-    let (data, next) = with_parent::<P, _>(&state, keys(&req).parent, move |s, g, p| {
+    let (data, next) = with_parent::<P, _>(&state, parent_of(&req), move |s, g, p| {
         let page: Page<T> = s.list_entities(g, p, tags.as_ref(), offset, size)?;
         Ok((T::present(s, g, page.items)?, page.next_offset))
     })
@@ -134,7 +139,7 @@ async fn create<P: Parent, T: Managed>(
     bytes: web::Bytes,
 ) -> ApiResult {
     let input = body::parse(&req, &bytes)?;
-    let v = with_parent::<P, _>(&state, keys(&req).parent, move |s, g, p| {
+    let v = with_parent::<P, _>(&state, parent_of(&req), move |s, g, p| {
         let e: T = manage::create_entity(s, g, p, &input)?;
         manage::present_one(s, g, e)
     })
@@ -144,7 +149,7 @@ async fn create<P: Parent, T: Managed>(
 
 async fn get<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest) -> ApiResult {
     let k = keys(&req);
-    let v = with_parent::<P, _>(&state, k.parent, move |s, g, p| {
+    let v = with_parent::<P, _>(&state, (GroupKey::of(&req), k.parent), move |s, g, p| {
         let e: T = s.get_entity(g, &k.key, p)?;
         manage::present_one(s, g, e)
     })
@@ -163,7 +168,7 @@ async fn write<P: Parent, T: Managed>(
 ) -> ApiResult {
     let input = body::parse(req, bytes)?;
     let k = keys(req);
-    let v = with_parent::<P, _>(state, k.parent, move |s, g, p| {
+    let v = with_parent::<P, _>(state, (GroupKey::of(req), k.parent), move |s, g, p| {
         let e = op(s, g, &k.key, p, &input)?;
         manage::present_one(s, g, e)
     })
@@ -189,7 +194,7 @@ async fn upsert<P: Parent, T: Managed>(
 
 async fn delete<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest) -> ApiResult {
     let k = keys(&req);
-    with_parent::<P, _>(&state, k.parent, move |s, g, p| {
+    with_parent::<P, _>(&state, (GroupKey::of(&req), k.parent), move |s, g, p| {
         manage::delete_entity::<T>(s, g, &k.key, p)
     })
     .await?;
@@ -198,8 +203,7 @@ async fn delete<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest
 
 /// `GET /upstreams/{u}/health`: every target with the health the proxy currently sees.
 async fn upstream_health(state: web::Data<State>, req: HttpRequest) -> ApiResult {
-    let parent = keys(&req).parent;
-    let (upstream, targets) = with_parent::<Upstream, _>(&state, parent, |s, g, p| {
+    let (upstream, targets) = with_parent::<Upstream, _>(&state, parent_of(&req), |s, g, p| {
         let id = p.ok_or(WebError::NotFound)?;
         Ok((id, s.list_all_entities::<Target>(g, Some(id))?))
     })
@@ -241,11 +245,12 @@ async fn set_target_health(state: web::Data<State>, req: HttpRequest) -> ApiResu
         Some("unhealthy") => false,
         _ => return Err(WebError::NotFound.into()),
     };
-    let (upstream, target) = with_parent::<Upstream, _>(&state, k.parent, move |s, g, p| {
-        let t: Target = s.get_entity(g, &k.key, p)?;
-        Ok((t.upstream.id, t.target))
-    })
-    .await?;
+    let (upstream, target) =
+        with_parent::<Upstream, _>(&state, (GroupKey::of(&req), k.parent), move |s, g, p| {
+            let t: Target = s.get_entity(g, &k.key, p)?;
+            Ok((t.upstream.id, t.target))
+        })
+        .await?;
     if !state
         .proxy
         .current()

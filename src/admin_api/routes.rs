@@ -3,6 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body;
+use super::group::GroupKey;
 use super::pagination::{list_body, PageQuery};
 use super::{ApiResult, State};
 use crate::domain::Route;
@@ -31,14 +32,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-async fn list_routes(state: web::Data<State>, q: web::Query<PageQuery>) -> ApiResult {
+async fn list_routes(state: web::Data<State>, rg: GroupKey, q: web::Query<PageQuery>) -> ApiResult {
     let (offset, size) = q.bounds()?;
     let tags = q.tag_filter()?;
     let page = state
         .store
         .run(move |s| {
-            let g = s.get_default_group()?;
-            s.list_routes(g.id, None, tags.as_ref(), offset, size)
+            let g = rg.id(s)?;
+            s.list_routes(g, None, tags.as_ref(), offset, size)
         })
         .await?;
     Ok(HttpResponse::Ok().json(list_body(page, "/routes", &q, size, Route::to_json)))
@@ -46,6 +47,7 @@ async fn list_routes(state: web::Data<State>, q: web::Query<PageQuery>) -> ApiRe
 
 async fn list_service_routes(
     state: web::Data<State>,
+    rg: GroupKey,
     key: web::Path<String>,
     q: web::Query<PageQuery>,
 ) -> ApiResult {
@@ -56,7 +58,7 @@ async fn list_service_routes(
     let page = state
         .store
         .run(move |s| {
-            let g = s.get_default_group()?.id;
+            let g = rg.id(s)?;
             let svc = s.get_gateway_service(g, &key)?;
             s.list_routes(g, Some(svc.id), tags.as_ref(), offset, size)
         })
@@ -64,17 +66,23 @@ async fn list_service_routes(
     Ok(HttpResponse::Ok().json(list_body(page, &path, &q, size, Route::to_json)))
 }
 
-async fn create_route(state: web::Data<State>, req: HttpRequest, bytes: web::Bytes) -> ApiResult {
+async fn create_route(
+    state: web::Data<State>,
+    rg: GroupKey,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
     let input = body::parse(&req, &bytes)?;
     let route = state
         .store
-        .run(move |s| manage::create_route(s, s.get_default_group()?.id, &input, None))
+        .run(move |s| manage::create_route(s, rg.id(s)?, &input, None))
         .await?;
     Ok(HttpResponse::Created().json(route.to_json()))
 }
 
 async fn create_service_route(
     state: web::Data<State>,
+    rg: GroupKey,
     key: web::Path<String>,
     req: HttpRequest,
     bytes: web::Bytes,
@@ -84,7 +92,7 @@ async fn create_service_route(
     let route = state
         .store
         .run(move |s| {
-            let g = s.get_default_group()?.id;
+            let g = rg.id(s)?;
             let svc = s.get_gateway_service(g, &key)?;
             manage::create_route(s, g, &input, Some(svc.id))
         })
@@ -92,21 +100,25 @@ async fn create_service_route(
     Ok(HttpResponse::Created().json(route.to_json()))
 }
 
-async fn get_route(state: web::Data<State>, key: web::Path<String>) -> ApiResult {
+async fn get_route(state: web::Data<State>, rg: GroupKey, key: web::Path<String>) -> ApiResult {
     let key = key.into_inner();
     let route = state
         .store
-        .run(move |s| s.get_route(s.get_default_group()?.id, &key))
+        .run(move |s| s.get_route(rg.id(s)?, &key))
         .await?;
     Ok(HttpResponse::Ok().json(route.to_json()))
 }
 
-async fn get_route_service(state: web::Data<State>, key: web::Path<String>) -> ApiResult {
+async fn get_route_service(
+    state: web::Data<State>,
+    rg: GroupKey,
+    key: web::Path<String>,
+) -> ApiResult {
     let key = key.into_inner();
     let svc = state
         .store
         .run(move |s| {
-            let g = s.get_default_group()?.id;
+            let g = rg.id(s)?;
             let route = s.get_route(g, &key)?;
             let id = route.service.ok_or(crate::store::StoreError::NotFound)?.id;
             s.get_gateway_service(g, &id.to_string())
@@ -117,6 +129,7 @@ async fn get_route_service(state: web::Data<State>, key: web::Path<String>) -> A
 
 async fn update_route(
     state: web::Data<State>,
+    rg: GroupKey,
     key: web::Path<String>,
     req: HttpRequest,
     bytes: web::Bytes,
@@ -125,13 +138,14 @@ async fn update_route(
     let key = key.into_inner();
     let route = state
         .store
-        .run(move |s| manage::update_route(s, s.get_default_group()?.id, &key, &input))
+        .run(move |s| manage::update_route(s, rg.id(s)?, &key, &input))
         .await?;
     Ok(HttpResponse::Ok().json(route.to_json()))
 }
 
 async fn upsert_route(
     state: web::Data<State>,
+    rg: GroupKey,
     key: web::Path<String>,
     req: HttpRequest,
     bytes: web::Bytes,
@@ -140,16 +154,16 @@ async fn upsert_route(
     let key = key.into_inner();
     let route = state
         .store
-        .run(move |s| manage::upsert_route(s, s.get_default_group()?.id, &key, &input))
+        .run(move |s| manage::upsert_route(s, rg.id(s)?, &key, &input))
         .await?;
     Ok(HttpResponse::Ok().json(route.to_json()))
 }
 
-async fn delete_route(state: web::Data<State>, key: web::Path<String>) -> ApiResult {
+async fn delete_route(state: web::Data<State>, rg: GroupKey, key: web::Path<String>) -> ApiResult {
     let key = key.into_inner();
     state
         .store
-        .run(move |s| manage::delete_route(s, s.get_default_group()?.id, &key))
+        .run(move |s| manage::delete_route(s, rg.id(s)?, &key))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -169,17 +183,22 @@ fn route_of_service(
     Ok(r)
 }
 
-async fn get_nested_route(state: web::Data<State>, path: web::Path<(String, String)>) -> ApiResult {
+async fn get_nested_route(
+    state: web::Data<State>,
+    rg: GroupKey,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
     let (service, route) = path.into_inner();
     let r = state
         .store
-        .run(move |s| route_of_service(s, s.get_default_group()?.id, &service, &route))
+        .run(move |s| route_of_service(s, rg.id(s)?, &service, &route))
         .await?;
     Ok(HttpResponse::Ok().json(r.to_json()))
 }
 
 async fn update_nested_route(
     state: web::Data<State>,
+    rg: GroupKey,
     path: web::Path<(String, String)>,
     req: HttpRequest,
     bytes: web::Bytes,
@@ -189,7 +208,7 @@ async fn update_nested_route(
     let r = state
         .store
         .run(move |s| {
-            let g = s.get_default_group()?.id;
+            let g = rg.id(s)?;
             let existing = route_of_service(s, g, &service, &route)?;
             manage::update_route(s, g, &existing.id.to_string(), &input)
         })
@@ -199,13 +218,14 @@ async fn update_nested_route(
 
 async fn delete_nested_route(
     state: web::Data<State>,
+    rg: GroupKey,
     path: web::Path<(String, String)>,
 ) -> ApiResult {
     let (service, route) = path.into_inner();
     state
         .store
         .run(move |s| {
-            let g = s.get_default_group()?.id;
+            let g = rg.id(s)?;
             match route_of_service(s, g, &service, &route) {
                 Ok(r) => manage::delete_route(s, g, &r.id.to_string()),
                 Err(crate::store::StoreError::NotFound) => Ok(()),

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body;
+use super::group::GroupKey;
 use super::pagination::{list_body, PageQuery};
 use super::{ApiResult, State};
 use crate::domain::GatewayService;
@@ -23,14 +24,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn list_services(state: web::Data<State>, q: web::Query<PageQuery>) -> ApiResult {
+async fn list_services(
+    state: web::Data<State>,
+    rg: GroupKey,
+    q: web::Query<PageQuery>,
+) -> ApiResult {
     let (offset, size) = q.bounds()?;
     let tags = q.tag_filter()?;
     let page = state
         .store
         .run(move |s| {
-            let g = s.get_default_group()?;
-            s.list_gateway_services(g.id, tags.as_ref(), offset, size)
+            let g = rg.id(s)?;
+            s.list_gateway_services(g, tags.as_ref(), offset, size)
         })
         .await?;
     Ok(HttpResponse::Ok().json(list_body(
@@ -42,26 +47,32 @@ async fn list_services(state: web::Data<State>, q: web::Query<PageQuery>) -> Api
     )))
 }
 
-async fn create_service(state: web::Data<State>, req: HttpRequest, bytes: web::Bytes) -> ApiResult {
+async fn create_service(
+    state: web::Data<State>,
+    rg: GroupKey,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
     let input = body::parse(&req, &bytes)?;
     let svc = state
         .store
-        .run(move |s| manage::create_service(s, s.get_default_group()?.id, &input))
+        .run(move |s| manage::create_service(s, rg.id(s)?, &input))
         .await?;
     Ok(HttpResponse::Created().json(svc.to_json()))
 }
 
-async fn get_service(state: web::Data<State>, key: web::Path<String>) -> ApiResult {
+async fn get_service(state: web::Data<State>, rg: GroupKey, key: web::Path<String>) -> ApiResult {
     let key = key.into_inner();
     let svc = state
         .store
-        .run(move |s| s.get_gateway_service(s.get_default_group()?.id, &key))
+        .run(move |s| s.get_gateway_service(rg.id(s)?, &key))
         .await?;
     Ok(HttpResponse::Ok().json(svc.to_json()))
 }
 
 async fn update_service(
     state: web::Data<State>,
+    rg: GroupKey,
     key: web::Path<String>,
     req: HttpRequest,
     bytes: web::Bytes,
@@ -70,13 +81,14 @@ async fn update_service(
     let key = key.into_inner();
     let svc = state
         .store
-        .run(move |s| manage::update_service(s, s.get_default_group()?.id, &key, &input))
+        .run(move |s| manage::update_service(s, rg.id(s)?, &key, &input))
         .await?;
     Ok(HttpResponse::Ok().json(svc.to_json()))
 }
 
 async fn upsert_service(
     state: web::Data<State>,
+    rg: GroupKey,
     key: web::Path<String>,
     req: HttpRequest,
     bytes: web::Bytes,
@@ -85,16 +97,20 @@ async fn upsert_service(
     let key = key.into_inner();
     let svc = state
         .store
-        .run(move |s| manage::upsert_service(s, s.get_default_group()?.id, &key, &input))
+        .run(move |s| manage::upsert_service(s, rg.id(s)?, &key, &input))
         .await?;
     Ok(HttpResponse::Ok().json(svc.to_json()))
 }
 
-async fn delete_service(state: web::Data<State>, key: web::Path<String>) -> ApiResult {
+async fn delete_service(
+    state: web::Data<State>,
+    rg: GroupKey,
+    key: web::Path<String>,
+) -> ApiResult {
     let key = key.into_inner();
     state
         .store
-        .run(move |s| manage::delete_service(s, s.get_default_group()?.id, &key))
+        .run(move |s| manage::delete_service(s, rg.id(s)?, &key))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,13 +5,7 @@ use uuid::Uuid;
 
 use super::{names, FieldErrors};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct RuntimeGroup {
-    pub id: Uuid,
-    pub name: String,
-    pub description: String,
-    pub created_at: i64,
-}
+pub use super::runtime::RuntimeGroup;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct CatalogService {

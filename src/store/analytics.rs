@@ -17,57 +17,34 @@ pub struct StatusCount {
 impl Store {
     /// Writes a batch of records and folds them into the per-minute rollups, in one transaction.
     /// The batch is aggregated in memory first: one upsert per (minute, route, version, status).
-    pub fn insert_request_records(&self, records: &[RequestRecord]) -> StoreResult<()> {
-        type Key = (i64, Uuid, Option<Uuid>, Option<Uuid>, Option<Uuid>, u16);
-        let mut rollups: HashMap<Key, (i64, i64)> = HashMap::new();
-        for r in records {
-            let key = (
-                r.ts_ms / 60_000,
-                r.runtime_group_id,
-                r.service_id,
-                r.route_id,
-                r.version_id,
-                r.status,
-            );
-            let entry = rollups.entry(key).or_insert((0, 0));
-            entry.0 += 1;
-            entry.1 += r.latency_ms;
-        }
-        let id = |u: Option<Uuid>| u.map(|u| u.to_string());
-        let block = encode_records(records);
-        let (first, last) = records.iter().fold((i64::MAX, i64::MIN), |(a, b), r| {
-            (a.min(r.ts_ms), b.max(r.ts_ms))
-        });
+    pub fn insert_request_records(&self, node: Uuid, records: &[RequestRecord]) -> StoreResult<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        {
-            if !records.is_empty() {
-                tx.prepare_cached(
-                    "INSERT INTO request_record_blocks (first_ts_ms, last_ts_ms, count, data) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![first, last, records.len() as i64, block])?;
-            }
-            let mut rollup = tx.prepare_cached(
-                "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (minute, route_id, version_id, status)
-                 DO UPDATE SET count = count + excluded.count, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
-            )?;
-            for ((minute, group, service, route, version, status), (count, latency)) in rollups {
-                rollup.execute(params![
-                    minute,
-                    group.to_string(),
-                    id(service).unwrap_or_default(),
-                    id(route).unwrap_or_default(),
-                    id(version).unwrap_or_default(),
-                    status,
-                    count,
-                    latency
-                ])?;
-            }
-        }
+        insert_records_tx(&tx, node, records)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Ingests a batch a data-plane node shipped. A batch is identified by its id: one that was
+    /// already ingested (the node resent it after a lost acknowledgement) is acknowledged again
+    /// without being counted twice. Returns whether the batch was new.
+    pub fn ingest_node_batch(
+        &self,
+        batch_id: &str,
+        node: Uuid,
+        records: &[RequestRecord],
+    ) -> StoreResult<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let fresh = tx.execute(
+            "INSERT INTO telemetry_batches (id, node_id, received_at) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+            params![batch_id, node.to_string(), crate::domain::now_secs()],
+        )? == 1;
+        if fresh {
+            insert_records_tx(&tx, node, records)?;
+        }
+        tx.commit()?;
+        Ok(fresh)
     }
 
     /// Requests per status code for a version since `since_ms` (rounded down to the minute).
@@ -202,6 +179,74 @@ fn decode_records(mut b: &[u8]) -> Option<Vec<RequestRecord>> {
     Some(out)
 }
 
+/// Writes records as one raw block, folds them into the per-minute rollups and the node's traffic.
+fn insert_records_tx(
+    tx: &rusqlite::Transaction<'_>,
+    node: Uuid,
+    records: &[RequestRecord],
+) -> StoreResult<()> {
+    type Key = (i64, Uuid, Option<Uuid>, Option<Uuid>, Option<Uuid>, u16);
+    let mut rollups: HashMap<Key, (i64, i64)> = HashMap::new();
+    for r in records {
+        let key = (
+            r.ts_ms / 60_000,
+            r.runtime_group_id,
+            r.service_id,
+            r.route_id,
+            r.version_id,
+            r.status,
+        );
+        let entry = rollups.entry(key).or_insert((0, 0));
+        entry.0 += 1;
+        entry.1 += r.latency_ms;
+    }
+    let id = |u: Option<Uuid>| u.map(|u| u.to_string());
+    let block = encode_records(records);
+    let (first, last) = records.iter().fold((i64::MAX, i64::MIN), |(a, b), r| {
+        (a.min(r.ts_ms), b.max(r.ts_ms))
+    });
+    {
+        if !records.is_empty() {
+            tx.prepare_cached(
+                    "INSERT INTO request_record_blocks (first_ts_ms, last_ts_ms, count, data) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![first, last, records.len() as i64, block])?;
+        }
+        let mut rollup = tx.prepare_cached(
+                "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (minute, route_id, version_id, status)
+                 DO UPDATE SET count = count + excluded.count, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
+            )?;
+        for ((minute, group, service, route, version, status), (count, latency)) in rollups {
+            rollup.execute(params![
+                minute,
+                group.to_string(),
+                id(service).unwrap_or_default(),
+                id(route).unwrap_or_default(),
+                id(version).unwrap_or_default(),
+                status,
+                count,
+                latency
+            ])?;
+        }
+    }
+    let mut traffic: HashMap<i64, (i64, i64)> = HashMap::new();
+    for r in records {
+        let t = traffic.entry(r.ts_ms / 60_000).or_default();
+        t.0 += 1;
+        t.1 += i64::from(r.status >= 500);
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO node_traffic (minute, node_id, count, errors) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (minute, node_id) DO UPDATE SET count = count + excluded.count, errors = errors + excluded.errors",
+    )?;
+    for (minute, (count, errors)) in traffic {
+        stmt.execute(params![minute, node.to_string(), count, errors])?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +269,32 @@ mod tests {
     }
 
     #[test]
+    fn a_resent_node_batch_is_counted_once() {
+        let dir = tempfile_dir();
+        let store = Store::open(&dir.join("t.db")).expect("open");
+        let (v, node) = (Uuid::new_v4(), Uuid::new_v4());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+        let batch = vec![record(now, v, 200), record(now, v, 502)];
+        assert!(store.ingest_node_batch("b1", node, &batch).expect("first"));
+        assert!(!store.ingest_node_batch("b1", node, &batch).expect("resent"));
+        assert!(store
+            .ingest_node_batch("b2", node, &batch[..1])
+            .expect("second"));
+        let traffic = store.node_traffic_since(now - 60_000).expect("traffic");
+        let t = traffic.get(&node).copied().unwrap_or_default();
+        assert_eq!((t.requests, t.errors), (3, 1));
+        assert_eq!(
+            store
+                .status_counts_for_version(v, 0)
+                .expect("counts")
+                .iter()
+                .map(|c| c.count)
+                .sum::<i64>(),
+            3
+        );
+    }
+
+    #[test]
     fn rollups_count_per_status_and_survive_pruning() {
         let dir = tempfile_dir();
         let store = Store::open(&dir.join("t.db")).expect("open");
@@ -235,9 +306,11 @@ mod tests {
             record(now + 2, v, 404),
         ];
         store
-            .insert_request_records(&[record(now - 10 * 60_000, v, 500)])
+            .insert_request_records(Uuid::nil(), &[record(now - 10 * 60_000, v, 500)])
             .expect("insert old");
-        store.insert_request_records(&batch).expect("insert");
+        store
+            .insert_request_records(Uuid::nil(), &batch)
+            .expect("insert");
         assert_eq!(
             store.list_request_records(now).expect("list"),
             batch,

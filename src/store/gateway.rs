@@ -6,10 +6,7 @@ use uuid::Uuid;
 
 use super::entities::list_all_tx;
 use super::{uuid_col, Store, StoreError, StoreResult};
-use crate::domain::catalog::RuntimeGroup;
-use crate::domain::{
-    now_secs, CaCertificate, Certificate, GatewayService, Route, Sni, Target, Upstream,
-};
+use crate::domain::{CaCertificate, Certificate, GatewayService, Route, Sni, Target, Upstream};
 
 /// One page of a Kong-style listing.
 #[derive(Debug, Clone)]
@@ -19,7 +16,7 @@ pub struct Page<T> {
 }
 
 /// Everything a runtime group's gateway serves, read in one transaction.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct GroupConfig {
     pub services: Vec<GatewayService>,
     pub routes: Vec<Route>,
@@ -32,66 +29,7 @@ pub struct GroupConfig {
     pub ca_certificates: Vec<CaCertificate>,
 }
 
-const GROUP_COLS: &str = "id, name, description, created_at";
-
-fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RuntimeGroup> {
-    Ok(RuntimeGroup {
-        id: uuid_col(r.get(0)?)?,
-        name: r.get(1)?,
-        description: r.get(2)?,
-        created_at: r.get(3)?,
-    })
-}
-
 impl Store {
-    pub(super) fn ensure_default_group(&self) -> StoreResult<()> {
-        let conn = self.lock();
-        let exists: bool = conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM runtime_groups WHERE is_default = 1)",
-            [],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            let now = now_secs();
-            conn.execute(
-                "INSERT INTO runtime_groups (id, name, description, is_default, created_at, updated_at) VALUES (?1, 'default', 'The default runtime group', 1, ?2, ?2)",
-                params![Uuid::new_v4().to_string(), now],
-            )?;
-        }
-        Ok(())
-    }
-
-    pub fn get_default_group(&self) -> StoreResult<RuntimeGroup> {
-        let conn = self.lock();
-        Ok(conn.query_row(
-            &format!("SELECT {GROUP_COLS} FROM runtime_groups WHERE is_default = 1"),
-            [],
-            group_row,
-        )?)
-    }
-
-    pub fn list_runtime_groups(&self) -> StoreResult<Vec<RuntimeGroup>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {GROUP_COLS} FROM runtime_groups ORDER BY is_default DESC, name"
-        ))?;
-        let rows = stmt
-            .query_map([], group_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    pub fn get_runtime_group(&self, id: Uuid) -> StoreResult<RuntimeGroup> {
-        let conn = self.lock();
-        conn.query_row(
-            &format!("SELECT {GROUP_COLS} FROM runtime_groups WHERE id = ?1"),
-            [id.to_string()],
-            group_row,
-        )
-        .optional()?
-        .ok_or(StoreError::NotFound)
-    }
-
     // ---- gateway services ----
 
     pub fn insert_gateway_service(&self, group: Uuid, svc: &GatewayService) -> StoreResult<()> {

@@ -4,6 +4,7 @@
 mod admin_api;
 mod architecture;
 mod browser;
+mod cluster;
 mod conformance;
 mod console;
 mod console_upstreams;

@@ -1,0 +1,339 @@
+//! Runtime groups in the Admin API: Konnect-style `/runtime-groups` and their node credentials
+//! and nodes, plus `/runtime-groups/{id}/core-entities/...`, which serves the same Kong entity
+//! endpoints as the top level, scoped to that group.
+
+use std::collections::BTreeMap;
+use std::future::{ready, Ready};
+
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{body, ApiResult, State};
+use crate::domain::now_secs;
+use crate::domain::runtime::{
+    parse_credential_days, parse_credential_name, DpCredential, RuntimeGroup, RuntimeGroupInput,
+    RuntimeInstance,
+};
+use crate::manage::runtime as manage;
+use crate::store::{NodeTraffic, Store, StoreResult};
+use crate::web_error::WebError;
+
+/// The runtime group a request addresses: the `{rg}` path segment (id or name) under
+/// `/runtime-groups`, the default group everywhere else.
+#[derive(Debug, Clone)]
+pub struct GroupKey(Option<String>);
+
+impl GroupKey {
+    pub fn of(req: &HttpRequest) -> GroupKey {
+        GroupKey(req.match_info().get("rg").map(str::to_string))
+    }
+
+    pub fn id(&self, store: &Store) -> StoreResult<Uuid> {
+        match &self.0 {
+            None => Ok(store.get_default_group()?.id),
+            Some(key) => Ok(store.find_runtime_group(key)?.id),
+        }
+    }
+}
+
+impl FromRequest for GroupKey {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(Ok(GroupKey::of(req)))
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/runtime-groups")
+            .get(list_groups)
+            .post(create_group),
+    )
+    .service(
+        web::resource("/runtime-groups/{rg}")
+            .get(get_group)
+            .patch(update_group)
+            .delete(delete_group),
+    )
+    .service(
+        web::resource("/runtime-groups/{rg}/dp-credentials")
+            .get(list_credentials)
+            .post(issue_credential),
+    )
+    .service(
+        web::resource("/runtime-groups/{rg}/dp-credentials/{id}")
+            .patch(update_credential)
+            .delete(delete_credential),
+    )
+    .service(web::resource("/runtime-groups/{rg}/nodes").get(list_nodes))
+    .service(web::resource("/runtime-groups/{rg}/nodes/{id}").delete(forget_node))
+    .service(
+        web::scope("/runtime-groups/{rg}/core-entities")
+            .configure(super::services::configure)
+            .configure(super::routes::configure)
+            .configure(super::entities::configure),
+    );
+}
+
+fn group_json(g: &RuntimeGroup, state: &State) -> Value {
+    json!({
+        "id": g.id,
+        "name": g.name,
+        "description": g.description,
+        "labels": g.labels,
+        "is_default": g.is_default,
+        "config": { "control_plane_endpoint": state.cluster.url, "ca_fingerprint": state.cluster.ca_fingerprint },
+        "created_at": g.created_at,
+        "updated_at": g.updated_at,
+    })
+}
+
+fn credential_json(c: &DpCredential) -> Value {
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "status": c.status(now_secs()),
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "expires_at": c.expires_at,
+        "revoked_at": c.revoked_at,
+    })
+}
+
+fn node_json(n: &RuntimeInstance, latest_hash: &str, traffic: NodeTraffic) -> Value {
+    let now = now_secs();
+    let sync = n.sync_status(now, env!("CARGO_PKG_VERSION"), latest_hash);
+    json!({
+        "id": n.id,
+        "hostname": n.hostname,
+        "ip": n.ip,
+        "version": n.version,
+        "config_hash": n.config_hash,
+        "connected": n.is_connected(now),
+        "first_seen": n.first_seen,
+        "last_seen": n.last_seen,
+        "embedded": n.embedded,
+        "sync_status": sync.label(),
+        "sync_reason": sync.reason(),
+        "requests_24h": traffic.requests,
+        "server_errors_24h": traffic.errors,
+    })
+}
+
+fn str_field<'a>(
+    obj: &'a serde_json::Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'a str>, WebError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(WebError::Validation(crate::domain::FieldErrors::single(
+            key,
+            "expected a string",
+        ))),
+    }
+}
+
+/// Group input from a JSON or form body; for a PATCH, missing fields keep `current`'s values.
+fn group_input(
+    obj: &serde_json::Map<String, Value>,
+    current: Option<&RuntimeGroup>,
+) -> Result<RuntimeGroupInput, WebError> {
+    let name = str_field(obj, "name")?
+        .map(str::to_string)
+        .or_else(|| current.map(|g| g.name.clone()))
+        .unwrap_or_default();
+    let description = str_field(obj, "description")?
+        .map(str::to_string)
+        .or_else(|| current.map(|g| g.description.clone()))
+        .unwrap_or_default();
+    let labels = match obj.get("labels") {
+        None | Some(Value::Null) => current.map(|g| g.labels.clone()).unwrap_or_default(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        Some(_) => {
+            return Err(WebError::Validation(crate::domain::FieldErrors::single(
+                "labels",
+                "expected an object of string values",
+            )))
+        }
+    };
+    RuntimeGroupInput::from_parts(&name, &description, labels).map_err(WebError::Validation)
+}
+
+async fn list_groups(state: web::Data<State>) -> ApiResult {
+    let groups = state.store.run(|s| s.list_runtime_groups()).await?;
+    let data: Vec<Value> = groups.iter().map(|g| group_json(g, &state)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": data, "next": null })))
+}
+
+async fn create_group(state: web::Data<State>, req: HttpRequest, bytes: web::Bytes) -> ApiResult {
+    let obj = body::parse(&req, &bytes)?;
+    let input = group_input(&obj, None)?;
+    let g = state
+        .store
+        .run(move |s| manage::create_group(s, &input))
+        .await?;
+    Ok(HttpResponse::Created().json(group_json(&g, &state)))
+}
+
+async fn get_group(state: web::Data<State>, rg: GroupKey) -> ApiResult {
+    let g = state
+        .store
+        .run(move |s| s.get_runtime_group(rg.id(s)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(group_json(&g, &state)))
+}
+
+async fn update_group(
+    state: web::Data<State>,
+    rg: GroupKey,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let obj = body::parse(&req, &bytes)?;
+    let g = state
+        .store
+        .run(move |s| {
+            let current = s.get_runtime_group(rg.id(s)?)?;
+            let input = group_input(&obj, Some(&current))?;
+            manage::update_group(s, current.id, &input)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(group_json(&g, &state)))
+}
+
+async fn delete_group(state: web::Data<State>, rg: GroupKey) -> ApiResult {
+    state
+        .store
+        .run(move |s| manage::delete_group(s, rg.id(s)?))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_credentials(state: web::Data<State>, rg: GroupKey) -> ApiResult {
+    let creds = state
+        .store
+        .run(move |s| s.list_dp_credentials(rg.id(s)?))
+        .await?;
+    let data: Vec<Value> = creds.iter().map(credential_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": data, "next": null })))
+}
+
+async fn issue_credential(
+    state: web::Data<State>,
+    rg: GroupKey,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let obj = body::parse(&req, &bytes)?;
+    let name = parse_credential_name(str_field(&obj, "name")?.unwrap_or(""))?;
+    let days = match obj.get("days") {
+        Some(Value::Number(n)) => parse_credential_days(&n.to_string())?,
+        Some(Value::String(s)) => parse_credential_days(s)?,
+        _ => parse_credential_days("")?,
+    };
+    let (cred, token) = state
+        .store
+        .run(move |s| manage::issue_credential(s, rg.id(s)?, &name, days))
+        .await?;
+    let mut body = credential_json(&cred);
+    body["token"] = json!(token);
+    body["control_plane"] = json!(state.cluster.url);
+    body["ca_fingerprint"] = json!(state.cluster.ca_fingerprint);
+    Ok(HttpResponse::Created().json(body))
+}
+
+async fn update_credential(
+    state: web::Data<State>,
+    rg: GroupKey,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> ApiResult {
+    let id = Uuid::parse_str(&path.1).map_err(|_| WebError::NotFound)?;
+    let obj = body::parse(&req, &bytes)?;
+    let revoke = matches!(obj.get("revoked"), Some(Value::Bool(true)))
+        || obj.get("revoked").and_then(Value::as_str) == Some("true");
+    let renew = match obj.get("renew_days") {
+        Some(Value::Number(n)) => Some(parse_credential_days(&n.to_string())?),
+        Some(Value::String(s)) => Some(parse_credential_days(s)?),
+        _ => None,
+    };
+    let cred = state
+        .store
+        .run(move |s| {
+            let g = rg.id(s)?;
+            match (revoke, renew) {
+                (true, _) => manage::revoke_credential(s, g, id),
+                (false, Some(days)) => manage::renew_credential(s, g, id, days),
+                (false, None) => Err(WebError::BadRequest(
+                    "send {\"revoked\": true} or {\"renew_days\": N}".into(),
+                )),
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(credential_json(&cred)))
+}
+
+async fn delete_credential(
+    state: web::Data<State>,
+    rg: GroupKey,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
+    let id = Uuid::parse_str(&path.1).map_err(|_| WebError::NotFound)?;
+    let deleted = state
+        .store
+        .run(move |s| s.delete_dp_credential(rg.id(s)?, id))
+        .await?;
+    if !deleted {
+        return Err(WebError::NotFound.into());
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_nodes(state: web::Data<State>, rg: GroupKey) -> ApiResult {
+    let store = state.store.clone();
+    let since = (now_secs() - 86_400) * 1000;
+    let (group, nodes, traffic) = store
+        .run(move |s| {
+            let g = rg.id(s)?;
+            Ok::<_, WebError>((g, s.list_instances(g)?, s.node_traffic_since(since)?))
+        })
+        .await?;
+    let latest = crate::snapshot::load(&state.store, group, 0)
+        .await
+        .map_err(|e| WebError::internal("building the group snapshot failed", e))?;
+    let data: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            node_json(
+                n,
+                &latest.hash,
+                traffic.get(&n.id).copied().unwrap_or_default(),
+            )
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": data, "next": null })))
+}
+
+async fn forget_node(
+    state: web::Data<State>,
+    rg: GroupKey,
+    path: web::Path<(String, String)>,
+) -> ApiResult {
+    let id = Uuid::parse_str(&path.1).map_err(|_| WebError::NotFound)?;
+    let forgotten = state
+        .store
+        .run(move |s| s.forget_instance(rg.id(s)?, id))
+        .await?;
+    if !forgotten {
+        return Err(WebError::NotFound.into());
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

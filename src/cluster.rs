@@ -1,0 +1,165 @@
+//! Control plane and data planes: the cluster listener that pushes each runtime group's snapshot
+//! to the nodes following it, and the node process that follows one.
+
+pub mod control;
+pub mod node;
+pub mod pki;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+pub use control::{ControlPlane, SnapshotHub};
+pub use node::NodeOptions;
+pub use pki::{CaPin, ClusterCa};
+
+use crate::proxy::Proxy;
+use crate::settings::Settings;
+use crate::snapshot::ConfigSnapshot;
+
+/// What the console shows people who add a node: where to dial and which CA to trust.
+#[derive(Debug, Clone)]
+pub struct ClusterInfo {
+    pub url: String,
+    pub ca_fingerprint: String,
+    pub ca_pem: String,
+}
+
+/// A running data-plane node.
+pub struct RunningNode {
+    pub proxy_addr: SocketAddr,
+    pub proxy_tls_addr: SocketAddr,
+    pub status_addr: Option<SocketAddr>,
+    pub node_id: uuid::Uuid,
+    pub proxy: Arc<Proxy>,
+    shutdown: watch::Sender<bool>,
+    runtime: tokio::runtime::Runtime,
+    proxy_workers: Vec<JoinHandle<()>>,
+}
+
+/// Starts a node: the proxy serves the cached snapshot (or nothing: 404s) at once, and follows
+/// the control plane from there.
+pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
+    let opts = settings.node_options()?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    let identity =
+        node::Identity::load_or_create(&settings.data_dir).context("loading the node id")?;
+    let proxy_l = crate::app::bind(settings.proxy_listen, "proxy")?;
+    let proxy_tls_l = crate::app::bind(settings.proxy_tls_listen, "proxy TLS")?;
+    let status_l = settings
+        .status_listen
+        .map(|a| crate::app::bind(a, "status"))
+        .transpose()?;
+    let proxy_addr = proxy_l.local_addr()?;
+    let proxy_tls_addr = proxy_tls_l.local_addr()?;
+    let status_addr = status_l.as_ref().map(|l| l.local_addr()).transpose()?;
+
+    let initial = match node::load_cache(&settings.data_dir) {
+        Some(snap) => {
+            tracing::info!(hash = %snap.hash, routes = snap.routes.len(), "serving the cached configuration until the control plane answers");
+            snap
+        }
+        None => {
+            tracing::info!(
+                "no cached configuration: answering 404 until the control plane sends one"
+            );
+            ConfigSnapshot::empty(uuid::Uuid::nil())
+        }
+    };
+    let start_hash =
+        if initial.version == 0 && initial.routes.is_empty() && initial.services.is_empty() {
+            String::new()
+        } else {
+            initial.hash.clone()
+        };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("gatehouse-ctl")
+        .enable_all()
+        .build()
+        .context("starting the background runtime")?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (recorder, records) = crate::telemetry::channel(65_536);
+    let metrics = Arc::new(crate::telemetry::Metrics::default());
+    let spool = node::Spool::open(&settings.data_dir, opts.spool_bytes)
+        .context("opening the telemetry spool")?;
+    let client = Arc::new(node::ClusterClient::new(opts, identity.clone())?);
+    let proxy = runtime.block_on(async {
+        let proxy = Proxy::new(&initial, recorder);
+        let state = node::NodeState::new(start_hash);
+        tokio::spawn(node::follow(
+            client.clone(),
+            proxy.clone(),
+            state.clone(),
+            shutdown_rx.clone(),
+        ));
+        tokio::spawn(node::heartbeats(client.clone(), state, shutdown_rx.clone()));
+        tokio::spawn(node::ship_telemetry(
+            records,
+            spool,
+            client.clone(),
+            metrics.clone(),
+            shutdown_rx.clone(),
+        ));
+        tokio::spawn(crate::proxy::run_active_checks(
+            proxy.clone(),
+            shutdown_rx.clone(),
+        ));
+        if let Some(l) = status_l {
+            tokio::spawn(crate::status::serve(
+                tokio::net::TcpListener::from_std(l)?,
+                proxy.clone(),
+                metrics.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
+        anyhow::Ok(proxy)
+    })?;
+    let workers = settings.proxy_workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    let proxy_workers = (0..workers.max(1))
+        .map(|i| {
+            crate::proxy::spawn_worker(
+                i,
+                &proxy_l,
+                Some(&proxy_tls_l),
+                proxy.clone(),
+                shutdown_rx.clone(),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .context("starting proxy workers")?;
+    Ok(RunningNode {
+        proxy_addr,
+        proxy_tls_addr,
+        status_addr,
+        node_id: identity.id,
+        proxy,
+        shutdown,
+        runtime,
+        proxy_workers,
+    })
+}
+
+impl RunningNode {
+    pub fn wait_for_signal(&self) {
+        crate::app::wait_for_signal(&self.runtime);
+    }
+
+    pub fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for worker in self.proxy_workers {
+            let _ = worker.join();
+        }
+        self.runtime.shutdown_timeout(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,563 @@
+//! The data-plane side: follows a control plane's configuration stream, applies each verified
+//! snapshot to the local proxy and caches it on disk, reports itself with heartbeats, and ships
+//! request records from an on-disk spool so an outage delays them instead of losing them.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rand::Rng;
+use tokio::sync::{mpsc, watch, Mutex, Notify};
+use uuid::Uuid;
+
+use super::pki::CaPin;
+use super::wire::{self, FrameDecoder, Heartbeat, WireRecord};
+use crate::domain::runtime::HEARTBEAT_SECS;
+use crate::proxy::Proxy;
+use crate::snapshot::ConfigSnapshot;
+use crate::telemetry::{Metrics, RequestRecord};
+
+const CACHE_FILE: &str = "config-cache.json";
+const NODE_ID_FILE: &str = "node-id";
+const SPOOL_DIR: &str = "telemetry-spool";
+/// A stream that carried nothing (not even a ping) for this long is dead.
+const STREAM_IDLE: Duration = Duration::from_secs(35);
+const BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// `https://HOST:PORT` of the control plane's cluster listener.
+    pub control_plane: url::Url,
+    pub token: String,
+    pub pin: CaPin,
+    pub data_dir: PathBuf,
+    pub max_frame: usize,
+    pub spool_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot reach the control plane at {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("TLS with the control plane failed: {0}")]
+    Tls(std::io::Error),
+    #[error("the control plane refused this node ({status}): {message}")]
+    Refused { status: u16, message: String },
+    #[error("cluster protocol error: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Frame(#[from] wire::FrameError),
+    #[error("the configuration stream was idle for {0:?}")]
+    Idle(Duration),
+}
+
+/// Who this node is: a stable id kept in its data dir, and its host name.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub id: Uuid,
+    pub hostname: String,
+}
+
+impl Identity {
+    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Identity> {
+        let path = data_dir.join(NODE_ID_FILE);
+        let id = match std::fs::read_to_string(&path) {
+            Ok(text) => Uuid::parse_str(text.trim())
+                .map_err(|e| anyhow::anyhow!("{} is not a node id: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let id = Uuid::new_v4();
+                std::fs::write(&path, id.to_string())?;
+                id
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Identity {
+            id,
+            hostname: hostname(),
+        })
+    }
+}
+
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// HTTPS to the control plane with the pinned CA, over one kept-alive connection for heartbeats
+/// and telemetry (the stream gets its own).
+pub struct ClusterClient {
+    opts: NodeOptions,
+    tls: tokio_rustls::TlsConnector,
+    pub identity: Identity,
+    shared: Mutex<Option<SendRequest<Full<Bytes>>>>,
+}
+
+impl ClusterClient {
+    pub fn new(opts: NodeOptions, identity: Identity) -> anyhow::Result<ClusterClient> {
+        let cfg = opts
+            .pin
+            .client_config()
+            .map_err(|e| anyhow::anyhow!("cluster CA: {e}"))?;
+        Ok(ClusterClient {
+            opts,
+            tls: tokio_rustls::TlsConnector::from(cfg),
+            identity,
+            shared: Mutex::new(None),
+        })
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, NodeError> {
+        let url = &self.opts.control_plane;
+        let host = url.host_str().unwrap_or("localhost").to_string();
+        let port = url.port_or_known_default().unwrap_or(8005);
+        let addr = format!("{host}:{port}");
+        let connect = tokio::net::TcpStream::connect((
+            host.trim_start_matches('[').trim_end_matches(']'),
+            port,
+        ));
+        let tcp = match tokio::time::timeout(Duration::from_secs(10), connect).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(source)) => return Err(NodeError::Connect { addr, source }),
+            Err(_) => {
+                return Err(NodeError::Connect {
+                    addr,
+                    source: std::io::ErrorKind::TimedOut.into(),
+                })
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let tls = self
+            .tls
+            .connect(crate::proxy::tls::server_name(&host), tcp)
+            .await
+            .map_err(NodeError::Tls)?;
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| NodeError::Protocol(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(send)
+    }
+
+    fn request(&self, method: http::Method, path: &str, body: Bytes) -> Request<Full<Bytes>> {
+        let host = self.opts.control_plane.host_str().unwrap_or("localhost");
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = path.parse().unwrap_or_default();
+        let h = req.headers_mut();
+        let mut put = |name: &'static str, value: &str| {
+            if let Ok(v) = http::HeaderValue::from_str(value) {
+                h.insert(name, v);
+            }
+        };
+        put("host", host);
+        put("authorization", &format!("Bearer {}", self.opts.token));
+        put(wire::H_NODE_ID, &self.identity.id.to_string());
+        put(wire::H_HOSTNAME, &self.identity.hostname);
+        put(wire::H_VERSION, env!("CARGO_PKG_VERSION"));
+        put("content-type", "application/json");
+        req
+    }
+
+    /// Sends a small request on the shared connection, reconnecting once if it was closed.
+    async fn call(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Bytes,
+        extra: &[(&'static str, String)],
+    ) -> Result<(StatusCode, Bytes), NodeError> {
+        let mut shared = self.shared.lock().await;
+        let reusable = match shared.take() {
+            Some(mut s) => s.ready().await.is_ok().then_some(s),
+            None => None,
+        };
+        let mut sender = match reusable {
+            Some(s) => s,
+            None => self.connect().await?,
+        };
+        let mut req = self.request(method, path, body);
+        for (k, v) in extra {
+            if let Ok(v) = http::HeaderValue::from_str(v) {
+                req.headers_mut().insert(*k, v);
+            }
+        }
+        let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
+            .await
+            .map_err(|_| NodeError::Protocol("the control plane did not answer in 30 s".into()))?
+            .map_err(|e| NodeError::Protocol(e.to_string()))?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| NodeError::Protocol(e.to_string()))?
+            .to_bytes();
+        *shared = Some(sender);
+        Ok((status, body))
+    }
+}
+
+fn refusal(status: StatusCode, body: &[u8]) -> NodeError {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect());
+    NodeError::Refused {
+        status: status.as_u16(),
+        message,
+    }
+}
+
+/// What the node currently runs, shared by the follower and the heartbeat task.
+pub struct NodeState {
+    pub hash: watch::Sender<String>,
+    beat_now: Notify,
+}
+
+impl NodeState {
+    pub fn new(hash: String) -> Arc<NodeState> {
+        Arc::new(NodeState {
+            hash: watch::Sender::new(hash),
+            beat_now: Notify::new(),
+        })
+    }
+}
+
+/// Reads the cached snapshot, if there is a usable one.
+pub fn load_cache(data_dir: &Path) -> Option<ConfigSnapshot> {
+    let path = data_dir.join(CACHE_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "cannot read the configuration cache");
+            return None;
+        }
+    };
+    match wire::decode(&bytes) {
+        Ok(Some(snap)) => Some(snap),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "ignoring an unusable configuration cache");
+            None
+        }
+    }
+}
+
+/// Writes the frame's message atomically: a crash mid-write leaves the previous cache whole.
+async fn store_cache(data_dir: &Path, frame: Bytes) {
+    let dir = data_dir.to_path_buf();
+    let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let tmp = dir.join(format!("{CACHE_FILE}.tmp"));
+        std::fs::write(&tmp, &frame)?;
+        std::fs::rename(&tmp, dir.join(CACHE_FILE))
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "writing the configuration cache failed"),
+        Err(e) => tracing::warn!(error = %e, "the configuration cache task failed"),
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    let f = rand::thread_rng().gen_range(0.5..=1.0);
+    d.mul_f64(f)
+}
+
+/// Follows the control plane until shutdown: connect, apply what it pushes, and on any failure
+/// keep the current configuration and retry with jittered exponential backoff.
+pub async fn follow(
+    client: Arc<ClusterClient>,
+    proxy: Arc<Proxy>,
+    state: Arc<NodeState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = BACKOFF_FIRST;
+    loop {
+        let mut applied_any = false;
+        let result = tokio::select! {
+            r = stream_once(&client, &proxy, &state, &mut applied_any) => r,
+            _ = shutdown.changed() => return,
+        };
+        if applied_any {
+            backoff = BACKOFF_FIRST;
+        }
+        match result {
+            Ok(()) => {
+                tracing::warn!("the control plane closed the configuration stream; reconnecting")
+            }
+            Err(NodeError::Refused {
+                status: 401,
+                message,
+            }) => tracing::error!(
+                reason = %message,
+                "the control plane refused this node's credential ({message}); serving the last configuration received. Issue a new credential under Runtime Manager > Data plane certificates"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "lost the control plane; serving the last configuration received")
+            }
+        }
+        let wait = jitter(backoff);
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {},
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn stream_once(
+    client: &ClusterClient,
+    proxy: &Arc<Proxy>,
+    state: &NodeState,
+    applied_any: &mut bool,
+) -> Result<(), NodeError> {
+    let mut sender = client.connect().await?;
+    let mut req = client.request(http::Method::GET, wire::PATH_STREAM, Bytes::new());
+    if let Ok(v) = http::HeaderValue::from_str(&state.hash.borrow()) {
+        req.headers_mut().insert(wire::H_CONFIG_HASH, v);
+    }
+    let resp: Response<Incoming> =
+        tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
+            .await
+            .map_err(|_| NodeError::Protocol("no answer to the stream request in 30 s".into()))?
+            .map_err(|e| NodeError::Protocol(e.to_string()))?;
+    if resp.status() != StatusCode::OK {
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        return Err(refusal(status, &body));
+    }
+    tracing::info!(control_plane = %client.opts.control_plane, node = %client.identity.id, "connected to the control plane");
+    let mut body = resp.into_body();
+    let mut decoder = FrameDecoder::new(client.opts.max_frame);
+    loop {
+        let frame = match tokio::time::timeout(STREAM_IDLE, body.frame()).await {
+            Err(_) => return Err(NodeError::Idle(STREAM_IDLE)),
+            Ok(None) => return Ok(()),
+            Ok(Some(Err(e))) => return Err(NodeError::Protocol(e.to_string())),
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        decoder.push(&data);
+        while let Some(payload) = decoder.next_frame()? {
+            let Some(snap) = wire::decode(&payload)? else {
+                continue;
+            };
+            let changed = *state.hash.borrow() != snap.hash;
+            if changed {
+                proxy.apply(&snap);
+                tracing::info!(hash = %snap.hash, routes = snap.routes.len(), "applied configuration from the control plane");
+                store_cache(&client.opts.data_dir, payload).await;
+                state.hash.send_replace(snap.hash.clone());
+            }
+            *applied_any = true;
+            state.beat_now.notify_one();
+        }
+    }
+}
+
+/// Sends a heartbeat every `HEARTBEAT_SECS`, and at once after each applied snapshot.
+pub async fn heartbeats(
+    client: Arc<ClusterClient>,
+    state: Arc<NodeState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(HEARTBEAT_SECS as u64));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {},
+            _ = state.beat_now.notified() => {},
+            _ = shutdown.changed() => return,
+        }
+        let hb = Heartbeat {
+            node_id: client.identity.id,
+            hostname: client.identity.hostname.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            config_hash: state.hash.borrow().clone(),
+        };
+        let body = Bytes::from(serde_json::to_vec(&hb).unwrap_or_default());
+        match client
+            .call(http::Method::POST, wire::PATH_HEARTBEAT, body, &[])
+            .await
+        {
+            Ok((StatusCode::OK, _)) => {}
+            Ok((status, body)) => {
+                tracing::debug!(error = %refusal(status, &body), "heartbeat refused")
+            }
+            Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
+        }
+    }
+}
+
+/// Request records waiting for delivery, one file per batch, oldest first; bounded in bytes
+/// (the oldest batches go first when full).
+pub struct Spool {
+    dir: PathBuf,
+    files: VecDeque<(PathBuf, u64)>,
+    bytes: u64,
+    max_bytes: u64,
+    pub dropped_batches: u64,
+}
+
+impl Spool {
+    pub fn open(data_dir: &Path, max_bytes: u64) -> std::io::Result<Spool> {
+        let dir = data_dir.join(SPOOL_DIR);
+        std::fs::create_dir_all(&dir)?;
+        let mut files: Vec<(PathBuf, u64)> = std::fs::read_dir(&dir)?
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .map(|e| (e.path(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+            .collect();
+        files.sort();
+        let bytes = files.iter().map(|f| f.1).sum();
+        Ok(Spool {
+            dir,
+            files: files.into(),
+            bytes,
+            max_bytes,
+            dropped_batches: 0,
+        })
+    }
+
+    pub fn pending(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn push(&mut self, records: &[RequestRecord]) -> std::io::Result<()> {
+        let wire: Vec<WireRecord> = records.iter().map(WireRecord::from_record).collect();
+        let data = serde_json::to_vec(&wire)?;
+        let ts = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let path = self.dir.join(format!("{ts:016}-{}.json", Uuid::new_v4()));
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &data)?;
+        std::fs::rename(&tmp, &path)?;
+        self.bytes += data.len() as u64;
+        self.files.push_back((path, data.len() as u64));
+        while self.bytes > self.max_bytes && self.files.len() > 1 {
+            if let Some((old, size)) = self.files.pop_front() {
+                let _ = std::fs::remove_file(&old);
+                self.bytes -= size;
+                self.dropped_batches += 1;
+                tracing::warn!(path = %old.display(), "telemetry spool full: dropped the oldest batch");
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers batches oldest first; stops at the first one the control plane did not take.
+    pub async fn deliver(&mut self, client: &ClusterClient) {
+        while let Some((path, size)) = self.files.front().cloned() {
+            let batch_id = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let data = match tokio::fs::read(&path).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "unreadable telemetry batch dropped");
+                    self.forget_front(size).await;
+                    continue;
+                }
+            };
+            let sent = client
+                .call(
+                    http::Method::POST,
+                    wire::PATH_TELEMETRY,
+                    Bytes::from(data),
+                    &[(wire::H_BATCH_ID, batch_id)],
+                )
+                .await;
+            match sent {
+                Ok((StatusCode::OK, _)) => self.forget_front(size).await,
+                Ok((StatusCode::BAD_REQUEST, body)) => {
+                    tracing::warn!(error = %refusal(StatusCode::BAD_REQUEST, &body), "the control plane rejected a telemetry batch; dropped");
+                    self.forget_front(size).await;
+                }
+                Ok((status, body)) => {
+                    tracing::debug!(error = %refusal(status, &body), pending = self.files.len(), "telemetry delivery deferred");
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, pending = self.files.len(), "telemetry delivery deferred");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn forget_front(&mut self, size: u64) {
+        if let Some((path, _)) = self.files.pop_front() {
+            let _ = tokio::fs::remove_file(&path).await;
+            self.bytes = self.bytes.saturating_sub(size);
+        }
+    }
+}
+
+/// Drains the proxy's records into the spool about once a second and delivers the spool.
+pub async fn ship_telemetry(
+    mut rx: mpsc::Receiver<RequestRecord>,
+    mut spool: Spool,
+    client: Arc<ClusterClient>,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut retry = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        let mut batch = Vec::new();
+        tokio::select! {
+            first = rx.recv() => match first {
+                Some(r) => {
+                    batch.push(r);
+                    // As the local writer does: sleep, then take what piled up, instead of a
+                    // wake-up per request.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    while let Ok(r) = rx.try_recv() {
+                        batch.push(r);
+                    }
+                }
+                None => return,
+            },
+            _ = retry.tick() => {},
+            _ = shutdown.changed() => return,
+        }
+        if !batch.is_empty() {
+            metrics.observe(&batch);
+            let written = tokio::task::block_in_place(|| spool.push(&batch));
+            if let Err(e) = written {
+                tracing::error!(error = %e, records = batch.len(), "spooling request records failed; dropped");
+            }
+        }
+        if spool.pending() > 0 {
+            spool.deliver(&client).await;
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! Control plane and data planes as real processes on loopback: the `gatehouse` binary started
+//! as a control plane and as nodes, each with its own data dir, killed and restarted like a real
+//! outage would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, reflect_upstream};
+
+const TOKEN: &str = "ghp_cluster_test_token";
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+fn free_port() -> u16 {
+    crate::helpers::closed_port()
+}
+
+/// A `gatehouse` process whose output goes to a log file the test can read.
+struct Proc {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(dir: &Path, name: &str, args: &[&str], env: &[(&str, String)]) -> Proc {
+        std::fs::create_dir_all(dir).expect("data dir");
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GATEHOUSE_LOG", "info")
+            .env("GATEHOUSE_DATA_DIR", dir)
+            .env("GATEHOUSE_PROXY_WORKERS", "1")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn gatehouse");
+        Proc {
+            child: Some(child),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no graceful shutdown, as in a crash.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct ControlPlane {
+    proc: Proc,
+    dir: PathBuf,
+    admin: String,
+    cluster_port: u16,
+    proxy_port: u16,
+    console_port: u16,
+    client: reqwest::Client,
+}
+
+impl ControlPlane {
+    async fn start(dir: &Path) -> ControlPlane {
+        let (admin_port, cluster_port, proxy_port, console_port) =
+            (free_port(), free_port(), free_port(), free_port());
+        let mut cp = ControlPlane {
+            proc: Proc {
+                child: None,
+                log: dir.join("cp.log"),
+            },
+            dir: dir.to_path_buf(),
+            admin: format!("http://127.0.0.1:{admin_port}"),
+            cluster_port,
+            proxy_port,
+            console_port,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client"),
+        };
+        cp.restart().await;
+        cp
+    }
+
+    /// Starts (again) on the same ports and data dir.
+    async fn restart(&mut self) {
+        let admin_port = self.admin.rsplit(':').next().unwrap_or("0").to_string();
+        let any = |p: u16| format!("127.0.0.1:{p}");
+        self.proc = Proc::spawn(
+            &self.dir,
+            "cp",
+            &[],
+            &[
+                ("GATEHOUSE_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
+                ("GATEHOUSE_CLUSTER_LISTEN", any(self.cluster_port)),
+                ("GATEHOUSE_PROXY_LISTEN", any(self.proxy_port)),
+                ("GATEHOUSE_PROXY_TLS_LISTEN", any(free_port())),
+                ("GATEHOUSE_CONSOLE_LISTEN", any(self.console_port)),
+                ("GATEHOUSE_ECHO_LISTEN", any(free_port())),
+                ("GATEHOUSE_BOOTSTRAP_TOKEN", TOKEN.to_string()),
+            ],
+        );
+        let client = self.client.clone();
+        let url = format!("{}/status", self.admin);
+        let log = self.proc.log.clone();
+        eventually(
+            Duration::from_secs(20),
+            "the control plane to start",
+            || {
+                let (client, url, log) = (client.clone(), url.clone(), log.clone());
+                async move {
+                    match client.get(&url).bearer_auth(TOKEN).send().await {
+                        Ok(r) if r.status() == 200 => Some(()),
+                        _ => {
+                            let text = std::fs::read_to_string(&log).unwrap_or_default();
+                            assert!(!text.contains("Error:"), "control plane failed: {text}");
+                            None
+                        }
+                    }
+                }
+            },
+        )
+        .await;
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.admin))
+            .bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("admin request");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn issue_credential(&self, group: &str) -> Value {
+        let (status, cred) = self
+            .admin(
+                Method::POST,
+                &format!("/runtime-groups/{group}/dp-credentials"),
+                Some(json!({ "name": "test node" })),
+            )
+            .await;
+        assert_eq!(status, 201, "issuing a credential: {cred}");
+        assert!(cred["token"].as_str().unwrap_or("").starts_with("ghdp_"));
+        cred
+    }
+
+    async fn nodes(&self, group: &str) -> Vec<Value> {
+        let (status, body) = self
+            .admin(Method::GET, &format!("/runtime-groups/{group}/nodes"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+struct Node {
+    proc: Proc,
+    dir: PathBuf,
+    proxy_port: u16,
+    args: Vec<(&'static str, String)>,
+    /// Requests this node answered (any status): what its analytics must add up to.
+    answered: u64,
+}
+
+impl Node {
+    fn start(dir: &Path, cred: &Value, extra: &[(&'static str, String)]) -> Node {
+        let proxy_port = free_port();
+        let mut args = vec![
+            (
+                "GATEHOUSE_CLUSTER_CONTROL_PLANE",
+                cred["control_plane"].as_str().unwrap_or("").to_string(),
+            ),
+            (
+                "GATEHOUSE_CLUSTER_TOKEN",
+                cred["token"].as_str().unwrap_or("").to_string(),
+            ),
+            (
+                "GATEHOUSE_CLUSTER_CA_FINGERPRINT",
+                cred["ca_fingerprint"].as_str().unwrap_or("").to_string(),
+            ),
+            ("GATEHOUSE_PROXY_LISTEN", format!("127.0.0.1:{proxy_port}")),
+        ];
+        for (k, v) in extra {
+            args.retain(|(key, _)| key != k);
+            args.push((k, v.clone()));
+        }
+        let mut node = Node {
+            proc: Proc {
+                child: None,
+                log: dir.join("node.log"),
+            },
+            dir: dir.to_path_buf(),
+            proxy_port,
+            args,
+            answered: 0,
+        };
+        node.restart();
+        node
+    }
+
+    fn restart(&mut self) {
+        self.proc.kill();
+        let mut env = self.args.clone();
+        env.push((
+            "GATEHOUSE_PROXY_TLS_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        ));
+        self.proc = Proc::spawn(&self.dir, "node", &["data-plane"], &env);
+    }
+
+    /// One GET through this node's proxy; counts it when the node answered at all.
+    async fn get(&mut self, path: &str) -> Option<u16> {
+        let url = format!("http://127.0.0.1:{}{path}", self.proxy_port);
+        match reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+        {
+            Ok(r) => {
+                self.answered += 1;
+                Some(r.status().as_u16())
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Polls `path` until it answers `status`; returns how long that took.
+    async fn wait_for(&mut self, path: &str, status: u16, timeout: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            if self.get(path).await == Some(status) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "node never answered {status} on {path}; log:\n{}",
+                self.proc.log()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn id(&self) -> String {
+        std::fs::read_to_string(self.dir.join("node-id"))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+}
+
+fn node_row<'a>(nodes: &'a [Value], id: &str) -> Option<&'a Value> {
+    nodes.iter().find(|n| n["id"] == id)
+}
+
+async fn wait_in_sync(cp: &ControlPlane, ids: &[String]) -> String {
+    eventually(Duration::from_secs(15), "every node in sync", || async {
+        let nodes = cp.nodes("default").await;
+        let rows: Vec<&Value> = ids.iter().filter_map(|id| node_row(&nodes, id)).collect();
+        let all = rows.len() == ids.len()
+            && rows
+                .iter()
+                .all(|n| n["sync_status"] == "In sync" && n["connected"] == true);
+        let hash = rows.first().map(|r| r["config_hash"].clone());
+        (all && rows.iter().all(|r| Some(r["config_hash"].clone()) == hash)).then(|| {
+            hash.and_then(|h| h.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
+    })
+    .await
+}
+
+async fn add_route(cp: &ControlPlane, name: &str, upstream: &str, path: &str) {
+    let (s, b) = cp
+        .admin(
+            Method::POST,
+            "/services",
+            Some(json!({ "name": name, "url": upstream })),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = cp
+        .admin(
+            Method::POST,
+            &format!("/services/{name}/routes"),
+            Some(json!({ "name": format!("{name}-route"), "paths": [path] })),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+}
+
+async fn requests_counted(cp: &ControlPlane, id: &str) -> u64 {
+    let nodes = cp.nodes("default").await;
+    node_row(&nodes, id)
+        .and_then(|n| n["requests_24h"].as_u64())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_follow_the_control_plane_and_survive_its_outage() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let upstream = reflect_upstream().await;
+    let mut cp = ControlPlane::start(&root.path().join("cp")).await;
+    let cred = cp.issue_credential("default").await;
+    assert!(cred["ca_fingerprint"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("sha256:"));
+
+    let mut a = Node::start(&root.path().join("a"), &cred, &[]);
+    let mut b = Node::start(&root.path().join("b"), &cred, &[]);
+    // With no configuration yet, a node answers 404 rather than refusing connections.
+    a.wait_for("/hello", 404, Duration::from_secs(20)).await;
+    b.wait_for("/hello", 404, Duration::from_secs(20)).await;
+    let ids = [a.id(), b.id()];
+    wait_in_sync(&cp, &ids).await;
+
+    // A saved route is served by both nodes within a second.
+    add_route(&cp, "hello", &format!("http://{}", upstream.addr), "/hello").await;
+    let ta = a.wait_for("/hello", 200, Duration::from_secs(5)).await;
+    let tb = b.wait_for("/hello", 200, Duration::from_secs(5)).await;
+    assert!(
+        ta + tb < Duration::from_secs(1),
+        "push took {ta:?} and {tb:?}"
+    );
+    let hash = wait_in_sync(&cp, &ids).await;
+    let nodes = cp.nodes("default").await;
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n["embedded"] == true && n["config_hash"] == hash.as_str()),
+        "the embedded proxy is listed, on the same configuration: {nodes:?}"
+    );
+    for n in ids.iter().filter_map(|id| node_row(&nodes, id)) {
+        assert_eq!(n["ip"], "127.0.0.1");
+        assert_eq!(n["version"], env!("CARGO_PKG_VERSION"));
+    }
+
+    for _ in 0..5 {
+        assert_eq!(a.get("/hello").await, Some(200));
+    }
+    assert_eq!(b.get("/hello").await, Some(200));
+
+    // The control plane goes away: both nodes keep serving.
+    cp.proc.kill();
+    for _ in 0..4 {
+        assert_eq!(a.get("/hello").await, Some(200));
+    }
+    assert_eq!(b.get("/hello").await, Some(200));
+    // Records made during the outage are spooled on disk; a restarted node serves from its
+    // cache and still delivers what it spooled before the restart.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    b.restart();
+    b.wait_for("/hello", 200, Duration::from_secs(20)).await;
+    assert!(
+        b.proc.log().contains("serving the cached configuration"),
+        "{}",
+        b.proc.log()
+    );
+
+    // The control plane returns: nodes reconnect, converge on a change made after it.
+    cp.restart().await;
+    add_route(
+        &cp,
+        "second",
+        &format!("http://{}", upstream.addr),
+        "/second",
+    )
+    .await;
+    a.wait_for("/second", 200, Duration::from_secs(30)).await;
+    b.wait_for("/second", 200, Duration::from_secs(30)).await;
+    let converged = wait_in_sync(&cp, &ids).await;
+    assert_ne!(converged, hash);
+
+    // Every answered request is counted exactly once, including the spooled ones.
+    for node in [&a, &b] {
+        let id = node.id();
+        let want = node.answered;
+        eventually(Duration::from_secs(15), "all records delivered", || {
+            let (cp, id) = (&cp, id.clone());
+            async move { (requests_counted(cp, &id).await == want).then_some(()) }
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        a.answered > 10 && b.answered > 3,
+        "{} {}",
+        a.answered,
+        b.answered
+    );
+    assert_eq!(
+        requests_counted(&cp, &a.id()).await,
+        a.answered,
+        "nothing counted twice"
+    );
+    assert_eq!(
+        requests_counted(&cp, &b.id()).await,
+        b.answered,
+        "nothing counted twice"
+    );
+}
