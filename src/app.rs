@@ -273,6 +273,7 @@ impl WebParts {
             self.proxy_url.clone(),
             self.echo_url.clone(),
             &key,
+            self.cluster.clone(),
         )
     }
 

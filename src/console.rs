@@ -11,6 +11,7 @@ mod error;
 mod forms;
 mod implementation;
 mod routes;
+mod runtime;
 mod services;
 mod session;
 mod tokens;
@@ -46,6 +47,7 @@ pub struct State {
     pub echo_url: String,
     pub session_key: actix_web::cookie::Key,
     pub throttle: Arc<Mutex<HashMap<String, auth::Attempts>>>,
+    pub cluster: Arc<crate::cluster::ClusterInfo>,
 }
 
 impl State {
@@ -55,6 +57,7 @@ impl State {
         proxy_url: String,
         echo_url: String,
         key_hex: &str,
+        cluster: Arc<crate::cluster::ClusterInfo>,
     ) -> anyhow::Result<State> {
         let bytes = hex::decode(key_hex)?;
         let session_key = actix_web::cookie::Key::try_from(bytes.as_slice())?;
@@ -65,6 +68,7 @@ impl State {
             echo_url,
             session_key,
             throttle: Arc::default(),
+            cluster,
         })
     }
 }
@@ -111,6 +115,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .configure(implementation::configure)
         .configure(routes::configure)
         .configure(upstreams::configure)
+        .configure(runtime::configure)
         .configure(certificates::configure)
         .configure(tokens::configure)
         .default_service(web::to(|| async {

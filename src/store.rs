@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 use tokio::sync::watch;
 
-pub use analytics::StatusCount;
+pub use analytics::{StatusCount, TrafficSummary};
 pub use gateway::{GroupConfig, Page, TagFilter};
 pub use identity::{AdminToken, User};
 pub use runtime::{InstanceReport, NodeTraffic};

@@ -231,6 +231,7 @@ fn header<'a>(req: &'a Request<Incoming>, name: &str) -> &'a str {
 /// The credential behind the request's bearer token, or why there is none.
 async fn authenticate(
     cp: &ControlPlane,
+    peer: SocketAddr,
     req: &Request<Incoming>,
 ) -> Result<DpCredential, Response<ClusterBody>> {
     let token = header(req, "authorization")
@@ -244,7 +245,7 @@ async fn authenticate(
     let found = store
         .run(move |s| s.find_dp_credential_by_hash(&hash))
         .await;
-    let refusal = match found {
+    let (refusal, cred) = match found {
         Err(e) => {
             tracing::error!(error = %e, "looking up a node credential failed");
             return Err(message(
@@ -252,21 +253,41 @@ async fn authenticate(
                 "control plane storage unavailable",
             ));
         }
-        Ok(None) => CredentialRefusal::Unknown,
+        Ok(None) => (CredentialRefusal::Unknown, None),
         Ok(Some(cred)) => match cred.check(now_secs()) {
             Ok(()) => return Ok(cred),
-            Err(r) => r,
+            Err(r) => (r, Some(cred)),
         },
     };
-    tracing::warn!(node = ?node, reason = %refusal, "refused a node");
-    if let Some(node) = node {
-        let store = cp.store.clone();
+    tracing::warn!(node = ?node, peer = %peer, reason = %refusal, "refused a node");
+    if let (Some(node), Some(cred)) = (node, cred) {
+        // The credential names the group, so the node can be shown there with the reason.
+        let report = report_from(
+            &cred,
+            peer,
+            &Heartbeat {
+                node_id: node,
+                hostname: header(req, wire::H_HOSTNAME).to_string(),
+                version: header(req, wire::H_VERSION).to_string(),
+                config_hash: String::new(),
+            },
+        );
         let problem = refusal.to_string();
         let _ = store
-            .run(move |s| s.set_instance_problem(node, &problem))
+            .run(move |s| s.note_refused_instance(&report, &problem))
             .await;
     }
     Err(message(StatusCode::UNAUTHORIZED, &refusal.to_string()))
+}
+
+/// Whether a credential is still good; a stream whose credential was revoked or expired ends.
+async fn still_valid(store: &Store, cred: Uuid) -> Result<(), String> {
+    match store.run(move |s| s.get_dp_credential(cred)).await {
+        Ok(Some(c)) => c.check(now_secs()).map_err(|r| r.to_string()),
+        Ok(None) => Err(CredentialRefusal::Unknown.to_string()),
+        // A storage hiccup is not the node's fault: keep the stream.
+        Err(_) => Ok(()),
+    }
 }
 
 async fn handle(
@@ -274,7 +295,7 @@ async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<ClusterBody> {
-    let cred = match authenticate(&cp, &req).await {
+    let cred = match authenticate(&cp, peer, &req).await {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -359,6 +380,7 @@ async fn stream(
     let mut latest = cp.hub.subscribe(cred.runtime_group_id).await;
     let (tx, rx) = mpsc::channel::<Bytes>(2);
     let group = cred.runtime_group_id;
+    let cred_id = cred.id;
     tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
@@ -383,7 +405,14 @@ async fn stream(
             }
             tokio::select! {
                 changed = latest.changed() => if changed.is_err() { break },
-                _ = ping.tick() => if tx.send(ping_frame.clone()).await.is_err() { break },
+                _ = ping.tick() => {
+                    if let Err(reason) = still_valid(&cp.store, cred_id).await {
+                        tracing::warn!(node = %node_id, reason = %reason, "closing the stream of a node whose credential is no longer valid");
+                        let _ = cp.store.run(move |s| s.set_instance_problem(node_id, &reason)).await;
+                        break;
+                    }
+                    if tx.send(ping_frame.clone()).await.is_err() { break }
+                }
             }
         }
         let current = {

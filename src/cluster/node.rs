@@ -295,6 +295,7 @@ pub async fn follow(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = BACKOFF_FIRST;
+    let mut last_failure: Option<String> = None;
     loop {
         let mut applied_any = false;
         let result = tokio::select! {
@@ -304,21 +305,31 @@ pub async fn follow(
         if applied_any {
             backoff = BACKOFF_FIRST;
         }
-        match result {
-            Ok(()) => {
-                tracing::warn!("the control plane closed the configuration stream; reconnecting")
-            }
-            Err(NodeError::Refused {
-                status: 401,
-                message,
-            }) => tracing::error!(
-                reason = %message,
-                "the control plane refused this node's credential ({message}); serving the last configuration received. Issue a new credential under Runtime Manager > Data plane certificates"
-            ),
-            Err(e) => {
-                tracing::warn!(error = %e, "lost the control plane; serving the last configuration received")
+        // Each distinct failure is logged once at its level; repeats while retrying are debug.
+        let text = match &result {
+            Ok(()) => "the control plane closed the configuration stream".to_string(),
+            Err(e) => e.to_string(),
+        };
+        if last_failure.as_deref() == Some(text.as_str()) {
+            tracing::debug!(error = %text, "still retrying the control plane");
+        } else {
+            match &result {
+                Ok(()) => tracing::warn!(
+                    "the control plane closed the configuration stream; reconnecting"
+                ),
+                Err(NodeError::Refused {
+                    status: 401,
+                    message,
+                }) => tracing::error!(
+                    reason = %message,
+                    "the control plane refused this node's credential ({message}); serving the last configuration received. Issue a new credential under Runtime Manager > Data plane certificates"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the control plane; serving the last configuration received")
+                }
             }
         }
+        last_failure = if applied_any { None } else { Some(text) };
         let wait = jitter(backoff);
         backoff = (backoff * 2).min(BACKOFF_MAX);
         tokio::select! {
@@ -392,6 +403,8 @@ pub async fn heartbeats(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(HEARTBEAT_SECS as u64));
+    // Refusals are logged when they start and stop, not at every beat.
+    let mut refused: Option<String> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {},
@@ -409,9 +422,17 @@ pub async fn heartbeats(
             .call(http::Method::POST, wire::PATH_HEARTBEAT, body, &[])
             .await
         {
-            Ok((StatusCode::OK, _)) => {}
+            Ok((StatusCode::OK, _)) => {
+                if refused.take().is_some() {
+                    tracing::info!("the control plane accepts this node's credential again");
+                }
+            }
             Ok((status, body)) => {
-                tracing::debug!(error = %refusal(status, &body), "heartbeat refused")
+                let reason = refusal(status, &body).to_string();
+                if refused.as_deref() != Some(reason.as_str()) {
+                    tracing::error!(reason = %reason, "heartbeat refused: {reason}; serving the last configuration received");
+                    refused = Some(reason);
+                }
             }
             Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
         }

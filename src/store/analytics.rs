@@ -14,7 +14,45 @@ pub struct StatusCount {
     pub count: i64,
 }
 
+/// A runtime group's traffic over a window, for the group page's tiles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficSummary {
+    pub requests: i64,
+    /// Responses with status 400 or above.
+    pub errors: i64,
+    /// From the raw records (kept for a shorter window than rollups); `None` without traffic.
+    pub p99_ms: Option<i64>,
+}
+
 impl Store {
+    pub fn group_summary(&self, group: Uuid, since_ms: i64) -> StoreResult<TrafficSummary> {
+        let (requests, errors): (i64, i64) = {
+            let conn = self.lock();
+            conn.query_row(
+                "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(CASE WHEN status >= 400 THEN count ELSE 0 END), 0)
+                 FROM request_rollups WHERE runtime_group_id = ?1 AND minute >= ?2",
+                params![group.to_string(), since_ms / 60_000],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+        };
+        let mut latencies: Vec<i64> = self
+            .list_request_records(since_ms)?
+            .into_iter()
+            .filter(|r| r.runtime_group_id == group && r.ts_ms >= since_ms)
+            .map(|r| r.latency_ms)
+            .collect();
+        latencies.sort_unstable();
+        let p99_ms = (!latencies.is_empty()).then(|| {
+            let rank = ((latencies.len() as f64) * 0.99).ceil() as usize;
+            latencies[rank.clamp(1, latencies.len()) - 1]
+        });
+        Ok(TrafficSummary {
+            requests,
+            errors,
+            p99_ms,
+        })
+    }
+
     /// Writes a batch of records and folds them into the per-minute rollups, in one transaction.
     /// The batch is aggregated in memory first: one upsert per (minute, route, version, status).
     pub fn insert_request_records(&self, node: Uuid, records: &[RequestRecord]) -> StoreResult<()> {

@@ -286,6 +286,17 @@ impl Store {
             .optional()?)
     }
 
+    pub fn get_dp_credential(&self, id: Uuid) -> StoreResult<Option<DpCredential>> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                &format!("SELECT {CRED_COLS} FROM dp_credentials WHERE id = ?1"),
+                [id.to_string()],
+                cred_row,
+            )
+            .optional()?)
+    }
+
     /// Sets a credential's expiry (renew) or revokes it; `None` when it is not in `group`.
     pub fn update_dp_credential(
         &self,
@@ -362,6 +373,29 @@ impl Store {
         conn.execute(
             "UPDATE runtime_instances SET problem = ?2, connected = 0 WHERE id = ?1",
             params![id.to_string(), problem],
+        )?;
+        Ok(())
+    }
+
+    /// Records a node the control plane refused although its credential names a group (revoked
+    /// or expired), so the table shows it and why; what it last ran is kept.
+    pub fn note_refused_instance(&self, r: &InstanceReport, problem: &str) -> StoreResult<()> {
+        let now = now_secs();
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO runtime_instances (id, runtime_group_id, hostname, ip, version, config_hash, first_seen, last_seen, connected, embedded, problem)
+             VALUES (?1, ?2, ?3, ?4, ?5, '', ?6, ?6, 0, 0, ?7)
+             ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, ip = excluded.ip, version = excluded.version,
+               last_seen = excluded.last_seen, connected = 0, problem = excluded.problem",
+            params![
+                r.id.to_string(),
+                r.runtime_group_id.to_string(),
+                r.hostname,
+                r.ip,
+                r.version,
+                now,
+                problem
+            ],
         )?;
         Ok(())
     }

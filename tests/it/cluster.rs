@@ -430,3 +430,234 @@ async fn nodes_follow_the_control_plane_and_survive_its_outage() {
         "nothing counted twice"
     );
 }
+
+async fn wait_log(proc: &Proc, needle: &str, timeout: Duration) {
+    let start = Instant::now();
+    while !proc.log().contains(needle) {
+        assert!(
+            start.elapsed() < timeout,
+            "log never said '{needle}':\n{}",
+            proc.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_expired_and_unknown_credentials_are_refused() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let upstream = reflect_upstream().await;
+    let cp = ControlPlane::start(&root.path().join("cp")).await;
+    add_route(&cp, "hello", &format!("http://{}", upstream.addr), "/hello").await;
+
+    let cred = cp.issue_credential("default").await;
+    let mut a = Node::start(&root.path().join("a"), &cred, &[]);
+    a.wait_for("/hello", 200, Duration::from_secs(20)).await;
+    wait_in_sync(&cp, &[a.id()]).await;
+
+    // Revoking cuts the node off: its stream closes, reconnecting is refused, it says why in
+    // its log, the table says why, and it keeps serving what it had.
+    let (status, revoked) = cp
+        .admin(
+            Method::PATCH,
+            &format!(
+                "/runtime-groups/default/dp-credentials/{}",
+                cred["id"].as_str().unwrap_or("")
+            ),
+            Some(json!({ "revoked": true })),
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(revoked["status"], "Revoked");
+    wait_log(&a.proc, "node credential revoked", Duration::from_secs(30)).await;
+    let id = a.id();
+    let row = eventually(
+        Duration::from_secs(10),
+        "the table to show the refusal",
+        || async {
+            let nodes = cp.nodes("default").await;
+            node_row(&nodes, &id)
+                .filter(|n| n["sync_reason"].as_str().unwrap_or("").contains("revoked"))
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(row["sync_status"], "Out of sync");
+    assert_eq!(a.get("/hello").await, Some(200));
+
+    // An expired credential (expiry moved into the past in the control plane's own database).
+    let expiring = cp.issue_credential("default").await;
+    {
+        let store = gatehouse::store::Store::open(&cp.dir.join("gatehouse.db")).expect("open db");
+        let group = store.get_default_group().expect("group").id;
+        let cred_id = uuid::Uuid::parse_str(expiring["id"].as_str().unwrap_or("")).expect("id");
+        store
+            .update_dp_credential(
+                group,
+                cred_id,
+                Some(gatehouse::domain::now_secs() - 1),
+                false,
+            )
+            .expect("expire")
+            .expect("credential exists");
+    }
+    let b = Node::start(&root.path().join("b"), &expiring, &[]);
+    wait_log(&b.proc, "node credential expired", Duration::from_secs(20)).await;
+    let id = b.id();
+    eventually(
+        Duration::from_secs(10),
+        "the expired node in the table",
+        || async {
+            let nodes = cp.nodes("default").await;
+            node_row(&nodes, &id)
+                .filter(|n| n["sync_reason"].as_str().unwrap_or("").contains("expired"))
+                .cloned()
+        },
+    )
+    .await;
+
+    // A token the control plane never issued.
+    let mut bogus = cred.clone();
+    bogus["token"] = json!("ghdp_not_a_real_token");
+    let c = Node::start(&root.path().join("c"), &bogus, &[]);
+    wait_log(&c.proc, "unknown node credential", Duration::from_secs(20)).await;
+}
+
+/// A fake control plane with a CA of its own, answering every stream request with `body`.
+async fn fake_control_plane(dir: &Path, body: &'static [u8]) -> (u16, String) {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let store = gatehouse::store::Store::open(&dir.join("fake.db")).expect("store");
+    let ca = gatehouse::cluster::ClusterCa::load_or_create(&store).expect("ca");
+    let (chain, key) = ca
+        .issue_server_cert(&["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("cert");
+    let tls = gatehouse::cluster::control::server_tls(&chain, &key).expect("tls");
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                        http_body_util::Full::new(bytes::Bytes::from_static(body)),
+                    ))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    (port, ca.fingerprint())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_and_wrong_control_planes_leave_the_node_on_its_config() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let upstream = reflect_upstream().await;
+    let cp = ControlPlane::start(&root.path().join("cp")).await;
+    add_route(&cp, "hello", &format!("http://{}", upstream.addr), "/hello").await;
+    let cred = cp.issue_credential("default").await;
+    let mut node = Node::start(&root.path().join("n"), &cred, &[]);
+    node.wait_for("/hello", 200, Duration::from_secs(20)).await;
+    add_route(&cp, "later", &format!("http://{}", upstream.addr), "/later").await;
+
+    // A control plane presenting another CA than the pinned one.
+    node.args
+        .retain(|(k, _)| *k != "GATEHOUSE_CLUSTER_CA_FINGERPRINT");
+    node.args.push((
+        "GATEHOUSE_CLUSTER_CA_FINGERPRINT",
+        format!("sha256:{}", "ab".repeat(32)),
+    ));
+    node.restart();
+    wait_log(
+        &node.proc,
+        "does not match the pinned fingerprint",
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(
+        node.get("/hello").await,
+        Some(200),
+        "cached configuration still served"
+    );
+
+    // The right control plane, but its snapshot frame is larger than this node accepts.
+    node.args
+        .retain(|(k, _)| *k != "GATEHOUSE_CLUSTER_CA_FINGERPRINT");
+    node.args.push((
+        "GATEHOUSE_CLUSTER_CA_FINGERPRINT",
+        cred["ca_fingerprint"].as_str().unwrap_or("").to_string(),
+    ));
+    node.args
+        .push(("GATEHOUSE_CLUSTER_MAX_SNAPSHOT_BYTES", "256".to_string()));
+    node.restart();
+    wait_log(
+        &node.proc,
+        "exceeds the 256-byte limit",
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(node.get("/hello").await, Some(200));
+    assert_eq!(
+        node.get("/later").await,
+        Some(404),
+        "the refused snapshot was not applied"
+    );
+
+    // A control plane that sends garbage in a well-formed frame.
+    let (port, fingerprint) = fake_control_plane(root.path(), b"\x00\x00\x00\x09not json!").await;
+    node.args
+        .retain(|(k, _)| !k.starts_with("GATEHOUSE_CLUSTER_"));
+    node.args.push((
+        "GATEHOUSE_CLUSTER_CONTROL_PLANE",
+        format!("https://localhost:{port}"),
+    ));
+    node.args
+        .push(("GATEHOUSE_CLUSTER_TOKEN", "ghdp_any".to_string()));
+    node.args
+        .push(("GATEHOUSE_CLUSTER_CA_FINGERPRINT", fingerprint));
+    node.restart();
+    wait_log(&node.proc, "malformed frame", Duration::from_secs(20)).await;
+    assert_eq!(node.get("/hello").await, Some(200));
+}
+
+#[test]
+fn a_node_without_a_pinned_ca_or_token_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(BIN)
+        .args([
+            "data-plane",
+            "--control-plane",
+            "https://localhost:1",
+            "--token",
+            "t",
+        ])
+        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env_remove("GATEHOUSE_CLUSTER_CA_FINGERPRINT")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--ca-fingerprint"), "{err}");
+    let out = Command::new(BIN)
+        .args([
+            "data-plane",
+            "--control-plane",
+            "http://localhost:1",
+            "--token",
+            "t",
+        ])
+        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https://"));
+}

@@ -7,6 +7,7 @@ mod browser;
 mod cluster;
 mod conformance;
 mod console;
+mod console_runtime;
 mod console_upstreams;
 mod helpers;
 mod lifecycle;

@@ -1,0 +1,579 @@
+//! A group's Runtime Instances (nodes), the New Runtime Instance flow, and its node credentials
+//! ("Data plane certificates"): issue, renew, revoke, delete.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{group_of, group_path};
+use crate::console::session::CsrfForm;
+use crate::console::{
+    fmt_time, parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State,
+};
+use crate::domain::runtime::{
+    parse_credential_days, parse_credential_name, DpCredential, RuntimeGroup, RuntimeInstance,
+    CREDENTIAL_DAYS_DEFAULT,
+};
+use crate::domain::{now_secs, FieldErrors};
+use crate::manage::runtime as manage;
+use crate::web_error::WebError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let base = "/runtime-groups/{rg}";
+    cfg.route(&format!("{base}/instances"), web::get().to(list_instances))
+        .route(
+            &format!("{base}/instances/new"),
+            web::get().to(new_instance),
+        )
+        .route(
+            &format!("{base}/instances/new"),
+            web::post().to(issue_for_instance),
+        )
+        .route(
+            &format!("{base}/instances/{{id}}/forget"),
+            web::post().to(forget_instance),
+        )
+        .route(
+            &format!("{base}/dp-certificates"),
+            web::get().to(list_credentials),
+        )
+        .route(
+            &format!("{base}/dp-certificates"),
+            web::post().to(issue_credential),
+        )
+        .route(
+            &format!("{base}/dp-certificates/{{id}}/renew"),
+            web::post().to(renew_credential),
+        )
+        .route(
+            &format!("{base}/dp-certificates/{{id}}/revoke"),
+            web::post().to(revoke_credential),
+        )
+        .route(
+            &format!("{base}/dp-certificates/{{id}}/delete"),
+            web::post().to(delete_credential),
+        );
+}
+
+/// One row of the instances table, everything already in words.
+pub struct InstanceRow {
+    pub id: String,
+    pub hostname: String,
+    pub ip: String,
+    pub version: String,
+    pub connected: bool,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub last_seen_ago: String,
+    pub config_hash: String,
+    pub sync: &'static str,
+    pub sync_class: &'static str,
+    pub reason: String,
+    pub embedded: bool,
+    last_seen_secs: i64,
+    first_seen_secs: i64,
+}
+
+fn ago(now: i64, then: i64) -> String {
+    let d = (now - then).max(0);
+    match d {
+        0..=9 => "just now".into(),
+        10..=59 => format!("{d} s ago"),
+        60..=3599 => format!("{} min ago", d / 60),
+        3600..=86_399 => format!("{} h ago", d / 3600),
+        _ => format!("{} days ago", d / 86_400),
+    }
+}
+
+fn row(n: &RuntimeInstance, now: i64, latest: &str) -> InstanceRow {
+    let sync = n.sync_status(now, env!("CARGO_PKG_VERSION"), latest);
+    InstanceRow {
+        id: n.id.to_string(),
+        hostname: n.hostname.clone(),
+        ip: n.ip.clone(),
+        version: n.version.clone(),
+        connected: n.is_connected(now),
+        first_seen: fmt_time(n.first_seen),
+        last_seen: fmt_time(n.last_seen),
+        last_seen_ago: ago(now, n.last_seen),
+        config_hash: n.config_hash.chars().take(12).collect(),
+        sync_class: match sync.label() {
+            "In sync" => "ok",
+            "Out of sync" => "warn",
+            _ => "bad",
+        },
+        sync: sync.label(),
+        reason: sync.reason().to_string(),
+        embedded: n.embedded,
+        last_seen_secs: n.last_seen,
+        first_seen_secs: n.first_seen,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct InstanceQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    connected: String,
+    #[serde(default)]
+    sort: String,
+}
+
+#[derive(Template)]
+#[template(path = "runtime_instances.html")]
+struct InstancesPage<'a> {
+    csrf: &'a str,
+    group: &'a RuntimeGroup,
+    base: String,
+    tab: &'a str,
+    rows: Vec<InstanceRow>,
+    total: usize,
+    latest_hash: String,
+    q: &'a str,
+    connected: &'a str,
+    sort: &'a str,
+}
+
+async fn list_instances(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    query: web::Query<InstanceQuery>,
+) -> PageResult {
+    let group = group_of(&state, &path).await?;
+    let g = group.id;
+    let nodes = state.store.run(move |s| s.list_instances(g)).await?;
+    let latest = crate::snapshot::load(&state.store, g, 0)
+        .await
+        .map_err(|e| WebError::internal("building the group snapshot failed", e))?;
+    let now = now_secs();
+    let total = nodes.len();
+    let q = query.q.trim().to_lowercase();
+    let mut rows: Vec<InstanceRow> = nodes
+        .iter()
+        .map(|n| row(n, now, &latest.hash))
+        .filter(|r| q.is_empty() || r.hostname.to_lowercase().contains(&q) || r.ip.contains(&q))
+        .filter(|r| match query.connected.as_str() {
+            "connected" => r.connected,
+            "disconnected" => !r.connected,
+            _ => true,
+        })
+        .collect();
+    match query.sort.as_str() {
+        "last_seen" => rows.sort_by_key(|r| std::cmp::Reverse(r.last_seen_secs)),
+        "first_seen" => rows.sort_by_key(|r| r.first_seen_secs),
+        "sync" => rows.sort_by(|a, b| a.sync.cmp(b.sync).then(a.hostname.cmp(&b.hostname))),
+        _ => rows.sort_by(|a, b| a.hostname.cmp(&b.hostname).then(a.id.cmp(&b.id))),
+    }
+    let page = InstancesPage {
+        csrf: &user.csrf,
+        base: group_path(&group),
+        tab: "instances",
+        rows,
+        total,
+        latest_hash: latest.hash.chars().take(12).collect(),
+        q: &query.q,
+        connected: &query.connected,
+        sort: &query.sort,
+        group: &group,
+    };
+    Page {
+        title: "Runtime Instances",
+        nav: "runtime",
+        user: Some(&user),
+        csrf: &user.csrf,
+    }
+    .render(&req, &page)
+}
+
+async fn forget_instance(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    _form: CsrfForm,
+) -> PageResult {
+    let (rg, id) = path.into_inner();
+    let group = group_of(&state, &rg).await?;
+    let id = parse_uuid(&id)?;
+    let g = group.id;
+    let forgotten = state.store.run(move |s| s.forget_instance(g, id)).await?;
+    if !forgotten {
+        return Err(WebError::NotFound.into());
+    }
+    tracing::info!(node = %id, user.email = %user.email, "runtime instance forgotten");
+    Ok(redirect_after_post(
+        &req,
+        &format!("{}/instances", group_path(&group)),
+    ))
+}
+
+/// The credential just issued and the commands that use it; shown once.
+pub struct Issued {
+    pub token: String,
+    pub linux: String,
+    pub docker: String,
+    pub docker_note: &'static str,
+}
+
+fn issued(state: &State, token: String) -> Issued {
+    let c = &state.cluster;
+    let linux = format!(
+        "gatehouse data-plane \\\n  --control-plane {} \\\n  --ca-fingerprint {} \\\n  --token {} \\\n  --data-dir /var/lib/gatehouse",
+        c.url, c.ca_fingerprint, token
+    );
+    let local = url::Url::parse(&c.url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h == "localhost" || h == "127.0.0.1"))
+        .unwrap_or(false);
+    let network = if local { "  --network host \\\n" } else { "" };
+    let docker = format!(
+        "docker build -t gatehouse .   # once, in the Gatehouse source tree\ndocker run -d --name gatehouse-node \\\n{network}  -e GATEHOUSE_ROLE=data_plane \\\n  -e GATEHOUSE_CLUSTER_CONTROL_PLANE={} \\\n  -e GATEHOUSE_CLUSTER_CA_FINGERPRINT={} \\\n  -e GATEHOUSE_CLUSTER_TOKEN={} \\\n  -v gatehouse-node:/data \\\n  -p 8000:8000 -p 8443:8443 \\\n  gatehouse",
+        c.url, c.ca_fingerprint, token
+    );
+    Issued {
+        token,
+        linux,
+        docker,
+        docker_note: if local {
+            "The control plane URL is local to this machine, so the container shares the host's network."
+        } else {
+            ""
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "runtime_instance_new.html")]
+struct NewInstancePage<'a> {
+    csrf: &'a str,
+    group: &'a RuntimeGroup,
+    base: String,
+    name: String,
+    days: String,
+    errors: FieldErrors,
+    issued: Option<Issued>,
+    ca_fingerprint: &'a str,
+    ca_pem: &'a str,
+    cluster_url: &'a str,
+}
+
+async fn render_new(
+    req: &HttpRequest,
+    state: &State,
+    user: &CurrentUser,
+    group: &RuntimeGroup,
+    fields: (String, String, FieldErrors),
+    issued: Option<Issued>,
+    status: StatusCode,
+) -> PageResult {
+    let (name, days, errors) = fields;
+    let page = NewInstancePage {
+        csrf: &user.csrf,
+        base: group_path(group),
+        group,
+        name,
+        days,
+        errors,
+        issued,
+        ca_fingerprint: &state.cluster.ca_fingerprint,
+        ca_pem: &state.cluster.ca_pem,
+        cluster_url: &state.cluster.url,
+    };
+    Page {
+        title: "New Runtime Instance",
+        nav: "runtime",
+        user: Some(user),
+        csrf: &user.csrf,
+    }
+    .render_status(req, &page, status)
+}
+
+async fn new_instance(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> PageResult {
+    let group = group_of(&state, &path).await?;
+    let fields = (
+        String::new(),
+        CREDENTIAL_DAYS_DEFAULT.to_string(),
+        FieldErrors::new(),
+    );
+    render_new(&req, &state, &user, &group, fields, None, StatusCode::OK).await
+}
+
+/// Issues a credential from the form's name and validity; `Err` holds the form's errors.
+async fn issue(
+    state: &State,
+    user: &CurrentUser,
+    group: &RuntimeGroup,
+    name: &str,
+    days: &str,
+) -> Result<Result<(DpCredential, String), FieldErrors>, WebError> {
+    let mut errors = FieldErrors::new();
+    let name = parse_credential_name(name).map_err(|e| errors.0.extend(e.0));
+    let days = parse_credential_days(days).map_err(|e| errors.0.extend(e.0));
+    let (Ok(name), Ok(days)) = (name, days) else {
+        return Ok(Err(errors));
+    };
+    let g = group.id;
+    match state
+        .store
+        .run(move |s| manage::issue_credential(s, g, &name, days))
+        .await
+    {
+        Ok(issued) => {
+            tracing::info!(runtime_group = %group.name, credential = %issued.0.id, user.email = %user.email, "node credential issued");
+            Ok(Ok(issued))
+        }
+        Err(WebError::BadRequest(msg)) => Ok(Err(FieldErrors::single("name", msg))),
+        Err(e) => Err(e),
+    }
+}
+
+async fn issue_for_instance(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let group = group_of(&state, &path).await?;
+    let (name, days) = (form.get("name").to_string(), form.get("days").to_string());
+    match issue(&state, &user, &group, &name, &days).await? {
+        Ok((_, token)) => {
+            let shown = issued(&state, token);
+            let fields = (name, days, FieldErrors::new());
+            render_new(
+                &req,
+                &state,
+                &user,
+                &group,
+                fields,
+                Some(shown),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(errors) => {
+            let fields = (name, days, errors);
+            render_new(
+                &req,
+                &state,
+                &user,
+                &group,
+                fields,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
+}
+
+pub struct CredentialRow {
+    pub id: String,
+    pub name: String,
+    pub status: &'static str,
+    pub created: String,
+    pub updated: String,
+    pub expires: String,
+    pub revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dp_certificates.html")]
+struct CredentialsPage<'a> {
+    csrf: &'a str,
+    group: &'a RuntimeGroup,
+    base: String,
+    tab: &'a str,
+    rows: Vec<CredentialRow>,
+    name: String,
+    days: String,
+    errors: FieldErrors,
+    issued: Option<Issued>,
+    max: usize,
+}
+
+async fn render_credentials(
+    req: &HttpRequest,
+    state: &State,
+    user: &CurrentUser,
+    group: &RuntimeGroup,
+    fields: (String, String, FieldErrors),
+    issued: Option<Issued>,
+    status: StatusCode,
+) -> PageResult {
+    let g = group.id;
+    let creds = state.store.run(move |s| s.list_dp_credentials(g)).await?;
+    let now = now_secs();
+    let rows = creds
+        .iter()
+        .map(|c| CredentialRow {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            status: c.status(now),
+            created: fmt_time(c.created_at),
+            updated: fmt_time(c.updated_at),
+            expires: fmt_time(c.expires_at),
+            revoked: c.revoked_at.is_some(),
+        })
+        .collect();
+    let (name, days, errors) = fields;
+    let page = CredentialsPage {
+        csrf: &user.csrf,
+        base: group_path(group),
+        tab: "certificates",
+        group,
+        rows,
+        name,
+        days,
+        errors,
+        issued,
+        max: manage::MAX_CREDENTIALS_PER_GROUP,
+    };
+    Page {
+        title: "Data plane certificates",
+        nav: "runtime",
+        user: Some(user),
+        csrf: &user.csrf,
+    }
+    .render_status(req, &page, status)
+}
+
+async fn list_credentials(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> PageResult {
+    let group = group_of(&state, &path).await?;
+    let fields = (
+        String::new(),
+        CREDENTIAL_DAYS_DEFAULT.to_string(),
+        FieldErrors::new(),
+    );
+    render_credentials(&req, &state, &user, &group, fields, None, StatusCode::OK).await
+}
+
+async fn issue_credential(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let group = group_of(&state, &path).await?;
+    let (name, days) = (form.get("name").to_string(), form.get("days").to_string());
+    let (fields, shown, status) = match issue(&state, &user, &group, &name, &days).await? {
+        Ok((_, token)) => (
+            (
+                String::new(),
+                CREDENTIAL_DAYS_DEFAULT.to_string(),
+                FieldErrors::new(),
+            ),
+            Some(issued(&state, token)),
+            StatusCode::OK,
+        ),
+        Err(errors) => ((name, days, errors), None, StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    render_credentials(&req, &state, &user, &group, fields, shown, status).await
+}
+
+async fn change_credential(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    form: CsrfForm,
+    action: &'static str,
+) -> PageResult {
+    let (rg, id) = path.into_inner();
+    let group = group_of(&state, &rg).await?;
+    let id = parse_uuid(&id)?;
+    let g = group.id;
+    let days = form.0.get("days").to_string();
+    let done = match action {
+        "renew" => match parse_credential_days(&days) {
+            Ok(d) => {
+                state
+                    .store
+                    .run(move |s| manage::renew_credential(s, g, id, d).map(|_| ()))
+                    .await
+            }
+            Err(errors) => {
+                let fields = (String::new(), CREDENTIAL_DAYS_DEFAULT.to_string(), errors);
+                return render_credentials(
+                    &req,
+                    &state,
+                    &user,
+                    &group,
+                    fields,
+                    None,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await;
+            }
+        },
+        "revoke" => {
+            state
+                .store
+                .run(move |s| manage::revoke_credential(s, g, id).map(|_| ()))
+                .await
+        }
+        _ => {
+            state
+                .store
+                .run(move |s| {
+                    if s.delete_dp_credential(g, id)? {
+                        Ok(())
+                    } else {
+                        Err(WebError::NotFound)
+                    }
+                })
+                .await
+        }
+    };
+    done?;
+    tracing::info!(credential = %id, action, user.email = %user.email, "node credential changed");
+    Ok(redirect_after_post(
+        &req,
+        &format!("{}/dp-certificates", group_path(&group)),
+    ))
+}
+
+async fn renew_credential(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    form: CsrfForm,
+) -> PageResult {
+    change_credential(req, state, user, path, form, "renew").await
+}
+
+async fn revoke_credential(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    form: CsrfForm,
+) -> PageResult {
+    change_credential(req, state, user, path, form, "revoke").await
+}
+
+async fn delete_credential(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    form: CsrfForm,
+) -> PageResult {
+    change_credential(req, state, user, path, form, "delete").await
+}
