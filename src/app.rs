@@ -146,7 +146,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         tokio::spawn(cluster::control::serve(
             tokio::net::TcpListener::from_std(cluster_l)?,
             cluster_tls,
-            ControlPlane::new(store.clone(), hub),
+            ControlPlane::new(store.clone(), hub, metrics.clone()),
             shutdown_rx.clone(),
         ));
         tokio::spawn(telemetry::run_writer(

@@ -23,8 +23,10 @@ pub fn render_metrics(proxy: &Proxy, metrics: &Metrics) -> String {
         config_version: cfg.version,
         config_hash: &cfg.hash,
         records_dropped: proxy.recorder.dropped(),
-        // The embedded proxy; remote data planes arrive with the cluster work.
-        connected_nodes: 1,
+        // This process's own proxy, and the data planes streaming from it (a node has none).
+        connected_nodes: 1 + metrics
+            .remote_nodes
+            .load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

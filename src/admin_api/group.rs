@@ -46,6 +46,56 @@ impl FromRequest for GroupKey {
     }
 }
 
+/// The entity key of a one-key path (`/services/{service}`), also under a group scope where
+/// `{rg}` comes first: the last path parameter other than `rg`.
+pub struct Key(String);
+
+impl Key {
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl FromRequest for Key {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let key = req
+            .match_info()
+            .iter()
+            .filter(|(k, _)| *k != "rg")
+            .last()
+            .map(|(_, v)| v.to_string());
+        ready(
+            key.map(Key)
+                .ok_or_else(|| actix_web::error::ErrorNotFound("missing path key")),
+        )
+    }
+}
+
+/// `/services/{service}/routes/{route}`: both keys, by name.
+pub struct ServiceRoute(pub String, pub String);
+
+impl ServiceRoute {
+    pub fn into_inner(self) -> (String, String) {
+        (self.0, self.1)
+    }
+}
+
+impl FromRequest for ServiceRoute {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let m = req.match_info();
+        ready(match (m.get("service"), m.get("route")) {
+            (Some(s), Some(r)) => Ok(ServiceRoute(s.to_string(), r.to_string())),
+            _ => Err(actix_web::error::ErrorNotFound("missing path keys")),
+        })
+    }
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/runtime-groups")

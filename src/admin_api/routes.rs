@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body;
-use super::group::GroupKey;
+use super::group::{GroupKey, Key, ServiceRoute};
 use super::pagination::{list_body, PageQuery};
 use super::{ApiResult, State};
 use crate::domain::Route;
@@ -48,7 +48,7 @@ async fn list_routes(state: web::Data<State>, rg: GroupKey, q: web::Query<PageQu
 async fn list_service_routes(
     state: web::Data<State>,
     rg: GroupKey,
-    key: web::Path<String>,
+    key: Key,
     q: web::Query<PageQuery>,
 ) -> ApiResult {
     let (offset, size) = q.bounds()?;
@@ -83,7 +83,7 @@ async fn create_route(
 async fn create_service_route(
     state: web::Data<State>,
     rg: GroupKey,
-    key: web::Path<String>,
+    key: Key,
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> ApiResult {
@@ -100,7 +100,7 @@ async fn create_service_route(
     Ok(HttpResponse::Created().json(route.to_json()))
 }
 
-async fn get_route(state: web::Data<State>, rg: GroupKey, key: web::Path<String>) -> ApiResult {
+async fn get_route(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiResult {
     let key = key.into_inner();
     let route = state
         .store
@@ -109,11 +109,7 @@ async fn get_route(state: web::Data<State>, rg: GroupKey, key: web::Path<String>
     Ok(HttpResponse::Ok().json(route.to_json()))
 }
 
-async fn get_route_service(
-    state: web::Data<State>,
-    rg: GroupKey,
-    key: web::Path<String>,
-) -> ApiResult {
+async fn get_route_service(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiResult {
     let key = key.into_inner();
     let svc = state
         .store
@@ -130,7 +126,7 @@ async fn get_route_service(
 async fn update_route(
     state: web::Data<State>,
     rg: GroupKey,
-    key: web::Path<String>,
+    key: Key,
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> ApiResult {
@@ -146,7 +142,7 @@ async fn update_route(
 async fn upsert_route(
     state: web::Data<State>,
     rg: GroupKey,
-    key: web::Path<String>,
+    key: Key,
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> ApiResult {
@@ -159,7 +155,7 @@ async fn upsert_route(
     Ok(HttpResponse::Ok().json(route.to_json()))
 }
 
-async fn delete_route(state: web::Data<State>, rg: GroupKey, key: web::Path<String>) -> ApiResult {
+async fn delete_route(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiResult {
     let key = key.into_inner();
     state
         .store
@@ -183,11 +179,7 @@ fn route_of_service(
     Ok(r)
 }
 
-async fn get_nested_route(
-    state: web::Data<State>,
-    rg: GroupKey,
-    path: web::Path<(String, String)>,
-) -> ApiResult {
+async fn get_nested_route(state: web::Data<State>, rg: GroupKey, path: ServiceRoute) -> ApiResult {
     let (service, route) = path.into_inner();
     let r = state
         .store
@@ -199,7 +191,7 @@ async fn get_nested_route(
 async fn update_nested_route(
     state: web::Data<State>,
     rg: GroupKey,
-    path: web::Path<(String, String)>,
+    path: ServiceRoute,
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> ApiResult {
@@ -219,7 +211,7 @@ async fn update_nested_route(
 async fn delete_nested_route(
     state: web::Data<State>,
     rg: GroupKey,
-    path: web::Path<(String, String)>,
+    path: ServiceRoute,
 ) -> ApiResult {
     let (service, route) = path.into_inner();
     state

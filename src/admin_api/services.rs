@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body;
-use super::group::GroupKey;
+use super::group::{GroupKey, Key};
 use super::pagination::{list_body, PageQuery};
 use super::{ApiResult, State};
 use crate::domain::GatewayService;
@@ -61,7 +61,7 @@ async fn create_service(
     Ok(HttpResponse::Created().json(svc.to_json()))
 }
 
-async fn get_service(state: web::Data<State>, rg: GroupKey, key: web::Path<String>) -> ApiResult {
+async fn get_service(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiResult {
     let key = key.into_inner();
     let svc = state
         .store
@@ -73,7 +73,7 @@ async fn get_service(state: web::Data<State>, rg: GroupKey, key: web::Path<Strin
 async fn update_service(
     state: web::Data<State>,
     rg: GroupKey,
-    key: web::Path<String>,
+    key: Key,
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> ApiResult {
@@ -89,7 +89,7 @@ async fn update_service(
 async fn upsert_service(
     state: web::Data<State>,
     rg: GroupKey,
-    key: web::Path<String>,
+    key: Key,
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> ApiResult {
@@ -102,11 +102,7 @@ async fn upsert_service(
     Ok(HttpResponse::Ok().json(svc.to_json()))
 }
 
-async fn delete_service(
-    state: web::Data<State>,
-    rg: GroupKey,
-    key: web::Path<String>,
-) -> ApiResult {
+async fn delete_service(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiResult {
     let key = key.into_inner();
     state
         .store

@@ -79,6 +79,24 @@ impl SnapshotHub {
     async fn refresh(&self, group: Uuid) {
         let version = *self.store.subscribe().borrow();
         let store = self.store.clone();
+        let exists = store
+            .run(move |s| match s.get_runtime_group(group) {
+                Ok(_) => Ok(true),
+                Err(crate::store::StoreError::NotFound) => Ok(false),
+                Err(e) => Err(e),
+            })
+            .await;
+        if let Ok(false) = exists {
+            // A deleted group's nodes are orphaned, not emptied: drop its slot so their
+            // streams end, and never push them an empty configuration.
+            self.groups
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&group);
+            tracing::info!(runtime_group = %group, "runtime group deleted: its nodes keep their last configuration");
+            return;
+        }
+        let store = self.store.clone();
         let built = store
             .run(move |s| s.load_group_config(group))
             .await
@@ -136,29 +154,23 @@ pub struct ControlPlane {
     /// disconnected if no newer stream has replaced it.
     streams: Mutex<HashMap<Uuid, u64>>,
     generation: AtomicU64,
+    metrics: Arc<crate::telemetry::Metrics>,
 }
 
 impl ControlPlane {
-    pub fn new(store: Store, hub: Arc<SnapshotHub>) -> Arc<ControlPlane> {
+    pub fn new(
+        store: Store,
+        hub: Arc<SnapshotHub>,
+        metrics: Arc<crate::telemetry::Metrics>,
+    ) -> Arc<ControlPlane> {
         Arc::new(ControlPlane {
             store,
             hub,
+            metrics,
             version: env!("CARGO_PKG_VERSION").to_string(),
             streams: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
         })
-    }
-
-    /// For tests and odd deployments: pretend to be another version.
-    pub fn with_version(mut self: Arc<Self>, version: &str) -> Arc<Self> {
-        if let Some(cp) = Arc::get_mut(&mut self) {
-            cp.version = version.to_string();
-        }
-        self
-    }
-
-    pub fn connected_nodes(&self) -> usize {
-        self.streams.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -371,10 +383,13 @@ async fn stream(
         );
     }
     let generation = cp.generation.fetch_add(1, Ordering::Relaxed) + 1;
-    cp.streams
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(node_id, generation);
+    {
+        let mut streams = cp.streams.lock().unwrap_or_else(|p| p.into_inner());
+        streams.insert(node_id, generation);
+        cp.metrics
+            .remote_nodes
+            .store(streams.len() as u64, Ordering::Relaxed);
+    }
     tracing::info!(node = %node_id, hostname = %hb.hostname, peer = %peer, runtime_group = %cred.runtime_group_id, "node connected");
 
     let mut latest = cp.hub.subscribe(cred.runtime_group_id).await;
@@ -419,6 +434,9 @@ async fn stream(
             let mut streams = cp.streams.lock().unwrap_or_else(|p| p.into_inner());
             if streams.get(&node_id) == Some(&generation) {
                 streams.remove(&node_id);
+                cp.metrics
+                    .remote_nodes
+                    .store(streams.len() as u64, Ordering::Relaxed);
                 true
             } else {
                 false

@@ -27,6 +27,8 @@ struct Series {
 #[derive(Default)]
 pub struct Metrics {
     series: Mutex<Series>,
+    /// Data-plane nodes streaming from this control plane right now.
+    pub remote_nodes: std::sync::atomic::AtomicU64,
 }
 
 /// Point-in-time values the registry does not own.

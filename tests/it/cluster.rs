@@ -661,3 +661,81 @@ fn a_node_without_a_pinned_ca_or_token_refuses_to_start() {
         .expect("run");
     assert!(String::from_utf8_lossy(&out.stderr).contains("https://"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_isolated_and_a_deleted_groups_nodes_keep_serving() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let upstream = reflect_upstream().await;
+    let cp = ControlPlane::start(&root.path().join("cp")).await;
+    let (s, group) = cp
+        .admin(
+            Method::POST,
+            "/runtime-groups",
+            Some(json!({ "name": "edge", "labels": { "env": "prod" } })),
+        )
+        .await;
+    assert_eq!(s, 201, "{group}");
+    let (s, dup) = cp
+        .admin(
+            Method::POST,
+            "/runtime-groups",
+            Some(json!({ "name": "edge" })),
+        )
+        .await;
+    assert_eq!(s, 409, "{dup}");
+    let scoped = "/runtime-groups/edge/core-entities";
+    let (s, b) = cp
+        .admin(
+            Method::POST,
+            &format!("{scoped}/services"),
+            Some(json!({ "name": "edge-svc", "url": format!("http://{}", upstream.addr) })),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = cp
+        .admin(
+            Method::POST,
+            &format!("{scoped}/services/edge-svc/routes"),
+            Some(json!({ "name": "edge-route", "paths": ["/edge"] })),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (_, listed) = cp
+        .admin(Method::GET, &format!("{scoped}/routes"), None)
+        .await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1));
+    let (_, default_routes) = cp.admin(Method::GET, "/routes", None).await;
+    assert_eq!(
+        default_routes["data"].as_array().map(Vec::len),
+        Some(0),
+        "the default group does not see it"
+    );
+
+    let cred = cp.issue_credential("edge").await;
+    let mut node = Node::start(&root.path().join("n"), &cred, &[]);
+    node.wait_for("/edge", 200, Duration::from_secs(20)).await;
+    // The control plane's own proxy serves the default group only.
+    let own = reqwest::get(format!("http://127.0.0.1:{}/edge", cp.proxy_port))
+        .await
+        .expect("cp proxy");
+    assert_eq!(own.status().as_u16(), 404);
+
+    let (s, _) = cp.admin(Method::DELETE, "/runtime-groups/edge", None).await;
+    assert_eq!(s, 204);
+    let (s, _) = cp
+        .admin(Method::DELETE, "/runtime-groups/default", None)
+        .await;
+    assert_eq!(s, 400, "the default group is never deleted");
+    wait_log(
+        &node.proc,
+        "unknown node credential",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(node.get("/edge").await, Some(200), "orphaned, not emptied");
+    assert!(
+        !node.proc.log().contains("routes=0"),
+        "never pushed an empty configuration: {}",
+        node.proc.log()
+    );
+}
