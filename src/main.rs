@@ -21,6 +21,10 @@ fn main() -> anyhow::Result<()> {
     }
     let app = gatehouse::app::start(settings)?;
     tracing::info!(
+        cluster = %app.cluster.url, ca_fingerprint = %app.cluster.ca_fingerprint,
+        "data-plane nodes can follow this control plane (Runtime Manager > New Runtime Instance)"
+    );
+    tracing::info!(
         proxy = %app.proxy_addr, admin = %app.admin_addr, console = %app.console_addr, echo = %app.echo_addr,
         "gatehouse is running; open the console at http://{}", app.console_addr
     );

@@ -71,6 +71,8 @@ pub struct InstanceRow {
     pub sync_class: &'static str,
     pub reason: String,
     pub embedded: bool,
+    /// Requests the node served in the last 24 hours (from its shipped records).
+    pub requests: i64,
     last_seen_secs: i64,
     first_seen_secs: i64,
 }
@@ -86,7 +88,7 @@ fn ago(now: i64, then: i64) -> String {
     }
 }
 
-fn row(n: &RuntimeInstance, now: i64, latest: &str) -> InstanceRow {
+fn row(n: &RuntimeInstance, now: i64, latest: &str, requests: i64) -> InstanceRow {
     let sync = n.sync_status(now, env!("CARGO_PKG_VERSION"), latest);
     InstanceRow {
         id: n.id.to_string(),
@@ -106,6 +108,7 @@ fn row(n: &RuntimeInstance, now: i64, latest: &str) -> InstanceRow {
         sync: sync.label(),
         reason: sync.reason().to_string(),
         embedded: n.embedded,
+        requests,
         last_seen_secs: n.last_seen,
         first_seen_secs: n.first_seen,
     }
@@ -145,7 +148,11 @@ async fn list_instances(
 ) -> PageResult {
     let group = group_of(&state, &path).await?;
     let g = group.id;
-    let nodes = state.store.run(move |s| s.list_instances(g)).await?;
+    let since = (now_secs() - 86_400) * 1000;
+    let (nodes, traffic) = state
+        .store
+        .run(move |s| Ok::<_, WebError>((s.list_instances(g)?, s.node_traffic_since(since)?)))
+        .await?;
     let latest = crate::snapshot::load(&state.store, g, 0)
         .await
         .map_err(|e| WebError::internal("building the group snapshot failed", e))?;
@@ -154,7 +161,10 @@ async fn list_instances(
     let q = query.q.trim().to_lowercase();
     let mut rows: Vec<InstanceRow> = nodes
         .iter()
-        .map(|n| row(n, now, &latest.hash))
+        .map(|n| {
+            let served = traffic.get(&n.id).map(|t| t.requests).unwrap_or(0);
+            row(n, now, &latest.hash, served)
+        })
         .filter(|r| q.is_empty() || r.hostname.to_lowercase().contains(&q) || r.ip.contains(&q))
         .filter(|r| match query.connected.as_str() {
             "connected" => r.connected,
