@@ -10,6 +10,8 @@
 # ±10 %; interleaving and medians keep a slow minute from deciding the ratio.
 #
 # Usage: bench/run.sh [--duration 5s] [--connections 64] [--threads 2] [--routes "1 1000 10000"] [--rounds 3]
+# With the first route count it also runs a second Gatehouse with GATEHOUSE_ANALYTICS=off and
+# prints the analytics overhead.
 # Installs nginx, haproxy and wrk from Debian packages when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -116,6 +118,12 @@ GATEHOUSE_CONSOLE_LISTEN=127.0.0.1:$CONSOLE GATEHOUSE_CLUSTER_LISTEN=127.0.0.1:0
 GATEHOUSE_BOOTSTRAP_TOKEN=$TOKEN GATEHOUSE_LOG=warn "$BIN" &
 GHPID=$!
 PIDS+=($GHPID)
+# A second Gatehouse with analytics off, to print what recording every request costs.
+GHOFF=18010; ADMIN_OFF=18011
+GATEHOUSE_DATA_DIR="$WORK/gh-off" GATEHOUSE_PROXY_LISTEN=127.0.0.1:$GHOFF GATEHOUSE_PROXY_TLS_LISTEN=127.0.0.1:18444 GATEHOUSE_ADMIN_LISTEN=127.0.0.1:$ADMIN_OFF \
+GATEHOUSE_CONSOLE_LISTEN=127.0.0.1:0 GATEHOUSE_CLUSTER_LISTEN=127.0.0.1:0 GATEHOUSE_ECHO_LISTEN=127.0.0.1:0 GATEHOUSE_ANALYTICS=off \
+GATEHOUSE_BOOTSTRAP_TOKEN=$TOKEN GATEHOUSE_LOG=warn "$BIN" &
+PIDS+=($!)
 
 wait_http() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
 wait_http "http://127.0.0.1:$UP/"
@@ -125,7 +133,12 @@ api() { curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $TOKEN"
 for _ in $(seq 1 200); do [ "$(api http://127.0.0.1:$ADMIN/status)" = 200 ] && break; sleep 0.05; done
 api -X POST "http://127.0.0.1:$ADMIN/services" -d name=bench -d "url=http://127.0.0.1:$UP" >/dev/null
 api -X POST "http://127.0.0.1:$ADMIN/services/bench/routes" -d name=bench -d 'paths[]=/bench' >/dev/null
+for _ in $(seq 1 200); do [ "$(api http://127.0.0.1:$ADMIN_OFF/status)" = 200 ] && break; sleep 0.05; done
+api -X POST "http://127.0.0.1:$ADMIN_OFF/services" -d name=bench -d "url=http://127.0.0.1:$UP" >/dev/null
+api -X POST "http://127.0.0.1:$ADMIN_OFF/services/bench/routes" -d name=bench -d 'paths[]=/bench' >/dev/null
+wait_http "http://127.0.0.1:$GHOFF/bench"
 CONFIGURED=1
+FIRST_ROUTES=${ROUTES%% *}
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$GHPID/status"; }
 
@@ -177,9 +190,12 @@ for n in $ROUTES; do
   ROUTES_RSS=$(rss_kb)
   declare -A RPS=() P50=() P99=() NOTE=()
   PEAK_RSS=$ROUTES_RSS
+  TARGETS="direct nginx haproxy gatehouse"
+  if [ "$n" = "$FIRST_ROUTES" ]; then TARGETS="$TARGETS gh-no-analytics"; fi
   for _ in $(seq 1 "$ROUNDS"); do
-    for t in direct nginx haproxy gatehouse; do
+    for t in $TARGETS; do
       case $t in
+        gh-no-analytics) url="http://127.0.0.1:$GHOFF/bench";;
         direct) url="http://127.0.0.1:$UP/bench";;
         nginx) url="http://127.0.0.1:$NGX/bench";;
         haproxy) url="http://127.0.0.1:$HAP/bench";;
@@ -190,14 +206,19 @@ for n in $ROUTES; do
       if [ "$t" = gatehouse ]; then rss=$(rss_kb); [ "$rss" -gt "$PEAK_RSS" ] && PEAK_RSS=$rss; fi
     done
   done
-  for t in direct nginx haproxy gatehouse; do
+  for t in $TARGETS; do
     printf "%-8s %-10s %12s %9s %9s  %s\n" "$n" "$t" "$(median <<<"${RPS[$t]}")" "$(median <<<"${P50[$t]}")" "$(median <<<"${P99[$t]}")" \
       "$([ "$t" = gatehouse ] && echo "rss ${ROUTES_RSS}->${PEAK_RSS} kB; runs: ${RPS[$t]}" || echo "runs: ${RPS[$t]}") ${NOTE[$t]}"
   done
   G=$(median <<<"${RPS[gatehouse]}"); N=$(median <<<"${RPS[nginx]}"); H=$(median <<<"${RPS[haproxy]}"); D=$(median <<<"${RPS[direct]}")
   SUMMARY+=("$(printf "%-8s gatehouse/nginx %s (p99 %s vs %s ms)  gatehouse/haproxy %s (p99 %s ms)  gatehouse/direct %s  RSS with routes %s MB, under load %s MB" \
     "$n" "$(ratio "$G" "$N")" "$(median <<<"${P99[gatehouse]}")" "$(median <<<"${P99[nginx]}")" "$(ratio "$G" "$H")" "$(median <<<"${P99[haproxy]}")" "$(ratio "$G" "$D")" $((ROUTES_RSS / 1024)) $((PEAK_RSS / 1024)))")
+  if [ -n "${RPS[gh-no-analytics]:-}" ]; then
+    OFF=$(median <<<"${RPS[gh-no-analytics]}")
+    ANALYTICS_LINE=$(awk -v on="$G" -v off="$OFF" 'BEGIN{ printf "analytics overhead (%s routes): %.1f %% fewer requests/s with analytics on (%.0f vs %.0f off)", "'"$n"'", (off-on)*100/off, on, off }')
+  fi
   unset RPS P50 P99 NOTE
 done
 echo
 printf "%s\n" "${SUMMARY[@]}"
+if [ -n "${ANALYTICS_LINE:-}" ]; then echo "$ANALYTICS_LINE"; fi

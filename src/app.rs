@@ -17,9 +17,6 @@ use crate::store::InstanceReport;
 use crate::store::Store;
 use crate::{admin_api, console, echo, security, snapshot, telemetry};
 
-/// How long raw request records are kept; the per-minute rollups outlive them.
-const RAW_RECORDS_KEPT: Duration = Duration::from_secs(24 * 3600);
-
 pub struct RunningApp {
     pub proxy_addr: SocketAddr,
     pub proxy_tls_addr: SocketAddr,
@@ -122,6 +119,15 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     let group = store.get_default_group()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (recorder, records) = telemetry::channel(65_536);
+    let analytics_on = settings.analytics == crate::settings::OnOff::On;
+    let recorder = if analytics_on {
+        recorder
+    } else {
+        tracing::info!("analytics are off (GATEHOUSE_ANALYTICS=off): no request records are kept");
+        telemetry::Recorder::disabled()
+    };
+    let access_log = settings.access_log == crate::settings::AccessLog::Json;
+    let retention = settings.retention();
     let metrics = Arc::new(telemetry::Metrics::default());
     let proxy = runtime.block_on(async {
         let initial = snapshot::load(&store, group.id, 0).await?;
@@ -155,6 +161,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             store.clone(),
             metrics.clone(),
             Duration::from_millis(200),
+            access_log,
         ));
         if let Some(l) = status_l {
             tokio::spawn(crate::status::serve(
@@ -166,7 +173,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         }
         tokio::spawn(telemetry::run_pruner(
             store.clone(),
-            RAW_RECORDS_KEPT,
+            retention,
             Duration::from_secs(60),
         ));
         tokio::spawn(crate::proxy::run_active_checks(

@@ -86,6 +86,12 @@ pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
         .context("starting the background runtime")?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (recorder, records) = crate::telemetry::channel(65_536);
+    let recorder = if settings.analytics == crate::settings::OnOff::On {
+        recorder
+    } else {
+        crate::telemetry::Recorder::disabled()
+    };
+    let access_log = settings.access_log == crate::settings::AccessLog::Json;
     let metrics = Arc::new(crate::telemetry::Metrics::default());
     let spool = node::Spool::open(&settings.data_dir, opts.spool_bytes)
         .context("opening the telemetry spool")?;
@@ -105,6 +111,7 @@ pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
             spool,
             client.clone(),
             metrics.clone(),
+            access_log,
             shutdown_rx.clone(),
         ));
         tokio::spawn(crate::proxy::run_active_checks(

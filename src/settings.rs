@@ -100,6 +100,33 @@ pub struct Settings {
     /// Worker threads for the proxy runtime (default: one per core).
     #[arg(long, global = true, env = "GATEHOUSE_PROXY_WORKERS")]
     pub proxy_workers: Option<usize>,
+    /// Request analytics (records, rollups, per-route metrics): `on` or `off`.
+    #[arg(long, global = true, env = "GATEHOUSE_ANALYTICS", default_value = "on")]
+    pub analytics: OnOff,
+    /// How long raw request records are kept, in hours (rollups outlive them).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_ANALYTICS_RAW_RETENTION_HOURS",
+        default_value_t = 24
+    )]
+    pub analytics_raw_retention_hours: u64,
+    /// How long per-minute rollups and latency histograms are kept, in days.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_ANALYTICS_RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    pub analytics_retention_days: u64,
+    /// Access log of proxied requests on stdout: `off` or `json` (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_ACCESS_LOG",
+        default_value = "off"
+    )]
+    pub access_log: AccessLog,
     /// `traditional` (everything in one process, the default) or `data_plane` (only the proxy,
     /// following a control plane; the same as the `data-plane` subcommand).
     #[arg(
@@ -126,6 +153,18 @@ pub struct Settings {
     pub node: NodeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessLog {
+    Off,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -190,6 +229,10 @@ impl Settings {
             bootstrap_token: None,
             proxy_workers: Some(2),
             role: Role::Traditional,
+            analytics: OnOff::On,
+            analytics_raw_retention_hours: 24,
+            analytics_retention_days: 30,
+            access_log: AccessLog::Off,
             cluster_server_names: Vec::new(),
             cluster_url: None,
             node: NodeArgs {
@@ -198,6 +241,13 @@ impl Settings {
                 ..NodeArgs::default()
             },
             command: None,
+        }
+    }
+
+    pub fn retention(&self) -> crate::telemetry::Retention {
+        crate::telemetry::Retention {
+            raw: std::time::Duration::from_secs(self.analytics_raw_retention_hours.max(1) * 3600),
+            rollups: std::time::Duration::from_secs(self.analytics_retention_days.max(1) * 86_400),
         }
     }
 

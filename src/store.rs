@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 use tokio::sync::watch;
 
-pub use analytics::{StatusCount, TrafficSummary};
+pub use analytics::{
+    AnalyticsFilter, EntityTraffic, Percentiles, SeriesPoint, StatusCount, Totals, TrafficSummary,
+};
 pub use gateway::{GroupConfig, Page, TagFilter};
 pub use identity::{AdminToken, User};
 pub use runtime::{InstanceReport, NodeTraffic};

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::store::Store;
 
+pub mod histogram;
 mod metrics;
 pub use metrics::{Gauges, Metrics};
 
@@ -31,14 +32,25 @@ pub struct RequestRecord {
 /// The proxy's handle: cheap to clone, never blocks, counts what it had to drop.
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<RequestRecord>,
+    /// `None` when analytics are off: recording is then a no-op.
+    tx: Option<mpsc::Sender<RequestRecord>>,
     dropped: Arc<AtomicU64>,
 }
 
 impl Recorder {
+    /// A recorder that keeps nothing (`GATEHOUSE_ANALYTICS=off`).
+    pub fn disabled() -> Recorder {
+        Recorder {
+            tx: None,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
     pub fn record(&self, record: RequestRecord) {
-        if self.tx.try_send(record).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(tx) = &self.tx {
+            if tx.try_send(record).is_err() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -51,7 +63,7 @@ pub fn channel(capacity: usize) -> (Recorder, mpsc::Receiver<RequestRecord>) {
     let (tx, rx) = mpsc::channel(capacity);
     (
         Recorder {
-            tx,
+            tx: Some(tx),
             dropped: Arc::new(AtomicU64::new(0)),
         },
         rx,
@@ -68,6 +80,7 @@ pub async fn run_writer(
     store: Store,
     metrics: Arc<Metrics>,
     interval: Duration,
+    access_log: bool,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -80,19 +93,28 @@ pub async fn run_writer(
         while let Ok(r) = rx.try_recv() {
             batch.push(r);
             if batch.len() >= MAX_BATCH {
-                flush(&mut batch, node, &store, &metrics).await;
+                flush(&mut batch, node, &store, &metrics, access_log).await;
             }
         }
-        flush(&mut batch, node, &store, &metrics).await;
+        flush(&mut batch, node, &store, &metrics, access_log).await;
     }
 }
 
-async fn flush(batch: &mut Vec<RequestRecord>, node: Uuid, store: &Store, metrics: &Metrics) {
+async fn flush(
+    batch: &mut Vec<RequestRecord>,
+    node: Uuid,
+    store: &Store,
+    metrics: &Metrics,
+    access_log: bool,
+) {
     if batch.is_empty() {
         return;
     }
     let records = std::mem::replace(batch, Vec::with_capacity(MAX_BATCH));
     metrics.observe(&records);
+    if access_log {
+        write_access_log(&records);
+    }
     let n = records.len();
     if let Err(e) = store
         .run(move |s| s.insert_request_records(node, &records))
@@ -102,17 +124,66 @@ async fn flush(batch: &mut Vec<RequestRecord>, node: Uuid, store: &Store, metric
     }
 }
 
-/// Deletes raw request records older than `keep`, every `every`; rollups are kept.
-pub async fn run_pruner(store: Store, keep: Duration, every: Duration) {
+/// One JSON object per record on stdout, written by the telemetry task (never the proxy).
+pub fn write_access_log(records: &[RequestRecord]) {
+    use std::io::Write;
+    let mut out = String::with_capacity(records.len() * 256);
+    for r in records {
+        let line = serde_json::json!({
+            "ts_ms": r.ts_ms,
+            "runtime_group_id": r.runtime_group_id,
+            "service_id": r.service_id,
+            "route_id": r.route_id,
+            "version_id": r.version_id,
+            "method": r.method.as_str(),
+            "status": r.status,
+            "latency_ms": r.latency_ms,
+            "upstream_latency_ms": r.upstream_latency_ms,
+            "gateway_latency_ms": r.upstream_latency_ms.map(|u| (r.latency_ms - u).max(0)),
+            "bytes_in": r.bytes_in,
+            "bytes_out": r.bytes_out,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+}
+
+/// How long analytics data is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Raw request records.
+    pub raw: Duration,
+    /// Per-minute rollups, latency histograms and per-node traffic.
+    pub rollups: Duration,
+}
+
+/// How long the control plane remembers which node batches it ingested (for deduplication); a
+/// node that is offline longer than this and then resends is the only way to count twice.
+const BATCH_IDS_KEPT: Duration = Duration::from_secs(7 * 86_400);
+
+/// Prunes analytics past their retention, every `every`.
+pub async fn run_pruner(store: Store, keep: Retention, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let cutoff =
-            time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - keep.as_millis() as i64;
-        match store.run(move |s| s.prune_request_records(cutoff)).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(records = n, "pruned raw request records"),
-            Err(e) => tracing::warn!(error = %e, "pruning request records failed"),
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+        let raw_cutoff = now - keep.raw.as_millis() as i64;
+        let rollup_cutoff = now - keep.rollups.as_millis() as i64;
+        let batch_cutoff = now - BATCH_IDS_KEPT.as_millis() as i64;
+        let pruned = store
+            .run(move |s| {
+                let raw = s.prune_request_records(raw_cutoff)?;
+                let rollups = s.prune_analytics(rollup_cutoff, batch_cutoff)?;
+                Ok::<_, crate::store::StoreError>((raw, rollups))
+            })
+            .await;
+        match pruned {
+            Ok((0, 0)) => {}
+            Ok((raw, rollups)) => {
+                tracing::debug!(records = raw, rollup_rows = rollups, "pruned analytics")
+            }
+            Err(e) => tracing::warn!(error = %e, "pruning analytics failed"),
         }
     }
 }

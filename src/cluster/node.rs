@@ -549,6 +549,7 @@ pub async fn ship_telemetry(
     mut spool: Spool,
     client: Arc<ClusterClient>,
     metrics: Arc<Metrics>,
+    access_log: bool,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut retry = tokio::time::interval(Duration::from_secs(2));
@@ -572,6 +573,9 @@ pub async fn ship_telemetry(
         }
         if !batch.is_empty() {
             metrics.observe(&batch);
+            if access_log {
+                crate::telemetry::write_access_log(&batch);
+            }
             let written = tokio::task::block_in_place(|| spool.push(&batch));
             if let Err(e) = written {
                 tracing::error!(error = %e, records = batch.len(), "spooling request records failed; dropped");

@@ -2,16 +2,107 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter};
 use uuid::Uuid;
 
 use super::{Store, StoreError, StoreResult};
-use crate::telemetry::RequestRecord;
+use crate::telemetry::{histogram, RequestRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusCount {
     pub status: u16,
     pub count: i64,
+}
+
+/// Which traffic an analytics query is about; `None` fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnalyticsFilter {
+    pub group: Option<Uuid>,
+    pub service: Option<Uuid>,
+    pub version: Option<Uuid>,
+    pub route: Option<Uuid>,
+    /// 2 for 2xx … 5xx.
+    pub status_class: Option<u16>,
+    pub since_ms: i64,
+    pub until_ms: Option<i64>,
+}
+
+impl AnalyticsFilter {
+    pub fn since(since_ms: i64) -> AnalyticsFilter {
+        AnalyticsFilter {
+            since_ms,
+            ..AnalyticsFilter::default()
+        }
+    }
+
+    /// The WHERE clause over a rollup-shaped table; `class` is the SQL for the status class.
+    fn clause(&self, class: &str) -> (String, Vec<SqlValue>) {
+        let mut sql = String::from("minute >= ?1");
+        let mut args = vec![SqlValue::Integer(self.since_ms.div_euclid(60_000))];
+        let mut add = |cond: &str, v: SqlValue| {
+            args.push(v);
+            sql.push_str(&format!(" AND {cond} ?{}", args.len()));
+        };
+        if let Some(until) = self.until_ms {
+            add("minute <", SqlValue::Integer(until.div_euclid(60_000)));
+        }
+        for (col, v) in [
+            ("runtime_group_id", self.group),
+            ("service_id", self.service),
+            ("version_id", self.version),
+            ("route_id", self.route),
+        ] {
+            if let Some(v) = v {
+                add(&format!("{col} ="), SqlValue::Text(v.to_string()));
+            }
+        }
+        if let Some(c) = self.status_class {
+            add(&format!("{class} ="), SqlValue::Integer(i64::from(c)));
+        }
+        (sql, args)
+    }
+}
+
+/// Requests over a window: totals and latency sums (rollups only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub requests: i64,
+    /// Status 400 and above.
+    pub errors: i64,
+    /// Status 500 and above.
+    pub server_errors: i64,
+    pub latency_ms_sum: i64,
+    pub upstream_latency_ms_sum: i64,
+}
+
+/// Requests per status class in one time step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesPoint {
+    pub start_ms: i64,
+    /// Index 0 is 1xx … 4 is 5xx.
+    pub classes: [i64; 5],
+}
+
+impl SeriesPoint {
+    pub fn total(&self) -> i64 {
+        self.classes.iter().sum()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Percentiles {
+    pub p50: Option<i64>,
+    pub p95: Option<i64>,
+    pub p99: Option<i64>,
+}
+
+/// Traffic of one entity (route, version, service) in a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityTraffic {
+    pub id: String,
+    pub requests: i64,
+    pub errors: i64,
 }
 
 /// A runtime group's traffic over a window, for the group page's tiles.
@@ -25,6 +116,155 @@ pub struct TrafficSummary {
 }
 
 impl Store {
+    pub fn analytics_totals(&self, f: &AnalyticsFilter) -> StoreResult<Totals> {
+        let (w, args) = f.clause("status / 100");
+        let conn = self.lock();
+        let t = conn.query_row(
+            &format!(
+                "SELECT COALESCE(SUM(count), 0),
+                        COALESCE(SUM(CASE WHEN status >= 400 THEN count ELSE 0 END), 0),
+                        COALESCE(SUM(CASE WHEN status >= 500 THEN count ELSE 0 END), 0),
+                        COALESCE(SUM(latency_ms_sum), 0), COALESCE(SUM(upstream_latency_ms_sum), 0)
+                 FROM request_rollups WHERE {w}"
+            ),
+            params_from_iter(args),
+            |r| {
+                Ok(Totals {
+                    requests: r.get(0)?,
+                    errors: r.get(1)?,
+                    server_errors: r.get(2)?,
+                    latency_ms_sum: r.get(3)?,
+                    upstream_latency_ms_sum: r.get(4)?,
+                })
+            },
+        )?;
+        Ok(t)
+    }
+
+    pub fn analytics_status_counts(&self, f: &AnalyticsFilter) -> StoreResult<Vec<StatusCount>> {
+        let (w, args) = f.clause("status / 100");
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT status, SUM(count) FROM request_rollups WHERE {w} GROUP BY status ORDER BY status"
+        ))?;
+        let rows = stmt
+            .query_map(params_from_iter(args), |r| {
+                Ok(StatusCount {
+                    status: r.get(0)?,
+                    count: r.get(1)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Requests per status class in steps of `step_secs` (a multiple of 60) from the filter's
+    /// start to `until_ms`; steps without traffic are present with zeros.
+    pub fn analytics_series(
+        &self,
+        f: &AnalyticsFilter,
+        step_secs: i64,
+        until_ms: i64,
+    ) -> StoreResult<Vec<SeriesPoint>> {
+        let step_min = (step_secs / 60).max(1);
+        let (w, args) = f.clause("status / 100");
+        let rows: Vec<(i64, i64, i64)> = {
+            let conn = self.lock();
+            let mut stmt = conn.prepare(&format!(
+                "SELECT (minute / {step_min}) * {step_min}, status / 100, SUM(count) FROM request_rollups
+                 WHERE {w} GROUP BY 1, 2"
+            ))?;
+            let rows = stmt
+                .query_map(params_from_iter(args), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows
+        };
+        let first = (f.since_ms.div_euclid(60_000) / step_min) * step_min;
+        let last = (until_ms.div_euclid(60_000) / step_min) * step_min;
+        let mut points: Vec<SeriesPoint> = (0..=((last - first) / step_min).max(0))
+            .map(|i| SeriesPoint {
+                start_ms: (first + i * step_min) * 60_000,
+                classes: [0; 5],
+            })
+            .collect();
+        for (start, class, n) in rows {
+            let idx = ((start - first) / step_min) as usize;
+            if let (Some(p), 1..=5) = (points.get_mut(idx), class) {
+                p.classes[(class - 1) as usize] += n;
+            }
+        }
+        Ok(points)
+    }
+
+    pub fn analytics_percentiles(&self, f: &AnalyticsFilter) -> StoreResult<Percentiles> {
+        let (w, args) = f.clause("status_class");
+        let counts: Vec<(usize, i64)> = {
+            let conn = self.lock();
+            let mut stmt = conn.prepare(&format!(
+                "SELECT bucket, SUM(count) FROM latency_buckets WHERE {w} GROUP BY bucket"
+            ))?;
+            let rows = stmt
+                .query_map(params_from_iter(args), |r| {
+                    Ok((r.get::<_, i64>(0)? as usize, r.get(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows
+        };
+        Ok(Percentiles {
+            p50: histogram::percentile(&counts, 0.50),
+            p95: histogram::percentile(&counts, 0.95),
+            p99: histogram::percentile(&counts, 0.99),
+        })
+    }
+
+    /// The busiest entities by `dimension` (`route_id`, `version_id` or `service_id`).
+    pub fn analytics_top(
+        &self,
+        f: &AnalyticsFilter,
+        dimension: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<EntityTraffic>> {
+        let col = match dimension {
+            "route_id" | "version_id" | "service_id" => dimension,
+            _ => return Ok(Vec::new()),
+        };
+        let (w, args) = f.clause("status / 100");
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {col}, SUM(count), SUM(CASE WHEN status >= 400 THEN count ELSE 0 END) FROM request_rollups
+             WHERE {w} AND {col} != '' GROUP BY {col} ORDER BY 2 DESC, 1 LIMIT {limit}"
+        ))?;
+        let rows = stmt
+            .query_map(params_from_iter(args), |r| {
+                Ok(EntityTraffic {
+                    id: r.get(0)?,
+                    requests: r.get(1)?,
+                    errors: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Drops rollups, histograms and per-node traffic older than `before_ms`, and the record of
+    /// ingested node batches older than `batches_before_ms`. Returns the rollup rows removed.
+    pub fn prune_analytics(&self, before_ms: i64, batches_before_ms: i64) -> StoreResult<usize> {
+        let minute = before_ms.div_euclid(60_000);
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute("DELETE FROM request_rollups WHERE minute < ?1", [minute])?;
+        tx.execute("DELETE FROM latency_buckets WHERE minute < ?1", [minute])?;
+        tx.execute("DELETE FROM node_traffic WHERE minute < ?1", [minute])?;
+        tx.execute(
+            "DELETE FROM telemetry_batches WHERE received_at < ?1",
+            [batches_before_ms.div_euclid(1000)],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
     pub fn group_summary(&self, group: Uuid, since_ms: i64) -> StoreResult<TrafficSummary> {
         let (requests, errors): (i64, i64) = {
             let conn = self.lock();
@@ -223,8 +463,18 @@ fn insert_records_tx(
     node: Uuid,
     records: &[RequestRecord],
 ) -> StoreResult<()> {
+    // Aggregated in memory first: one upsert per rollup row and per histogram bucket.
     type Key = (i64, Uuid, Option<Uuid>, Option<Uuid>, Option<Uuid>, u16);
-    let mut rollups: HashMap<Key, (i64, i64)> = HashMap::new();
+    #[derive(Default)]
+    struct Sums {
+        count: i64,
+        latency: i64,
+        upstream: i64,
+        bytes_in: i64,
+        bytes_out: i64,
+    }
+    let mut rollups: HashMap<Key, Sums> = HashMap::new();
+    let mut buckets: HashMap<(Key, usize), i64> = HashMap::new();
     for r in records {
         let key = (
             r.ts_ms / 60_000,
@@ -234,40 +484,67 @@ fn insert_records_tx(
             r.version_id,
             r.status,
         );
-        let entry = rollups.entry(key).or_insert((0, 0));
-        entry.0 += 1;
-        entry.1 += r.latency_ms;
+        let e = rollups.entry(key).or_default();
+        e.count += 1;
+        e.latency += r.latency_ms;
+        e.upstream += r.upstream_latency_ms.unwrap_or(0);
+        e.bytes_in += r.bytes_in as i64;
+        e.bytes_out += r.bytes_out as i64;
+        let class_key = (key.0, key.1, key.2, key.3, key.4, r.status / 100);
+        *buckets
+            .entry((class_key, histogram::bucket_of(r.latency_ms)))
+            .or_insert(0) += 1;
     }
-    let id = |u: Option<Uuid>| u.map(|u| u.to_string());
-    let block = encode_records(records);
-    let (first, last) = records.iter().fold((i64::MAX, i64::MIN), |(a, b), r| {
-        (a.min(r.ts_ms), b.max(r.ts_ms))
-    });
-    {
-        if !records.is_empty() {
-            tx.prepare_cached(
-                    "INSERT INTO request_record_blocks (first_ts_ms, last_ts_ms, count, data) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![first, last, records.len() as i64, block])?;
-        }
-        let mut rollup = tx.prepare_cached(
-                "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (minute, route_id, version_id, status)
-                 DO UPDATE SET count = count + excluded.count, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
-            )?;
-        for ((minute, group, service, route, version, status), (count, latency)) in rollups {
-            rollup.execute(params![
-                minute,
-                group.to_string(),
-                id(service).unwrap_or_default(),
-                id(route).unwrap_or_default(),
-                id(version).unwrap_or_default(),
-                status,
-                count,
-                latency
-            ])?;
-        }
+    let id = |u: Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
+    if !records.is_empty() {
+        let block = encode_records(records);
+        let (first, last) = records.iter().fold((i64::MAX, i64::MIN), |(a, b), r| {
+            (a.min(r.ts_ms), b.max(r.ts_ms))
+        });
+        tx.prepare_cached(
+            "INSERT INTO request_record_blocks (first_ts_ms, last_ts_ms, count, data) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![first, last, records.len() as i64, block])?;
+    }
+    let mut rollup = tx.prepare_cached(
+        "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum, upstream_latency_ms_sum, bytes_in, bytes_out)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (minute, route_id, version_id, status)
+         DO UPDATE SET count = count + excluded.count, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
+           upstream_latency_ms_sum = upstream_latency_ms_sum + excluded.upstream_latency_ms_sum,
+           bytes_in = bytes_in + excluded.bytes_in, bytes_out = bytes_out + excluded.bytes_out",
+    )?;
+    for ((minute, group, service, route, version, status), sums) in rollups {
+        rollup.execute(params![
+            minute,
+            group.to_string(),
+            id(service),
+            id(route),
+            id(version),
+            status,
+            sums.count,
+            sums.latency,
+            sums.upstream,
+            sums.bytes_in,
+            sums.bytes_out
+        ])?;
+    }
+    let mut bucket_stmt = tx.prepare_cached(
+        "INSERT INTO latency_buckets (minute, runtime_group_id, service_id, route_id, version_id, status_class, bucket, count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (minute, route_id, version_id, status_class, bucket) DO UPDATE SET count = count + excluded.count",
+    )?;
+    for (((minute, group, service, route, version, class), bucket), n) in buckets {
+        bucket_stmt.execute(params![
+            minute,
+            group.to_string(),
+            id(service),
+            id(route),
+            id(version),
+            class,
+            bucket as i64,
+            n
+        ])?;
     }
     let mut traffic: HashMap<i64, (i64, i64)> = HashMap::new();
     for r in records {

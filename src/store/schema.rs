@@ -7,6 +7,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_entities.sql"),
     include_str!("../../migrations/0003_record_blocks.sql"),
     include_str!("../../migrations/0004_cluster.sql"),
+    include_str!("../../migrations/0005_analytics.sql"),
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
