@@ -3,9 +3,11 @@
 //! render. Every page's content comes from one template; htmx requests get just that content,
 //! full loads get it inside the layout.
 
+mod analytics;
 mod assets;
 mod auth;
 mod certificates;
+mod charts;
 mod entities;
 mod error;
 mod forms;
@@ -116,6 +118,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .configure(routes::configure)
         .configure(upstreams::configure)
         .configure(runtime::configure)
+        .configure(analytics::configure)
         .configure(certificates::configure)
         .configure(tokens::configure)
         .default_service(web::to(|| async {

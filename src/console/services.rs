@@ -32,7 +32,36 @@ struct ListQuery {
 #[template(path = "services.html")]
 struct ServicesPage<'a> {
     q: &'a str,
-    services: Vec<(CatalogService, i64)>,
+    services: Vec<(CatalogService, i64, CardStats)>,
+}
+
+/// A catalog card's last 7 days.
+pub struct CardStats {
+    pub requests: i64,
+    pub error_rate: String,
+    pub p99: String,
+}
+
+fn card_stats(s: &crate::store::Store, service: uuid::Uuid) -> Result<CardStats, StoreError> {
+    let versions = s.list_versions(service)?.iter().map(|v| v.id).collect();
+    let filter = crate::store::AnalyticsFilter {
+        versions: Some(versions),
+        ..crate::store::AnalyticsFilter::since(super::analytics::now_ms() - 7 * 86_400_000)
+    };
+    let t = s.analytics_totals(&filter)?;
+    let p = s.analytics_percentiles(&filter)?;
+    Ok(CardStats {
+        requests: t.requests,
+        error_rate: if t.requests == 0 {
+            "–".into()
+        } else {
+            format!("{:.1} %", t.errors as f64 * 100.0 / t.requests as f64)
+        },
+        p99: p
+            .p99
+            .map(|v| format!("{v} ms"))
+            .unwrap_or_else(|| "–".into()),
+    })
 }
 
 async fn list_services(
@@ -45,8 +74,16 @@ async fn list_services(
     let f2 = filter.clone();
     let services = state
         .store
-        .run(move |s| s.list_catalog_services(&f2))
-        .await?;
+        .run(move |s| {
+            let mut out = Vec::new();
+            for (svc, n) in s.list_catalog_services(&f2)? {
+                let stats = card_stats(s, svc.id)?;
+                out.push((svc, n, stats));
+            }
+            Ok::<_, StoreError>(out)
+        })
+        .await
+        .map_err(WebError::from)?;
     Page {
         title: "Service Hub",
         nav: "services",
@@ -146,6 +183,65 @@ struct ServicePage<'a> {
     versions: Vec<VersionRow>,
     modified: String,
     delete_error: &'a str,
+    tiles: super::analytics::Tiles,
+    frame: &'a str,
+    frame_label: &'a str,
+    /// Requests and errors per version in the frame, busiest first.
+    traffic: Vec<(String, i64, i64)>,
+}
+
+impl ServicePage<'_> {
+    fn frames(&self) -> &'static [(&'static str, &'static str, i64)] {
+        super::charts::FRAMES
+    }
+}
+
+/// The service page's tiles and traffic per version for a frame.
+async fn service_traffic(
+    state: &State,
+    versions: &[VersionRow],
+    secs: i64,
+) -> Result<(super::analytics::Tiles, Vec<(String, i64, i64)>), WebError> {
+    let ids: Vec<uuid::Uuid> = versions.iter().map(|v| v.version.id).collect();
+    let names: Vec<(String, String)> = versions
+        .iter()
+        .map(|v| {
+            (
+                v.version.id.to_string(),
+                format!("{} ({})", v.version.name, v.group_name),
+            )
+        })
+        .collect();
+    state
+        .store
+        .run(move |s| {
+            let filter = crate::store::AnalyticsFilter {
+                versions: Some(ids),
+                ..crate::store::AnalyticsFilter::since(super::analytics::now_ms() - secs * 1000)
+            };
+            let tiles = super::analytics::tiles(s, &filter, secs * 1000)?;
+            let per_version = s
+                .analytics_top(&filter, "version_id", 100)?
+                .into_iter()
+                .map(|t| {
+                    let name = names
+                        .iter()
+                        .find(|(id, _)| *id == t.id)
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_else(|| t.id.clone());
+                    (name, t.requests, t.errors)
+                })
+                .collect();
+            Ok::<_, StoreError>((tiles, per_version))
+        })
+        .await
+        .map_err(WebError::from)
+}
+
+#[derive(Deserialize)]
+struct FrameQuery {
+    #[serde(default)]
+    frame: String,
 }
 
 async fn load_service(
@@ -180,10 +276,14 @@ async fn show_service(
     state: web::Data<State>,
     user: CurrentUser,
     path: web::Path<String>,
+    q: web::Query<FrameQuery>,
 ) -> PageResult {
     let sid = parse_uuid(&path)?;
     let (service, versions) = load_service(&state, sid).await?;
     let modified = fmt_time(service.updated_at);
+    let (frame, frame_label, secs) =
+        super::charts::frame(if q.frame.is_empty() { "24h" } else { &q.frame });
+    let (tiles, traffic) = service_traffic(&state, &versions, secs).await?;
     Page {
         title: &service.display_name.clone(),
         nav: "services",
@@ -198,6 +298,10 @@ async fn show_service(
             versions,
             modified,
             delete_error: "",
+            tiles,
+            frame,
+            frame_label,
+            traffic,
         },
     )
 }
@@ -214,6 +318,8 @@ async fn delete_service(
     if form.get("confirm_name").trim() != service.display_name {
         let modified = fmt_time(service.updated_at);
         let msg = format!("Type \"{}\" exactly to confirm", service.display_name);
+        let (frame, frame_label, secs) = super::charts::frame("24h");
+        let (tiles, traffic) = service_traffic(&state, &versions, secs).await?;
         return Page {
             title: &service.display_name.clone(),
             nav: "services",
@@ -228,6 +334,10 @@ async fn delete_service(
                 versions,
                 modified,
                 delete_error: &msg,
+                tiles,
+                frame,
+                frame_label,
+                traffic,
             },
             StatusCode::UNPROCESSABLE_ENTITY,
         );

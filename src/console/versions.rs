@@ -239,7 +239,12 @@ async fn render_version(
 ) -> PageResult {
     let (sid, vid) = (parse_uuid(sid)?, parse_uuid(vid)?);
     let v = load_version(state, sid, vid).await?;
-    let panel = load_panel(state, sid, vid, "5m").await?;
+    let default = PanelQuery {
+        frame: None,
+        view: None,
+        tz: None,
+    };
+    let panel = load_panel(state, sid, vid, &default).await?;
     let title = format!("{} · {}", v.version.name, v.service.display_name);
     let page = VersionPage {
         csrf: &user.csrf,
@@ -294,16 +299,7 @@ async fn delete_version(
 
 // ---- status codes panel ----
 
-pub const FRAMES: &[(&str, &str, i64)] = &[
-    ("5m", "Last 5 minutes", 300),
-    ("15m", "Last 15 minutes", 900),
-    ("1h", "Last hour", 3600),
-    ("6h", "Last 6 hours", 21_600),
-    ("12h", "Last 12 hours", 43_200),
-    ("24h", "Last 24 hours", 86_400),
-    ("7d", "Last 7 days", 7 * 86_400),
-    ("30d", "Last 30 days", 30 * 86_400),
-];
+use super::charts::{self, FRAMES};
 
 pub struct ClassCount {
     pub class: &'static str,
@@ -319,6 +315,13 @@ pub struct StatusPanel {
     pub total: i64,
     pub codes: Vec<StatusCount>,
     pub classes: Vec<ClassCount>,
+    /// `chart` or `table`.
+    pub view: String,
+    /// `utc` or `local` (the browser converts the chart's time labels).
+    pub tz: String,
+    pub chart: String,
+    pub step: String,
+    pub series: Vec<(String, i64, i64, i64, i64)>,
 }
 
 impl StatusPanel {
@@ -347,15 +350,39 @@ async fn load_panel(
     state: &State,
     sid: Uuid,
     vid: Uuid,
-    frame: &str,
+    q: &PanelQuery,
 ) -> Result<StatusPanel, WebError> {
-    let &(key, label, secs) = FRAMES.iter().find(|f| f.0 == frame).unwrap_or(&FRAMES[0]);
+    let (key, label, secs) = charts::frame(q.frame.as_deref().unwrap_or("5m"));
     let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
-    let since = now_ms - secs * 1000;
-    let codes = state
+    let step = charts::step_for(secs);
+    // Whole steps, ending with the current one.
+    let since = (now_ms - secs * 1000).div_euclid(step * 1000) * step * 1000 + step * 1000;
+    let filter = crate::store::AnalyticsFilter {
+        version: Some(vid),
+        ..crate::store::AnalyticsFilter::since(since)
+    };
+    let (codes, points) = state
         .store
-        .run(move |s| s.status_counts_for_version(vid, since))
+        .run(move |s| {
+            Ok::<_, crate::store::StoreError>((
+                s.analytics_status_counts(&filter)?,
+                s.analytics_series(&filter, step, now_ms)?,
+            ))
+        })
         .await?;
+    let series = points
+        .iter()
+        .map(|p| {
+            (
+                charts::fmt_step(p.start_ms, step),
+                p.classes[0] + p.classes[1],
+                p.classes[2],
+                p.classes[3],
+                p.classes[4],
+            )
+        })
+        .collect();
+    let chart = charts::stacked_bars(&points, step, "Requests per status class");
     let total = codes.iter().map(|c| c.count).sum();
     let classes = ["2xx", "3xx", "4xx", "5xx"]
         .iter()
@@ -376,12 +403,29 @@ async fn load_panel(
         total,
         codes,
         classes,
+        view: if q.view.as_deref() == Some("table") {
+            "table"
+        } else {
+            "chart"
+        }
+        .into(),
+        tz: if q.tz.as_deref() == Some("local") {
+            "local"
+        } else {
+            "utc"
+        }
+        .into(),
+        chart,
+        step: charts::step_label(step),
+        series,
     })
 }
 
 #[derive(Deserialize)]
 struct PanelQuery {
     frame: Option<String>,
+    view: Option<String>,
+    tz: Option<String>,
 }
 
 /// The panel a request names: the version in the path, the frame in the query (5 m default).
@@ -391,7 +435,7 @@ async fn requested_panel(
     q: &PanelQuery,
 ) -> Result<StatusPanel, ConsoleError> {
     let (sid, vid) = (parse_uuid(&path.0)?, parse_uuid(&path.1)?);
-    Ok(load_panel(state, sid, vid, q.frame.as_deref().unwrap_or("5m")).await?)
+    Ok(load_panel(state, sid, vid, q).await?)
 }
 
 async fn status_codes(

@@ -22,6 +22,8 @@ pub struct AnalyticsFilter {
     pub service: Option<Uuid>,
     pub version: Option<Uuid>,
     pub route: Option<Uuid>,
+    /// Any of these versions (a catalog service's); `Some(empty)` matches nothing.
+    pub versions: Option<Vec<Uuid>>,
     /// 2 for 2xx … 5xx.
     pub status_class: Option<u16>,
     pub since_ms: i64,
@@ -40,6 +42,17 @@ impl AnalyticsFilter {
     fn clause(&self, class: &str) -> (String, Vec<SqlValue>) {
         let mut sql = String::from("minute >= ?1");
         let mut args = vec![SqlValue::Integer(self.since_ms.div_euclid(60_000))];
+        if let Some(vs) = &self.versions {
+            if vs.is_empty() {
+                sql.push_str(" AND 0");
+            } else {
+                let first = args.len() + 1;
+                let marks: Vec<String> =
+                    (first..first + vs.len()).map(|i| format!("?{i}")).collect();
+                sql.push_str(&format!(" AND version_id IN ({})", marks.join(", ")));
+                args.extend(vs.iter().map(|v| SqlValue::Text(v.to_string())));
+            }
+        }
         let mut add = |cond: &str, v: SqlValue| {
             args.push(v);
             sql.push_str(&format!(" AND {cond} ?{}", args.len()));

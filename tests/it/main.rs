@@ -2,6 +2,7 @@
 //! file each, driven over real HTTP. Modules mirror the surfaces they test.
 
 mod admin_api;
+mod analytics;
 mod architecture;
 mod browser;
 mod cluster;
