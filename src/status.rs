@@ -19,7 +19,18 @@ use crate::telemetry::{Gauges, Metrics};
 /// The metrics text for this process.
 pub fn render_metrics(proxy: &Proxy, metrics: &Metrics) -> String {
     let cfg = proxy.current();
+    let target_health = cfg
+        .balancers
+        .iter()
+        .filter(|b| !b.upstream_id.is_nil())
+        .flat_map(|b| {
+            cfg.upstream_health(b.upstream_id)
+                .into_iter()
+                .map(move |v| (b.upstream_id, v.target, v.state.metric_label()))
+        })
+        .collect();
     metrics.render(&Gauges {
+        target_health,
         config_version: cfg.version,
         config_hash: &cfg.hash,
         records_dropped: proxy.recorder.dropped(),

@@ -76,6 +76,15 @@ impl HealthState {
             HealthState::ChecksOff => "HEALTHCHECKS_OFF",
         }
     }
+
+    /// The `state` label of the Prometheus target-health gauge.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            HealthState::Healthy => "healthy",
+            HealthState::Unhealthy => "unhealthy",
+            HealthState::ChecksOff => "healthchecks_off",
+        }
+    }
 }
 
 /// Connections carry their service's write timeout and TLS setting, so pools are per address,

@@ -37,6 +37,8 @@ pub struct Gauges<'a> {
     pub config_hash: &'a str,
     pub records_dropped: u64,
     pub connected_nodes: u64,
+    /// (upstream id, target, state) for every target the proxy balances over.
+    pub target_health: Vec<(Uuid, String, &'static str)>,
 }
 
 fn label(id: Option<Uuid>) -> String {
@@ -116,6 +118,18 @@ impl Metrics {
              # TYPE gatehouse_connected_nodes gauge\ngatehouse_connected_nodes {}\n",
             g.config_version, g.config_hash, g.records_dropped, g.connected_nodes
         );
+        out.push_str("# HELP gatehouse_upstream_target_health Target health as the proxy sees it: 1 for the current state.\n");
+        out.push_str("# TYPE gatehouse_upstream_target_health gauge\n");
+        for (upstream, target, state) in &g.target_health {
+            for s in ["healthy", "unhealthy", "healthchecks_off"] {
+                let _ = writeln!(
+                    out,
+                    "gatehouse_upstream_target_health{{upstream=\"{upstream}\",target=\"{}\",state=\"{s}\"}} {}",
+                    target.replace(['"', '\\'], "_"),
+                    u8::from(*state == s)
+                );
+            }
+        }
         out
     }
 }
@@ -147,6 +161,7 @@ mod tests {
             config_hash: "abc",
             records_dropped: 0,
             connected_nodes: 1,
+            target_health: vec![(Uuid::nil(), "10.0.0.1:80".into(), "unhealthy")],
         });
         let r = Uuid::nil();
         assert!(text.contains(&format!(
@@ -168,5 +183,12 @@ mod tests {
             "gatehouse_request_latency_ms_bucket{{service=\"none\",route=\"{r}\",le=\"+Inf\"}} 3"
         )));
         assert!(text.contains("gatehouse_config_version 3\n"));
+        let nil = Uuid::nil();
+        assert!(text.contains(&format!(
+            "gatehouse_upstream_target_health{{upstream=\"{nil}\",target=\"10.0.0.1:80\",state=\"unhealthy\"}} 1"
+        )));
+        assert!(text.contains(&format!(
+            "gatehouse_upstream_target_health{{upstream=\"{nil}\",target=\"10.0.0.1:80\",state=\"healthy\"}} 0"
+        )));
     }
 }

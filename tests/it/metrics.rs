@@ -119,3 +119,107 @@ async fn metrics_count_every_request_by_route_and_status() {
         .expect("json");
     assert_eq!(st["server"]["routes"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_target_health() {
+    let app = TestApp::spawn().await;
+    let (_, up) = app
+        .admin_json(Method::POST, "/upstreams", json!({"name": "pool"}))
+        .await;
+    let echo = app.echo_addr.to_string();
+    let (s, _) = app
+        .admin_json(
+            Method::POST,
+            "/upstreams/pool/targets",
+            json!({"target": echo}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let uid = up["id"].as_str().expect("id").to_string();
+    let want = format!(
+        "gatehouse_upstream_target_health{{upstream=\"{uid}\",target=\"{echo}\",state=\"healthchecks_off\"}} 1"
+    );
+    eventually(
+        Duration::from_secs(3),
+        "target health in /metrics",
+        || async {
+            let text = app
+                .admin(Method::GET, "/metrics")
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.contains(&want).then_some(())
+        },
+    )
+    .await;
+    // Marked unhealthy by hand, the gauge follows.
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/upstreams/pool/targets/{echo}/unhealthy"),
+        )
+        .send()
+        .await
+        .expect("mark");
+    assert!(r.status().is_success());
+    let unhealthy = want.replace("healthchecks_off\"} 1", "unhealthy\"} 1");
+    eventually(Duration::from_secs(3), "unhealthy in /metrics", || async {
+        let text = app
+            .admin(Method::GET, "/metrics")
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains(&unhealthy).then_some(())
+    })
+    .await;
+}
+
+/// The binary with `GATEHOUSE_ACCESS_LOG=json` writes one JSON object per proxied request on
+/// stdout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_access_log_has_a_line_per_request() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (admin, proxy) = (crate::helpers::closed_port(), crate::helpers::closed_port());
+    let out = std::fs::File::create(dir.path().join("stdout")).expect("file");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env("GATEHOUSE_ACCESS_LOG", "json")
+        .env("GATEHOUSE_BOOTSTRAP_TOKEN", "ghp_access_log_test")
+        .env("GATEHOUSE_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
+        .env("GATEHOUSE_PROXY_LISTEN", format!("127.0.0.1:{proxy}"))
+        .env("GATEHOUSE_PROXY_TLS_LISTEN", "127.0.0.1:0")
+        .env("GATEHOUSE_CONSOLE_LISTEN", "127.0.0.1:0")
+        .env("GATEHOUSE_CLUSTER_LISTEN", "127.0.0.1:0")
+        .env("GATEHOUSE_ECHO_LISTEN", "127.0.0.1:0")
+        .stdout(out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let client = reqwest::Client::new();
+    eventually(Duration::from_secs(20), "the process to start", || async {
+        let r = client
+            .get(format!("http://127.0.0.1:{proxy}/missing"))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 404).then_some(())
+    })
+    .await;
+    let line = eventually(Duration::from_secs(5), "an access log line", || async {
+        let text = std::fs::read_to_string(dir.path().join("stdout")).ok()?;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["status"] == 404)
+    })
+    .await;
+    assert_eq!(line["method"], "GET");
+    assert!(line["ts_ms"].as_i64().unwrap_or(0) > 0 && line["latency_ms"].is_i64());
+    let _ = child.kill();
+    let _ = child.wait();
+}
