@@ -1,6 +1,7 @@
 //! Request records: the proxy pushes them onto a bounded channel without ever waiting; a writer
 //! task drains the channel in batches into the store (raw records plus per-minute rollups).
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,11 +31,45 @@ pub struct RequestRecord {
 }
 
 /// The proxy's handle: cheap to clone, never blocks, counts what it had to drop.
+///
+/// Records are buffered per thread and cross to the writer a batch at a time: the proxy worker
+/// that finished a request pushes onto a plain `Vec` (no atomics, no shared cache line), and one
+/// channel send carries up to `LOCAL_BATCH` records. Workers call [`Recorder::flush_thread`]
+/// every `FLUSH_EVERY`, so a quiet gateway's records still arrive promptly.
 #[derive(Clone)]
 pub struct Recorder {
     /// `None` when analytics are off: recording is then a no-op.
-    tx: Option<mpsc::Sender<RequestRecord>>,
+    tx: Option<mpsc::Sender<Vec<RequestRecord>>>,
     dropped: Arc<AtomicU64>,
+}
+
+const LOCAL_BATCH: usize = 128;
+/// A thread's batch is sent once its oldest record is this old, even if it is not full.
+const LOCAL_MAX_AGE_MS: i64 = 100;
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+struct Local {
+    owner: Recorder,
+    records: Vec<RequestRecord>,
+}
+
+impl Local {
+    fn send(&mut self) {
+        if !self.records.is_empty() {
+            let batch = std::mem::replace(&mut self.records, Vec::with_capacity(LOCAL_BATCH));
+            self.owner.send(batch);
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.send();
+    }
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
 }
 
 impl Recorder {
@@ -46,12 +81,52 @@ impl Recorder {
         }
     }
 
+    fn same(&self, other: &Recorder) -> bool {
+        Arc::ptr_eq(&self.dropped, &other.dropped)
+    }
+
     pub fn record(&self, record: RequestRecord) {
+        if self.tx.is_none() {
+            return;
+        }
+        LOCAL.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            // Another recorder's records on this thread (tests run several gateways in one
+            // process) are sent before this one takes the buffer.
+            if slot.as_ref().is_some_and(|l| !l.owner.same(self)) {
+                slot.take();
+            }
+            let local = slot.get_or_insert_with(|| Local {
+                owner: self.clone(),
+                records: Vec::with_capacity(LOCAL_BATCH),
+            });
+            let oldest = local.records.first().map(|r| r.ts_ms);
+            let ts = record.ts_ms;
+            local.records.push(record);
+            if local.records.len() >= LOCAL_BATCH
+                || oldest.is_some_and(|o| ts - o >= LOCAL_MAX_AGE_MS)
+            {
+                local.send();
+            }
+        });
+    }
+
+    fn send(&self, batch: Vec<RequestRecord>) {
         if let Some(tx) = &self.tx {
-            if tx.try_send(record).is_err() {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+            let n = batch.len() as u64;
+            if tx.try_send(batch).is_err() {
+                self.dropped.fetch_add(n, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Sends whatever the calling thread has buffered.
+    pub fn flush_thread() {
+        LOCAL.with(|cell| {
+            if let Some(local) = cell.borrow_mut().as_mut() {
+                local.send();
+            }
+        });
     }
 
     pub fn dropped(&self) -> u64 {
@@ -59,8 +134,9 @@ impl Recorder {
     }
 }
 
-pub fn channel(capacity: usize) -> (Recorder, mpsc::Receiver<RequestRecord>) {
-    let (tx, rx) = mpsc::channel(capacity);
+/// A recorder and the receiving end for its writer; `capacity` is in records.
+pub fn channel(capacity: usize) -> (Recorder, mpsc::Receiver<Vec<RequestRecord>>) {
+    let (tx, rx) = mpsc::channel((capacity / LOCAL_BATCH).max(16));
     (
         Recorder {
             tx: Some(tx),
@@ -75,7 +151,7 @@ const MAX_BATCH: usize = 8192;
 /// Drains the channel into the store until every sender is gone. Records are written at most
 /// `interval` after they arrive.
 pub async fn run_writer(
-    mut rx: mpsc::Receiver<RequestRecord>,
+    mut rx: mpsc::Receiver<Vec<RequestRecord>>,
     node: Uuid,
     store: Store,
     metrics: Arc<Metrics>,
@@ -85,13 +161,13 @@ pub async fn run_writer(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         let Some(first) = rx.recv().await else { break };
-        batch.push(first);
-        // Sleep instead of awaiting each record: a parked receiver would be woken (a cross-thread
-        // wake-up, a syscall) by every request the proxy finishes. While it sleeps, senders just
-        // enqueue; the channel's capacity bounds what can pile up.
+        batch.extend(first);
+        // Sleep instead of awaiting each batch: a parked receiver would be woken (a cross-thread
+        // wake-up, a syscall) by every send. While it sleeps, senders just enqueue; the
+        // channel's capacity bounds what can pile up.
         tokio::time::sleep(interval).await;
         while let Ok(r) = rx.try_recv() {
-            batch.push(r);
+            batch.extend(r);
             if batch.len() >= MAX_BATCH {
                 flush(&mut batch, node, &store, &metrics, access_log).await;
             }

@@ -545,7 +545,7 @@ impl Spool {
 
 /// Drains the proxy's records into the spool about once a second and delivers the spool.
 pub async fn ship_telemetry(
-    mut rx: mpsc::Receiver<RequestRecord>,
+    mut rx: mpsc::Receiver<Vec<RequestRecord>>,
     mut spool: Spool,
     client: Arc<ClusterClient>,
     metrics: Arc<Metrics>,
@@ -558,12 +558,12 @@ pub async fn ship_telemetry(
         tokio::select! {
             first = rx.recv() => match first {
                 Some(r) => {
-                    batch.push(r);
+                    batch.extend(r);
                     // As the local writer does: sleep, then take what piled up, instead of a
                     // wake-up per request.
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     while let Ok(r) = rx.try_recv() {
-                        batch.push(r);
+                        batch.extend(r);
                     }
                 }
                 None => return,

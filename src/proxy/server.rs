@@ -213,6 +213,14 @@ pub fn spawn_worker(
             }
         };
         runtime.block_on(async move {
+            // Records this worker buffered reach the writer even when traffic stops.
+            let flusher = tokio::spawn(async {
+                let mut tick = tokio::time::interval(crate::telemetry::FLUSH_EVERY);
+                loop {
+                    tick.tick().await;
+                    Recorder::flush_thread();
+                }
+            });
             let tls = match tls_listener.map(TcpListener::from_std).transpose() {
                 Ok(l) => l,
                 Err(e) => {
@@ -234,6 +242,8 @@ pub fn spawn_worker(
             if let Some(t) = tls_task {
                 let _ = t.await;
             }
+            flusher.abort();
+            Recorder::flush_thread();
         });
     })
 }

@@ -124,7 +124,7 @@ pub struct TrafficSummary {
     pub requests: i64,
     /// Responses with status 400 or above.
     pub errors: i64,
-    /// From the raw records (kept for a shorter window than rollups); `None` without traffic.
+    /// From the latency histograms; `None` without traffic.
     pub p99_ms: Option<i64>,
 }
 
@@ -279,30 +279,15 @@ impl Store {
     }
 
     pub fn group_summary(&self, group: Uuid, since_ms: i64) -> StoreResult<TrafficSummary> {
-        let (requests, errors): (i64, i64) = {
-            let conn = self.lock();
-            conn.query_row(
-                "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(CASE WHEN status >= 400 THEN count ELSE 0 END), 0)
-                 FROM request_rollups WHERE runtime_group_id = ?1 AND minute >= ?2",
-                params![group.to_string(), since_ms / 60_000],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?
+        let filter = AnalyticsFilter {
+            group: Some(group),
+            ..AnalyticsFilter::since(since_ms)
         };
-        let mut latencies: Vec<i64> = self
-            .list_request_records(since_ms)?
-            .into_iter()
-            .filter(|r| r.runtime_group_id == group && r.ts_ms >= since_ms)
-            .map(|r| r.latency_ms)
-            .collect();
-        latencies.sort_unstable();
-        let p99_ms = (!latencies.is_empty()).then(|| {
-            let rank = ((latencies.len() as f64) * 0.99).ceil() as usize;
-            latencies[rank.clamp(1, latencies.len()) - 1]
-        });
+        let totals = self.analytics_totals(&filter)?;
         Ok(TrafficSummary {
-            requests,
-            errors,
-            p99_ms,
+            requests: totals.requests,
+            errors: totals.errors,
+            p99_ms: self.analytics_percentiles(&filter)?.p99,
         })
     }
 
