@@ -71,11 +71,6 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         .transpose()?;
     let status_addr = status_l.as_ref().map(|l| l.local_addr()).transpose()?;
 
-    let workers = settings.proxy_workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    });
     // Background work (snapshots, telemetry, the echo upstream) runs on a small runtime of its
     // own; the proxy gets one single-threaded runtime per worker thread.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -187,18 +182,14 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         ));
         anyhow::Ok(proxy)
     })?;
-    let proxy_workers = (0..workers.max(1))
-        .map(|i| {
-            crate::proxy::spawn_worker(
-                i,
-                &proxy_l,
-                Some(&proxy_tls_l),
-                proxy.clone(),
-                shutdown_rx.clone(),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .context("starting proxy workers")?;
+    let proxy_workers = crate::proxy::spawn_workers(
+        settings.proxy_workers,
+        &proxy_l,
+        &proxy_tls_l,
+        &proxy,
+        &shutdown_rx,
+    )
+    .context("starting proxy workers")?;
     drop(proxy_l);
     drop(proxy_tls_l);
 

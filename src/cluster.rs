@@ -128,23 +128,14 @@ pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
         }
         anyhow::Ok(proxy)
     })?;
-    let workers = settings.proxy_workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    });
-    let proxy_workers = (0..workers.max(1))
-        .map(|i| {
-            crate::proxy::spawn_worker(
-                i,
-                &proxy_l,
-                Some(&proxy_tls_l),
-                proxy.clone(),
-                shutdown_rx.clone(),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .context("starting proxy workers")?;
+    let proxy_workers = crate::proxy::spawn_workers(
+        settings.proxy_workers,
+        &proxy_l,
+        &proxy_tls_l,
+        &proxy,
+        &shutdown_rx,
+    )
+    .context("starting proxy workers")?;
     Ok(RunningNode {
         proxy_addr,
         proxy_tls_addr,

@@ -17,4 +17,4 @@ pub mod tls;
 
 pub use config::{CompiledConfig, HealthState, TargetHealthView};
 pub use health::run_active_checks;
-pub use server::{serve, spawn_worker, Proxy};
+pub use server::{serve, spawn_worker, spawn_workers, Proxy};

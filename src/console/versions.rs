@@ -370,18 +370,7 @@ async fn load_panel(
             ))
         })
         .await?;
-    let series = points
-        .iter()
-        .map(|p| {
-            (
-                charts::fmt_step(p.start_ms, step),
-                p.classes[0] + p.classes[1],
-                p.classes[2],
-                p.classes[3],
-                p.classes[4],
-            )
-        })
-        .collect();
+    let series = super::analytics::series_rows(&points, step);
     let chart = charts::stacked_bars(&points, step, "Requests per status class");
     let total = codes.iter().map(|c| c.count).sum();
     let classes = ["2xx", "3xx", "4xx", "5xx"]

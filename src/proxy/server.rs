@@ -191,6 +191,32 @@ const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// How long a shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Starts `count` proxy workers (one per core when `None`) on the plain and TLS listeners.
+pub fn spawn_workers(
+    count: Option<usize>,
+    listener: &std::net::TcpListener,
+    tls_listener: &std::net::TcpListener,
+    proxy: &Arc<Proxy>,
+    shutdown: &watch::Receiver<bool>,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let count = count.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    (0..count.max(1))
+        .map(|i| {
+            spawn_worker(
+                i,
+                listener,
+                Some(tls_listener),
+                proxy.clone(),
+                shutdown.clone(),
+            )
+        })
+        .collect()
+}
+
 /// Starts proxy worker `index`: a thread with its own single-threaded runtime accepting on a
 /// clone of `listener`. A request, its upstream connection and that connection's pool shard all
 /// stay on one thread, so forwarding needs no cross-thread wake-ups.
