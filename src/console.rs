@@ -116,11 +116,20 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .configure(versions::configure)
         .configure(implementation::configure)
         .configure(routes::configure)
-        .configure(upstreams::configure)
         .configure(runtime::configure)
         .configure(analytics::configure)
-        .configure(certificates::configure)
         .configure(tokens::configure)
+        // Registered last: a scope answers every path under its prefix, so the group pages
+        // above must match first.
+        .service(
+            web::scope("/runtime-groups/{rg}")
+                .wrap(actix_web::middleware::from_fn(entities::group_scope))
+                .configure(upstreams::configure)
+                .configure(certificates::configure)
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
+                })),
+        )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
         }));

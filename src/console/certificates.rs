@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest};
 use askama::Template;
 use serde_json::{json, Map, Value};
 
-use super::entities::{self, in_default_group, merge};
+use super::entities::{self, in_group, merge};
 use super::forms::split_list;
 use super::session::{CsrfForm, FormData};
 use super::{fmt_time, parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
@@ -15,19 +15,25 @@ use crate::domain::certificate::sni_names;
 use crate::domain::{CaCertificate, Certificate, FieldErrors, Sni};
 use crate::manage;
 
-const BASE: &str = "/runtime-groups/default/certificates";
-const CA_BASE: &str = "/runtime-groups/default/ca-certificates";
+fn base() -> String {
+    format!("/runtime-groups/{}/certificates", entities::group_key())
+}
+
+fn ca_base() -> String {
+    format!("/runtime-groups/{}/ca-certificates", entities::group_key())
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(BASE, web::get().to(list_certificates))
-        .route(BASE, web::post().to(create_certificate))
+    // Relative to a `/runtime-groups/{rg}` scope.
+    cfg.route("/certificates", web::get().to(list_certificates))
+        .route("/certificates", web::post().to(create_certificate))
         .route(
-            &format!("{BASE}/{{id}}/delete"),
+            "/certificates/{id}/delete",
             web::post().to(delete_certificate),
         )
-        .route(CA_BASE, web::post().to(create_ca_certificate))
+        .route("/ca-certificates", web::post().to(create_ca_certificate))
         .route(
-            &format!("{CA_BASE}/{{id}}/delete"),
+            "/ca-certificates/{id}/delete",
             web::post().to(delete_ca_certificate),
         );
 }
@@ -137,8 +143,9 @@ fn short_id(id: &uuid::Uuid) -> String {
 #[template(path = "certificates.html")]
 struct CertificatesPage<'a> {
     csrf: &'a str,
-    base: &'a str,
-    ca_base: &'a str,
+    base: String,
+    ca_base: String,
+    group: String,
     certs: Vec<CertRow>,
     cas: Vec<CaRow>,
     cert_form: CertForm,
@@ -171,7 +178,7 @@ async fn render(
     forms: Forms,
     status: StatusCode,
 ) -> PageResult {
-    let (certs, cas) = in_default_group(state, |s, g| {
+    let (certs, cas) = in_group(state, |s, g| {
         let mut certs = Vec::new();
         for cert in s.list_all_entities::<Certificate>(g, None)? {
             let snis: Vec<Sni> = s.list_all_entities(g, Some(cert.id))?;
@@ -196,8 +203,9 @@ async fn render(
     let ca_unplaced = entities::unplaced(&forms.ca_errors, &["cert", "tags"]);
     let page = CertificatesPage {
         csrf: &user.csrf,
-        base: BASE,
-        ca_base: CA_BASE,
+        base: base(),
+        ca_base: ca_base(),
+        group: entities::group_name(),
         certs,
         cas,
         cert_form: forms.cert,
@@ -242,7 +250,7 @@ async fn create_certificate(
     match created {
         Ok(c) => {
             tracing::info!(certificate.id = %c.id, user.email = %user.email, "certificate created");
-            Ok(redirect_after_post(&req, BASE))
+            Ok(redirect_after_post(&req, &base()))
         }
         Err(cert_errors) => {
             let forms = Forms {
@@ -272,7 +280,7 @@ async fn create_ca_certificate(
             tracing::info!(ca_certificate.id = %ca.id, user.email = %user.email, "CA certificate added");
             Ok(redirect_after_post(
                 &req,
-                &format!("{BASE}#ca-certificates"),
+                &format!("{}#ca-certificates", base()),
             ))
         }
         Err(ca_errors) => {
@@ -290,28 +298,28 @@ async fn delete_certificate(
     req: HttpRequest,
     state: web::Data<State>,
     user: CurrentUser,
-    path: web::Path<String>,
+    path: web::Path<(String, String)>,
     _form: CsrfForm,
 ) -> PageResult {
-    let id = parse_uuid(&path)?;
-    in_default_group(&state, move |s, g| {
+    let id = parse_uuid(&path.1)?;
+    in_group(&state, move |s, g| {
         s.get_entity::<Certificate>(g, &id.to_string(), None)?;
         manage::delete_entity::<Certificate>(s, g, &id.to_string(), None)
     })
     .await?;
     tracing::info!(certificate.id = %id, user.email = %user.email, "certificate deleted");
-    Ok(redirect_after_post(&req, BASE))
+    Ok(redirect_after_post(&req, &base()))
 }
 
 async fn delete_ca_certificate(
     req: HttpRequest,
     state: web::Data<State>,
     user: CurrentUser,
-    path: web::Path<String>,
+    path: web::Path<(String, String)>,
     _form: CsrfForm,
 ) -> PageResult {
-    let id = parse_uuid(&path)?;
-    in_default_group(&state, move |s, g| {
+    let id = parse_uuid(&path.1)?;
+    in_group(&state, move |s, g| {
         s.get_entity::<CaCertificate>(g, &id.to_string(), None)?;
         manage::delete_entity::<CaCertificate>(s, g, &id.to_string(), None)
     })
@@ -319,7 +327,7 @@ async fn delete_ca_certificate(
     tracing::info!(ca_certificate.id = %id, user.email = %user.email, "CA certificate deleted");
     Ok(redirect_after_post(
         &req,
-        &format!("{BASE}#ca-certificates"),
+        &format!("{}#ca-certificates", base()),
     ))
 }
 

@@ -1,5 +1,5 @@
 //! Console forms that save Kong entities (upstreams, targets, certificates) through the shared
-//! manage layer: the default runtime group, the form's own rules merged with the domain's, and
+//! manage layer: the request's runtime group, the form's own rules merged with the domain's, and
 //! the manage layer's errors turned into messages beside the form's fields. No SQL, no markup.
 
 use serde_json::{Map, Value};
@@ -14,16 +14,78 @@ use crate::web_error::WebError;
 /// A form post's outcome: the saved entity, or the errors to show beside the fields.
 pub type Checked<T> = Result<T, FieldErrors>;
 
-/// Runs `f` on the blocking pool with the id of the default runtime group.
-pub async fn in_default_group<R, F>(state: &State, f: F) -> Result<R, ConsoleError>
+/// The runtime group a page under `/runtime-groups/{rg}/…` is about, set for the whole request
+/// by [`group_scope`].
+#[derive(Debug, Clone)]
+pub struct GroupScope {
+    pub id: Uuid,
+    /// The `{rg}` path segment as written (an id or `default`), for building links.
+    pub key: String,
+    pub name: String,
+}
+
+tokio::task_local! {
+    static GROUP: GroupScope;
+}
+
+/// The current request's group path segment (`default` outside a group scope).
+pub fn group_key() -> String {
+    GROUP
+        .try_with(|g| g.key.clone())
+        .unwrap_or_else(|_| "default".into())
+}
+
+pub fn group_name() -> String {
+    GROUP
+        .try_with(|g| g.name.clone())
+        .unwrap_or_else(|_| "default".into())
+}
+
+/// Middleware for `/runtime-groups/{rg}` scopes: resolves the group once (404 when there is no
+/// such group) and makes it the group of every entity the request reads or saves.
+pub async fn group_scope(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let key = req.match_info().get("rg").unwrap_or("default").to_string();
+    let Some(state) = req.app_data::<actix_web::web::Data<State>>().cloned() else {
+        return Ok(req.error_response(ConsoleError(WebError::internal(
+            "console state missing",
+            "no app data",
+        ))));
+    };
+    let k = key.clone();
+    let group = match state.store.run(move |s| s.find_runtime_group(&k)).await {
+        Ok(g) => g,
+        Err(e) => return Ok(req.error_response(ConsoleError(WebError::from(e)))),
+    };
+    let scope = GroupScope {
+        id: group.id,
+        key,
+        name: group.name,
+    };
+    GROUP
+        .scope(scope, async move {
+            Ok(next.call(req).await?.map_into_boxed_body())
+        })
+        .await
+}
+
+/// Runs `f` on the blocking pool with the id of the request's runtime group (the default group
+/// outside a group scope).
+pub async fn in_group<R, F>(state: &State, f: F) -> Result<R, ConsoleError>
 where
     R: Send + 'static,
     F: FnOnce(&Store, Uuid) -> manage::Result<R> + Send + 'static,
 {
+    let scoped = GROUP.try_with(|g| g.id).ok();
     Ok(state
         .store
         .run(move |s| {
-            let group = s.get_default_group()?.id;
+            let group = match scoped {
+                Some(g) => g,
+                None => s.get_default_group()?.id,
+            };
             f(s, group)
         })
         .await?)
@@ -45,7 +107,7 @@ pub async fn create<T: Managed>(
         }
         return Ok(Err(errors));
     }
-    let saved = in_default_group(state, move |s, group| {
+    let saved = in_group(state, move |s, group| {
         manage::create_entity::<T>(s, group, parent, &input)
     })
     .await;

@@ -11,28 +11,29 @@ use askama::Template;
 use uuid::Uuid;
 
 use self::form::{CheckField, TargetForm, UpstreamForm};
-use super::entities::{self, in_default_group};
+use super::entities::{self, group_name, in_group};
 use super::session::CsrfForm;
 use super::{fmt_time, parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
 use crate::domain::{FieldErrors, Target, Upstream};
 use crate::manage;
 use crate::proxy::{HealthState, TargetHealthView};
 
-const BASE: &str = "/runtime-groups/default/upstreams";
-
+/// Routes relative to a `/runtime-groups/{rg}` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(BASE, web::get().to(list_upstreams))
-        .route(BASE, web::post().to(create_upstream))
-        .route(&format!("{BASE}/{{id}}"), web::get().to(show_upstream))
-        .route(
-            &format!("{BASE}/{{id}}/delete"),
-            web::post().to(delete_upstream),
-        )
+    cfg.route("/upstreams", web::get().to(list_upstreams))
+        .route("/upstreams", web::post().to(create_upstream))
+        .route("/upstreams/{id}", web::get().to(show_upstream))
+        .route("/upstreams/{id}/delete", web::post().to(delete_upstream))
         .configure(targets::configure);
 }
 
+/// The Upstreams page of the request's runtime group.
+pub fn base() -> String {
+    format!("/runtime-groups/{}/upstreams", entities::group_key())
+}
+
 fn upstream_path(id: Uuid) -> String {
-    format!("{BASE}/{id}")
+    format!("{}/{id}", base())
 }
 
 /// A target's health as the proxy sees it, or `PENDING` before the proxy has loaded it.
@@ -55,7 +56,8 @@ pub struct UpstreamRow {
 #[template(path = "upstreams.html")]
 struct UpstreamsPage<'a> {
     csrf: &'a str,
-    base: &'a str,
+    base: String,
+    group: String,
     rows: Vec<UpstreamRow>,
     form: UpstreamForm,
     errors: FieldErrors,
@@ -70,7 +72,7 @@ async fn render_list(
     errors: FieldErrors,
     status: StatusCode,
 ) -> PageResult {
-    let listed = in_default_group(state, |s, g| {
+    let listed = in_group(state, |s, g| {
         let mut out = Vec::new();
         for u in s.list_all_entities::<Upstream>(g, None)? {
             let targets: Vec<Target> = s.list_all_entities(g, Some(u.id))?;
@@ -103,7 +105,8 @@ async fn render_list(
     let unplaced = form.unplaced(&errors);
     let page = UpstreamsPage {
         csrf: &user.csrf,
-        base: BASE,
+        base: base(),
+        group: group_name(),
         rows,
         form,
         errors,
@@ -199,7 +202,8 @@ pub struct Extras {
 #[template(path = "upstream.html")]
 struct UpstreamPage<'a> {
     csrf: &'a str,
-    base: &'a str,
+    base: String,
+    group: String,
     path: String,
     upstream: Upstream,
     created: String,
@@ -244,7 +248,7 @@ pub async fn render_upstream(
     extras: Extras,
     status: StatusCode,
 ) -> PageResult {
-    let (upstream, targets) = in_default_group(state, move |s, g| {
+    let (upstream, targets) = in_group(state, move |s, g| {
         let u: Upstream = s.get_entity(g, &id.to_string(), None)?;
         let targets: Vec<Target> = s.list_all_entities(g, Some(u.id))?;
         Ok((u, targets))
@@ -262,7 +266,8 @@ pub async fn render_upstream(
     let unplaced = extras.target.unplaced(&extras.errors);
     let page = UpstreamPage {
         csrf: &user.csrf,
-        base: BASE,
+        base: base(),
+        group: group_name(),
         path: upstream_path(upstream.id),
         created: fmt_time(upstream.created_at),
         hashing: hashing(&upstream),
@@ -286,9 +291,9 @@ async fn show_upstream(
     req: HttpRequest,
     state: web::Data<State>,
     user: CurrentUser,
-    path: web::Path<String>,
+    path: web::Path<(String, String)>,
 ) -> PageResult {
-    let id = parse_uuid(&path)?;
+    let id = parse_uuid(&path.1)?;
     render_upstream(&req, &state, &user, id, Extras::default(), StatusCode::OK).await
 }
 
@@ -296,11 +301,11 @@ async fn delete_upstream(
     req: HttpRequest,
     state: web::Data<State>,
     user: CurrentUser,
-    path: web::Path<String>,
+    path: web::Path<(String, String)>,
     CsrfForm(form): CsrfForm,
 ) -> PageResult {
-    let id = parse_uuid(&path)?;
-    let upstream: Upstream = in_default_group(&state, move |s, g| {
+    let id = parse_uuid(&path.1)?;
+    let upstream: Upstream = in_group(&state, move |s, g| {
         Ok(s.get_entity(g, &id.to_string(), None)?)
     })
     .await?;
@@ -319,10 +324,10 @@ async fn delete_upstream(
         )
         .await;
     }
-    in_default_group(&state, move |s, g| {
+    in_group(&state, move |s, g| {
         manage::delete_entity::<Upstream>(s, g, &id.to_string(), None)
     })
     .await?;
     tracing::info!(upstream.id = %id, upstream.name = %upstream.name, user.email = %user.email, "upstream deleted");
-    Ok(redirect_after_post(&req, BASE))
+    Ok(redirect_after_post(&req, &base()))
 }

@@ -334,3 +334,57 @@ async fn a_node_started_with_the_new_instance_command_is_listed_in_sync() {
         .join()
         .expect("stop node");
 }
+
+#[tokio::test]
+async fn each_group_has_its_own_upstreams_page() {
+    let app = TestApp::spawn().await;
+    app.login().await;
+    let csrf = app.csrf("/runtime-groups").await;
+    let group_url = location(&create_group(&app, &csrf, "edge", "").await);
+    let r = app
+        .post_form(
+            &format!("{group_url}/upstreams"),
+            &[
+                ("csrf_token", &csrf),
+                ("name", "edge-pool"),
+                ("algorithm", "round-robin"),
+                ("hash_on", "none"),
+                ("slots", "10000"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303, "created in the group");
+    let upstream_page = location(&r);
+    assert!(
+        upstream_page.starts_with(&format!("{group_url}/upstreams/")),
+        "{upstream_page}"
+    );
+    let (status, html) = app.get_html(&upstream_page).await;
+    assert_eq!(status, 200);
+    assert!(text(&html, ".crumbs").contains("edge"));
+
+    let gid = group_url.rsplit('/').next().unwrap_or_default().to_string();
+    let (_, scoped) = app
+        .admin_json(
+            reqwest::Method::GET,
+            &format!("/runtime-groups/{gid}/core-entities/upstreams"),
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(scoped["data"][0]["name"], "edge-pool");
+    let (_, default) = app
+        .admin_json(reqwest::Method::GET, "/upstreams", serde_json::Value::Null)
+        .await;
+    assert_eq!(
+        default["data"].as_array().map(Vec::len),
+        Some(0),
+        "not in the default group"
+    );
+    let (_, html) = app.get_html(&format!("{group_url}/certificates")).await;
+    assert!(text(&html, ".crumbs").contains("edge"));
+
+    let (status, _) = app
+        .get_html("/runtime-groups/no-such-group/upstreams")
+        .await;
+    assert_eq!(status, 404);
+}

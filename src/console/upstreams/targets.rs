@@ -6,38 +6,35 @@ use actix_web::{web, HttpRequest};
 use uuid::Uuid;
 
 use super::form::TargetForm;
-use super::{render_upstream, upstream_path, Extras, BASE};
-use crate::console::entities::{self, in_default_group};
+use super::{render_upstream, upstream_path, Extras};
+use crate::console::entities::{self, in_group};
 use crate::console::session::CsrfForm;
 use crate::console::{parse_uuid, redirect_after_post, CurrentUser, PageResult, State};
 use crate::domain::{FieldErrors, Target, Upstream};
 use crate::manage;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        &format!("{BASE}/{{id}}/targets"),
-        web::post().to(create_target),
-    )
-    .route(
-        &format!("{BASE}/{{id}}/targets/{{tid}}/delete"),
-        web::post().to(delete_target),
-    )
-    .route(
-        &format!("{BASE}/{{id}}/targets/{{tid}}/{{health:healthy|unhealthy}}"),
-        web::post().to(set_target_health),
-    );
+    cfg.route("/upstreams/{id}/targets", web::post().to(create_target))
+        .route(
+            "/upstreams/{id}/targets/{tid}/delete",
+            web::post().to(delete_target),
+        )
+        .route(
+            "/upstreams/{id}/targets/{tid}/{health:healthy|unhealthy}",
+            web::post().to(set_target_health),
+        );
 }
 
 async fn create_target(
     req: HttpRequest,
     state: web::Data<State>,
     user: CurrentUser,
-    path: web::Path<String>,
+    path: web::Path<(String, String)>,
     CsrfForm(data): CsrfForm,
 ) -> PageResult {
-    let id = parse_uuid(&path)?;
+    let id = parse_uuid(&path.1)?;
     // The upstream must exist before its target form is judged.
-    let upstream: Upstream = in_default_group(&state, move |s, g| {
+    let upstream: Upstream = in_group(&state, move |s, g| {
         Ok(s.get_entity(g, &id.to_string(), None)?)
     })
     .await?;
@@ -80,7 +77,7 @@ async fn find_target(
     id: Uuid,
     tid: Uuid,
 ) -> Result<Target, crate::console::ConsoleError> {
-    in_default_group(state, move |s, g| {
+    in_group(state, move |s, g| {
         Ok(s.get_entity::<Target>(g, &tid.to_string(), Some(id))?)
     })
     .await
@@ -90,12 +87,12 @@ async fn delete_target(
     req: HttpRequest,
     state: web::Data<State>,
     user: CurrentUser,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, String, String)>,
     _form: CsrfForm,
 ) -> PageResult {
-    let (id, tid) = (parse_uuid(&path.0)?, parse_uuid(&path.1)?);
+    let (id, tid) = (parse_uuid(&path.1)?, parse_uuid(&path.2)?);
     let target = find_target(&state, id, tid).await?;
-    in_default_group(&state, move |s, g| {
+    in_group(&state, move |s, g| {
         manage::delete_entity::<Target>(s, g, &tid.to_string(), Some(id))
     })
     .await?;
@@ -107,11 +104,11 @@ async fn set_target_health(
     req: HttpRequest,
     state: web::Data<State>,
     user: CurrentUser,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<(String, String, String, String)>,
     _form: CsrfForm,
 ) -> PageResult {
-    let (id, tid) = (parse_uuid(&path.0)?, parse_uuid(&path.1)?);
-    let healthy = path.2 == "healthy";
+    let (id, tid) = (parse_uuid(&path.1)?, parse_uuid(&path.2)?);
+    let healthy = path.3 == "healthy";
     let target = find_target(&state, id, tid).await?;
     if !state
         .proxy
