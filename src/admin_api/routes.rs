@@ -32,7 +32,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-async fn list_routes(state: web::Data<State>, rg: GroupKey, q: web::Query<PageQuery>) -> ApiResult {
+async fn list_routes(
+    state: web::Data<State>,
+    rg: GroupKey,
+    req: HttpRequest,
+    q: web::Query<PageQuery>,
+) -> ApiResult {
     let (offset, size) = q.bounds()?;
     let tags = q.tag_filter()?;
     let page = state
@@ -42,19 +47,20 @@ async fn list_routes(state: web::Data<State>, rg: GroupKey, q: web::Query<PageQu
             s.list_routes(g, None, tags.as_ref(), offset, size)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(list_body(page, "/routes", &q, size, Route::to_json)))
+    Ok(HttpResponse::Ok().json(list_body(page, req.path(), &q, size, Route::to_json)))
 }
 
 async fn list_service_routes(
     state: web::Data<State>,
     rg: GroupKey,
     key: Key,
+    req: HttpRequest,
     q: web::Query<PageQuery>,
 ) -> ApiResult {
     let (offset, size) = q.bounds()?;
     let tags = q.tag_filter()?;
     let key = key.into_inner();
-    let path = format!("/services/{key}/routes");
+    let path = req.path().to_string();
     let page = state
         .store
         .run(move |s| {

@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn list_services(
     state: web::Data<State>,
     rg: GroupKey,
+    req: HttpRequest,
     q: web::Query<PageQuery>,
 ) -> ApiResult {
     let (offset, size) = q.bounds()?;
@@ -40,7 +41,7 @@ async fn list_services(
         .await?;
     Ok(HttpResponse::Ok().json(list_body(
         page,
-        "/services",
+        req.path(),
         &q,
         size,
         GatewayService::to_json,

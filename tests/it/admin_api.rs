@@ -682,3 +682,44 @@ async fn nested_route_paths_check_the_service() {
     let (status, _) = app.admin_json(Method::GET, "/routes/r1", Value::Null).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn group_scoped_listings_page_within_their_group() {
+    let app = TestApp::spawn().await;
+    let (s, g) = app
+        .admin_json(Method::POST, "/runtime-groups", json!({ "name": "edge" }))
+        .await;
+    assert_eq!(s, 201, "{g}");
+    let base = format!(
+        "/runtime-groups/{}/core-entities",
+        g["id"].as_str().expect("id")
+    );
+    for i in 0..3 {
+        let (s, b) = app
+            .admin_json(
+                Method::POST,
+                &format!("{base}/services"),
+                json!({ "name": format!("s{i}"), "url": "http://127.0.0.1:9" }),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (_, page1) = app
+        .admin_json(Method::GET, &format!("{base}/services?size=2"), Value::Null)
+        .await;
+    let next = page1["next"].as_str().expect("next link").to_string();
+    assert!(
+        next.starts_with(&format!("{base}/services?offset=")),
+        "{next}"
+    );
+    let (_, page2) = app.admin_json(Method::GET, &next, Value::Null).await;
+    assert_eq!(page2["data"].as_array().map(Vec::len), Some(1));
+    let (s, _) = app
+        .admin_json(
+            Method::GET,
+            "/runtime-groups/nope/core-entities/services",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, 404);
+}
