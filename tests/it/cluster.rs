@@ -235,7 +235,13 @@ impl Node {
             "GATEHOUSE_PROXY_TLS_LISTEN",
             format!("127.0.0.1:{}", free_port()),
         ));
-        self.proc = Proc::spawn(&self.dir, "node", &["data-plane"], &env);
+        // GATEHOUSE_ROLE=data_plane is the subcommand's equivalent for containers.
+        let args: &[&str] = if env.iter().any(|(k, _)| *k == "GATEHOUSE_ROLE") {
+            &[]
+        } else {
+            &["data-plane"]
+        };
+        self.proc = Proc::spawn(&self.dir, "node", args, &env);
     }
 
     /// One GET through this node's proxy; counts it when the node answered at all.
@@ -519,7 +525,11 @@ async fn revoked_expired_and_unknown_credentials_are_refused() {
     // A token the control plane never issued.
     let mut bogus = cred.clone();
     bogus["token"] = json!("ghdp_not_a_real_token");
-    let c = Node::start(&root.path().join("c"), &bogus, &[]);
+    let c = Node::start(
+        &root.path().join("c"),
+        &bogus,
+        &[("GATEHOUSE_ROLE", "data_plane".to_string())],
+    );
     wait_log(&c.proc, "unknown node credential", Duration::from_secs(20)).await;
 }
 
