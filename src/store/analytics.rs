@@ -507,7 +507,7 @@ fn insert_records_tx(
     let mut rollup = tx.prepare_cached(
         "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum, upstream_latency_ms_sum, bytes_in, bytes_out)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (minute, route_id, version_id, status)
+         ON CONFLICT (minute, runtime_group_id, route_id, version_id, status)
          DO UPDATE SET count = count + excluded.count, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
            upstream_latency_ms_sum = upstream_latency_ms_sum + excluded.upstream_latency_ms_sum,
            bytes_in = bytes_in + excluded.bytes_in, bytes_out = bytes_out + excluded.bytes_out",
@@ -530,7 +530,7 @@ fn insert_records_tx(
     let mut bucket_stmt = tx.prepare_cached(
         "INSERT INTO latency_buckets (minute, runtime_group_id, service_id, route_id, version_id, status_class, bucket, count)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (minute, route_id, version_id, status_class, bucket) DO UPDATE SET count = count + excluded.count",
+         ON CONFLICT (minute, runtime_group_id, route_id, version_id, status_class, bucket) DO UPDATE SET count = count + excluded.count",
     )?;
     for (((minute, group, service, route, version, class), bucket), n) in buckets {
         bucket_stmt.execute(params![
@@ -579,6 +579,26 @@ mod tests {
             bytes_in: 0,
             bytes_out: 10,
         }
+    }
+
+    #[test]
+    fn unrouted_requests_of_two_groups_are_kept_apart() {
+        let dir = tempfile_dir();
+        let store = Store::open(&dir.join("t.db")).expect("open");
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let unrouted = |group: Uuid| RequestRecord {
+            runtime_group_id: group,
+            service_id: None,
+            route_id: None,
+            version_id: None,
+            ..record(now, Uuid::nil(), 404)
+        };
+        store
+            .insert_request_records(Uuid::nil(), &[unrouted(a), unrouted(b), unrouted(b)])
+            .expect("insert");
+        assert_eq!(store.group_summary(a, now - 60_000).expect("a").requests, 1);
+        assert_eq!(store.group_summary(b, now - 60_000).expect("b").requests, 2);
     }
 
     #[test]
