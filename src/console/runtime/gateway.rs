@@ -161,19 +161,40 @@ struct ServiceFormPage<'a> {
     echo_url: &'a str,
 }
 
+/// The gateway service form of `group`: a new service, or editing the one with id `edit`.
+#[allow(clippy::too_many_arguments)]
 fn render_service_form(
     req: &HttpRequest,
+    state: &State,
     user: &CurrentUser,
-    page: &ServiceFormPage<'_>,
+    group: &RuntimeGroup,
+    edit: Option<Uuid>,
+    svc: ServiceForm,
+    errors: FieldErrors,
     status: StatusCode,
 ) -> PageResult {
+    let base = group_path(group);
+    let (heading, action) = match edit {
+        None => ("New gateway service", format!("{base}/services")),
+        Some(id) => ("Edit gateway service", format!("{base}/services/{id}/edit")),
+    };
+    let page = ServiceFormPage {
+        csrf: &user.csrf,
+        group,
+        base,
+        heading,
+        action,
+        svc,
+        errors,
+        echo_url: &state.echo_url,
+    };
     Page {
-        title: page.heading,
+        title: heading,
         nav: "runtime",
         user: Some(user),
         csrf: &user.csrf,
     }
-    .render_status(req, page, status)
+    .render_status(req, &page, status)
 }
 
 async fn new_service(
@@ -183,18 +204,16 @@ async fn new_service(
     path: web::Path<String>,
 ) -> PageResult {
     let group = group_of(&state, &path).await?;
-    let base = group_path(&group);
-    let page = ServiceFormPage {
-        csrf: &user.csrf,
-        action: format!("{base}/services"),
-        base,
-        group: &group,
-        heading: "New gateway service",
-        svc: ServiceForm::new(String::new()),
-        errors: FieldErrors::new(),
-        echo_url: &state.echo_url,
-    };
-    render_service_form(&req, &user, &page, StatusCode::OK)
+    render_service_form(
+        &req,
+        &state,
+        &user,
+        &group,
+        None,
+        ServiceForm::new(String::new()),
+        FieldErrors::new(),
+        StatusCode::OK,
+    )
 }
 
 /// Saves a service from the form (creating, or updating `existing`); `Err` holds the form's
@@ -265,20 +284,16 @@ async fn create_service(
             &req,
             &format!("{}/services", group_path(&group)),
         )),
-        Err(errors) => {
-            let base = group_path(&group);
-            let page = ServiceFormPage {
-                csrf: &user.csrf,
-                action: format!("{base}/services"),
-                base,
-                group: &group,
-                heading: "New gateway service",
-                svc,
-                errors,
-                echo_url: &state.echo_url,
-            };
-            render_service_form(&req, &user, &page, StatusCode::UNPROCESSABLE_ENTITY)
-        }
+        Err(errors) => render_service_form(
+            &req,
+            &state,
+            &user,
+            &group,
+            None,
+            svc,
+            errors,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     }
 }
 
@@ -295,18 +310,16 @@ async fn edit_service(
         .store
         .run(move |s| s.get_gateway_service(g, &id))
         .await?;
-    let base = group_path(&group);
-    let page = ServiceFormPage {
-        csrf: &user.csrf,
-        action: format!("{base}/services/{}/edit", svc.id),
-        base,
-        group: &group,
-        heading: "Edit gateway service",
-        svc: ServiceForm::from_service(&svc),
-        errors: FieldErrors::new(),
-        echo_url: &state.echo_url,
-    };
-    render_service_form(&req, &user, &page, StatusCode::OK)
+    render_service_form(
+        &req,
+        &state,
+        &user,
+        &group,
+        Some(svc.id),
+        ServiceForm::from_service(&svc),
+        FieldErrors::new(),
+        StatusCode::OK,
+    )
 }
 
 async fn update_service(
@@ -331,20 +344,16 @@ async fn update_service(
             &req,
             &format!("{}/services", group_path(&group)),
         )),
-        Err(errors) => {
-            let base = group_path(&group);
-            let page = ServiceFormPage {
-                csrf: &user.csrf,
-                action: format!("{base}/services/{id}/edit"),
-                base,
-                group: &group,
-                heading: "Edit gateway service",
-                svc,
-                errors,
-                echo_url: &state.echo_url,
-            };
-            render_service_form(&req, &user, &page, StatusCode::UNPROCESSABLE_ENTITY)
-        }
+        Err(errors) => render_service_form(
+            &req,
+            &state,
+            &user,
+            &group,
+            Some(id),
+            svc,
+            errors,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     }
 }
 
