@@ -311,16 +311,11 @@ impl Store {
             "UPDATE dp_credentials SET expires_at = COALESCE(?3, expires_at), revoked_at = CASE WHEN ?4 THEN COALESCE(revoked_at, ?5) ELSE revoked_at END, updated_at = ?5 WHERE id = ?1 AND runtime_group_id = ?2",
             params![id.to_string(), group.to_string(), expires_at, revoke, now],
         )?;
+        drop(conn);
         if n == 0 {
             return Ok(None);
         }
-        Ok(conn
-            .query_row(
-                &format!("SELECT {CRED_COLS} FROM dp_credentials WHERE id = ?1"),
-                [id.to_string()],
-                cred_row,
-            )
-            .optional()?)
+        self.get_dp_credential(id)
     }
 
     pub fn delete_dp_credential(&self, group: Uuid, id: Uuid) -> StoreResult<bool> {
