@@ -117,7 +117,11 @@ async fn require_token(
         ))));
     };
     let hash = security::hash_token(&token);
-    match state.store.run(move |s| s.use_admin_token(&hash)).await {
+    match state
+        .store
+        .run(move |s| async move { s.use_admin_token(&hash).await })
+        .await
+    {
         Ok(Some(_)) => Ok(next.call(req).await?.map_into_boxed_body()),
         Ok(None) => Ok(req.error_response(ApiError(WebError::Unauthorized))),
         Err(e) => Ok(req.error_response(ApiError(WebError::internal(
@@ -144,7 +148,10 @@ async fn metrics(state: web::Data<State>) -> HttpResponse {
 
 async fn status(state: web::Data<State>) -> ApiResult {
     let store = state.store.clone();
-    let reachable = store.run(|s| s.count_users()).await.is_ok();
+    let reachable = store
+        .run(move |s| async move { s.count_users().await })
+        .await
+        .is_ok();
     let cfg = state.proxy.current();
     Ok(HttpResponse::Ok().json(json!({
         "database": { "reachable": reachable },

@@ -46,12 +46,30 @@ pub(crate) fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> 
 pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
-    let db_path = settings.database_path()?;
-    let store =
-        Store::open(&db_path).with_context(|| format!("opening database {}", db_path.display()))?;
-    seed(&store, &settings)?;
-    store.mark_all_instances_disconnected()?;
-    let ca = ClusterCa::load_or_create(&store).context("loading the cluster CA")?;
+    let location = settings.database_location()?;
+
+    // Background work (the store's connections, snapshots, telemetry, the echo upstream) runs
+    // on a small runtime of its own; the proxy gets one single-threaded runtime per worker.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("gatehouse-ctl")
+        .enable_all()
+        .build()
+        .context("starting the background runtime")?;
+    let (store, ca, session_key) = runtime.block_on(async {
+        let store = Store::open(&location)
+            .await
+            .with_context(|| format!("opening the database {}", location.redacted()))?;
+        seed(&store, &settings).await?;
+        store.mark_all_instances_disconnected().await?;
+        let ca = ClusterCa::load_or_create(&store)
+            .await
+            .context("loading the cluster CA")?;
+        let key = store
+            .get_or_create_secret("session_key", || security::random_hex(64))
+            .await?;
+        anyhow::Ok((store, ca, key))
+    })?;
 
     let proxy_l = bind(settings.proxy_listen, "proxy")?;
     let proxy_tls_l = bind(settings.proxy_tls_listen, "proxy TLS")?;
@@ -70,15 +88,6 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         .map(|a| bind(a, "status"))
         .transpose()?;
     let status_addr = status_l.as_ref().map(|l| l.local_addr()).transpose()?;
-
-    // Background work (snapshots, telemetry, the echo upstream) runs on a small runtime of its
-    // own; the proxy gets one single-threaded runtime per worker thread.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("gatehouse-ctl")
-        .enable_all()
-        .build()
-        .context("starting the background runtime")?;
 
     let host = cluster::node::hostname();
     let names = if settings.cluster_server_names.is_empty() {
@@ -106,12 +115,14 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         ca_fingerprint: ca.fingerprint(),
         ca_pem: ca.cert_pem.clone(),
     });
-    let embedded_node_id = uuid::Uuid::parse_str(
-        &store.get_or_create_secret("embedded_node_id", || uuid::Uuid::new_v4().to_string())?,
-    )
-    .context("the stored embedded node id is malformed")?;
-
-    let group = store.get_default_group()?;
+    let (embedded_node_id, group) = runtime.block_on(async {
+        let id = store
+            .get_or_create_secret("embedded_node_id", || uuid::Uuid::new_v4().to_string())
+            .await?;
+        anyhow::Ok((id, store.get_default_group().await?))
+    })?;
+    let embedded_node_id = uuid::Uuid::parse_str(&embedded_node_id)
+        .context("the stored embedded node id is malformed")?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (recorder, records) = telemetry::channel(65_536);
     let analytics_on = settings.analytics == crate::settings::OnOff::On;
@@ -144,6 +155,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         ));
         let hub = SnapshotHub::new(store.clone());
         tokio::spawn(hub.clone().run());
+        tokio::spawn(store.clone().watch_changes(Duration::from_secs(2)));
         tokio::spawn(cluster::control::serve(
             tokio::net::TcpListener::from_std(cluster_l)?,
             cluster_tls,
@@ -204,6 +216,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         echo_url: format!("http://{echo_addr}"),
         metrics: metrics.clone(),
         cluster: cluster_info.clone(),
+        session_key,
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let web_thread = std::thread::Builder::new()
@@ -258,19 +271,17 @@ struct WebParts {
     echo_url: String,
     metrics: Arc<telemetry::Metrics>,
     cluster: Arc<ClusterInfo>,
+    session_key: String,
 }
 
 impl WebParts {
     fn console_state(&self) -> anyhow::Result<console::State> {
-        let key = self
-            .store
-            .get_or_create_secret("session_key", || security::random_hex(64))?;
         console::State::new(
             self.store.clone(),
             self.proxy.clone(),
             self.proxy_url.clone(),
             self.echo_url.clone(),
-            &key,
+            &self.session_key,
             self.cluster.clone(),
         )
     }
@@ -303,7 +314,7 @@ async fn report_embedded(
             _ = tick.tick() => {},
             _ = applied.notified() => {},
             _ = shutdown.changed() => {
-                let _ = store.run(move |s| s.set_instance_disconnected(id)).await;
+                let _ = store.run(move |s| async move { s.set_instance_disconnected(id).await }).await;
                 return;
             }
         }
@@ -317,27 +328,30 @@ async fn report_embedded(
             config_hash: cfg.hash.clone(),
             embedded: true,
         };
-        if let Err(e) = store.run(move |s| s.report_instance(&report, true)).await {
+        if let Err(e) = store
+            .run(move |s| async move { s.report_instance(&report, true).await })
+            .await
+        {
             tracing::warn!(error = %e, "recording the embedded proxy's instance failed");
         }
     }
 }
 
-fn seed(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+async fn seed(store: &Store, settings: &Settings) -> anyhow::Result<()> {
     if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) {
-        if store.get_user_by_email(email)?.is_none() {
+        if store.get_user_by_email(email).await?.is_none() {
             security::check_password_strength(password)
                 .map_err(|m| anyhow::anyhow!("GATEHOUSE_ADMIN_PASSWORD: {m}"))?;
             let hash = security::hash_password(password)
                 .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?;
-            store.insert_user(email, &hash)?;
+            store.insert_user(email, &hash).await?;
             tracing::info!(user.email = %email, "seeded the organization admin");
         }
     }
     if let Some(token) = &settings.bootstrap_token {
         let hash = security::hash_token(token);
-        if store.use_admin_token(&hash)?.is_none() {
-            store.insert_admin_token("bootstrap", &hash, None)?;
+        if store.use_admin_token(&hash).await?.is_none() {
+            store.insert_admin_token("bootstrap", &hash, None).await?;
             tracing::info!("registered the bootstrap Admin API token");
         }
     }

@@ -78,7 +78,7 @@ pub fn build_service(
     )?)
 }
 
-pub fn create_service(
+pub async fn create_service(
     store: &Store,
     group: Uuid,
     input: &Map<String, Value>,
@@ -87,26 +87,28 @@ pub fn create_service(
     let svc = build_service(None, id, input)?;
     store
         .insert_gateway_service(group, &svc)
+        .await
         .map_err(|e| unique(e, "name", svc.name.as_deref()))?;
     Ok(svc)
 }
 
-pub fn update_service(
+pub async fn update_service(
     store: &Store,
     group: Uuid,
     key: &str,
     input: &Map<String, Value>,
 ) -> Result<GatewayService> {
-    let existing = store.get_gateway_service(group, key)?;
+    let existing = store.get_gateway_service(group, key).await?;
     let svc = build_service(Some(&existing), existing.id, input)?;
     store
         .update_gateway_service(group, &svc)
+        .await
         .map_err(|e| unique(e, "name", svc.name.as_deref()))?;
     Ok(svc)
 }
 
 /// PUT: replaces the service named by `key`, or creates it with that id or name.
-pub fn upsert_service(
+pub async fn upsert_service(
     store: &Store,
     group: Uuid,
     key: &str,
@@ -117,12 +119,13 @@ pub fn upsert_service(
     if let Some(n) = &name {
         input.insert("name".into(), Value::String(n.clone()));
     }
-    match store.get_gateway_service(group, key) {
+    match store.get_gateway_service(group, key).await {
         Ok(existing) => {
             let mut svc = build_service(None, existing.id, &input)?;
             svc.created_at = existing.created_at;
             store
                 .update_gateway_service(group, &svc)
+                .await
                 .map_err(|e| unique(e, "name", svc.name.as_deref()))?;
             Ok(svc)
         }
@@ -130,6 +133,7 @@ pub fn upsert_service(
             let svc = build_service(None, id.unwrap_or_else(Uuid::new_v4), &input)?;
             store
                 .insert_gateway_service(group, &svc)
+                .await
                 .map_err(|e| unique(e, "name", svc.name.as_deref()))?;
             Ok(svc)
         }
@@ -138,10 +142,10 @@ pub fn upsert_service(
 }
 
 /// Deletes a service; Kong answers 204 whether or not it existed.
-pub fn delete_service(store: &Store, group: Uuid, key: &str) -> Result<()> {
-    match store.get_gateway_service(group, key) {
+pub async fn delete_service(store: &Store, group: Uuid, key: &str) -> Result<()> {
+    match store.get_gateway_service(group, key).await {
         Ok(svc) => {
-            store.delete_gateway_service(group, svc.id)?;
+            store.delete_gateway_service(group, svc.id).await?;
             Ok(())
         }
         Err(StoreError::NotFound) => Ok(()),
@@ -150,7 +154,7 @@ pub fn delete_service(store: &Store, group: Uuid, key: &str) -> Result<()> {
 }
 
 /// Resolves the route body's `service` (`{"id"}` or `{"name"}`) to a service of the group.
-pub fn resolve_service(
+pub async fn resolve_service(
     store: &Store,
     group: Uuid,
     input: &Map<String, Value>,
@@ -160,17 +164,17 @@ pub fn resolve_service(
     }
     let found = match service_ref(input)? {
         None => return Ok(Some(None)),
-        Some(ServiceRef::Id(id)) => {
-            store
-                .get_gateway_service(group, &id.to_string())
-                .map_err(|_| WebError::MissingService {
-                    key: "id".into(),
-                    value: id.to_string(),
-                })?
-        }
+        Some(ServiceRef::Id(id)) => store
+            .get_gateway_service(group, &id.to_string())
+            .await
+            .map_err(|_| WebError::MissingService {
+                key: "id".into(),
+                value: id.to_string(),
+            })?,
         Some(ServiceRef::Name(n)) => {
             store
                 .get_gateway_service(group, &n)
+                .await
                 .map_err(|_| WebError::MissingService {
                     key: "name".into(),
                     value: n.clone(),
@@ -192,7 +196,7 @@ pub fn build_route(
 }
 
 /// Creates a route; `forced_service` is the service of a nested path (`/services/x/routes`).
-pub fn create_route(
+pub async fn create_route(
     store: &Store,
     group: Uuid,
     input: &Map<String, Value>,
@@ -200,35 +204,37 @@ pub fn create_route(
 ) -> Result<Route> {
     let service = match forced_service {
         Some(s) => Some(s),
-        None => resolve_service(store, group, input)?.flatten(),
+        None => resolve_service(store, group, input).await?.flatten(),
     };
     let id = id_from_input(input)?.unwrap_or_else(Uuid::new_v4);
     let route = build_route(None, id, input, service)?;
     store
         .insert_route(group, &route)
+        .await
         .map_err(|e| unique(e, "name", route.name.as_deref()))?;
     Ok(route)
 }
 
-pub fn update_route(
+pub async fn update_route(
     store: &Store,
     group: Uuid,
     key: &str,
     input: &Map<String, Value>,
 ) -> Result<Route> {
-    let existing = store.get_route(group, key)?;
-    let service = match resolve_service(store, group, input)? {
+    let existing = store.get_route(group, key).await?;
+    let service = match resolve_service(store, group, input).await? {
         Some(s) => s,
         None => existing.service.as_ref().map(|s| s.id),
     };
     let route = build_route(Some(&existing), existing.id, input, service)?;
     store
         .update_route(group, &route)
+        .await
         .map_err(|e| unique(e, "name", route.name.as_deref()))?;
     Ok(route)
 }
 
-pub fn upsert_route(
+pub async fn upsert_route(
     store: &Store,
     group: Uuid,
     key: &str,
@@ -239,13 +245,14 @@ pub fn upsert_route(
     if let Some(n) = &name {
         input.insert("name".into(), Value::String(n.clone()));
     }
-    let service = resolve_service(store, group, &input)?.flatten();
-    match store.get_route(group, key) {
+    let service = resolve_service(store, group, &input).await?.flatten();
+    match store.get_route(group, key).await {
         Ok(existing) => {
             let mut route = build_route(None, existing.id, &input, service)?;
             route.created_at = existing.created_at;
             store
                 .update_route(group, &route)
+                .await
                 .map_err(|e| unique(e, "name", route.name.as_deref()))?;
             Ok(route)
         }
@@ -253,6 +260,7 @@ pub fn upsert_route(
             let route = build_route(None, id.unwrap_or_else(Uuid::new_v4), &input, service)?;
             store
                 .insert_route(group, &route)
+                .await
                 .map_err(|e| unique(e, "name", route.name.as_deref()))?;
             Ok(route)
         }
@@ -260,10 +268,10 @@ pub fn upsert_route(
     }
 }
 
-pub fn delete_route(store: &Store, group: Uuid, key: &str) -> Result<()> {
-    match store.get_route(group, key) {
+pub async fn delete_route(store: &Store, group: Uuid, key: &str) -> Result<()> {
+    match store.get_route(group, key).await {
         Ok(r) => {
-            store.delete_route(group, r.id)?;
+            store.delete_route(group, r.id).await?;
             Ok(())
         }
         Err(StoreError::NotFound) => Ok(()),

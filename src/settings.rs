@@ -20,7 +20,8 @@ pub struct Settings {
         default_value = "./data"
     )]
     pub data_dir: PathBuf,
-    /// Database URL; only `sqlite://PATH` is supported. Defaults to DATA_DIR/gatehouse.db.
+    /// Database URL: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`. Defaults to
+    /// DATA_DIR/gatehouse.db.
     #[arg(long, global = true, env = "GATEHOUSE_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Proxy listener (API clients).
@@ -290,18 +291,33 @@ impl Settings {
         })
     }
 
-    pub fn database_path(&self) -> anyhow::Result<PathBuf> {
-        match &self.database_url {
-            None => Ok(self.data_dir.join("gatehouse.db")),
-            Some(url) => match url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-            {
-                Some(path) => Ok(PathBuf::from(path)),
-                None => anyhow::bail!(
-                    "unsupported GATEHOUSE_DATABASE_URL '{url}': only sqlite://PATH is supported"
-                ),
-            },
+    /// Where the store lives. A URL the store cannot use is refused here, naming only its
+    /// scheme: a PostgreSQL URL carries a password that must not reach a log.
+    pub fn database_location(&self) -> anyhow::Result<crate::store::Location> {
+        use crate::store::Location;
+        let Some(url) = &self.database_url else {
+            return Ok(Location::Sqlite(self.data_dir.join("gatehouse.db")));
+        };
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            return Ok(Location::Sqlite(PathBuf::from(path)));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let parsed = url::Url::parse(url).map_err(|e| {
+                anyhow::anyhow!("GATEHOUSE_DATABASE_URL is not a valid postgres:// URL: {e}")
+            })?;
+            if parsed.host_str().unwrap_or("").is_empty() {
+                anyhow::bail!(
+                    "GATEHOUSE_DATABASE_URL names no host: postgres://USER:PASSWORD@HOST:PORT/DB"
+                );
+            }
+            return Ok(Location::Postgres(url.clone()));
+        }
+        let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("(none)");
+        anyhow::bail!(
+            "unsupported GATEHOUSE_DATABASE_URL scheme '{scheme}': use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB"
+        )
     }
 }

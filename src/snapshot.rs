@@ -76,7 +76,9 @@ fn hash_all<T: serde::Serialize>(hasher: &mut Sha256, items: &[T]) {
 
 /// Builds a snapshot of `group` now.
 pub async fn load(store: &Store, group: Uuid, version: u64) -> anyhow::Result<ConfigSnapshot> {
-    let cfg = store.run(move |s| s.load_group_config(group)).await?;
+    let cfg = store
+        .run(move |s| async move { s.load_group_config(group).await })
+        .await?;
     Ok(ConfigSnapshot::build(group, version, cfg))
 }
 

@@ -1,25 +1,28 @@
-//! The one place that holds SQL. A single SQLite connection (WAL) behind a mutex: the console and
-//! Admin API are not the hot path, and the proxy never comes here. Callers on async runtimes go
-//! through [`Store::run`], which moves the work to the blocking pool.
+//! The one place that holds SQL, on sqlx: an SQLite file by default, PostgreSQL when the
+//! database URL says so. Queries are written once for both (see `db.rs`); reads use a pool of
+//! their own so the console never waits behind the analytics writer. The proxy never comes here.
 
 mod analytics;
 mod catalog;
+pub mod db;
 mod entities;
 mod gateway;
 mod identity;
+mod migrate;
 mod runtime;
-mod schema;
+mod watch_changes;
 
-use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
-use rusqlite::Connection;
 use tokio::sync::watch;
 
 pub use analytics::{
     AnalyticsFilter, EntityTraffic, Percentiles, SeriesPoint, StatusCount, Totals, TrafficSummary,
 };
-pub use gateway::{GroupConfig, Page, TagFilter};
+pub use db::{Backend, Location, TagFilter, Tx};
+pub use gateway::{GroupConfig, Page};
 pub use identity::{AdminToken, User};
 pub use runtime::{InstanceReport, NodeTraffic};
 
@@ -31,32 +34,29 @@ pub enum StoreError {
     ForeignKey,
     #[error("not found")]
     NotFound,
+    /// The database cannot be reached (connection refused, pool exhausted, server gone).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(sqlx::Error),
+    #[error("database schema: {0}")]
+    Schema(String),
     #[error("corrupt stored entity: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("storage task failed: {0}")]
     Task(String),
 }
 
-impl StoreError {
-    fn classify(e: rusqlite::Error) -> StoreError {
-        if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
-            if f.code == rusqlite::ErrorCode::ConstraintViolation {
-                if let Some(cols) = msg.strip_prefix("UNIQUE constraint failed: ") {
-                    let last = cols.split(", ").last().unwrap_or(cols);
-                    let (table, column) = last.split_once('.').unwrap_or(("", last));
-                    return StoreError::Unique {
-                        table: table.into(),
-                        column: column.into(),
-                    };
-                }
-                if msg.starts_with("FOREIGN KEY") {
-                    return StoreError::ForeignKey;
-                }
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(e.to_string())
             }
+            sqlx::Error::Io(io) => StoreError::Unavailable(io.to_string()),
+            sqlx::Error::Tls(t) => StoreError::Unavailable(t.to_string()),
+            other => StoreError::Db(other),
         }
-        StoreError::Db(e)
     }
 }
 
@@ -64,48 +64,114 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    pools: db::Pools,
+    location: Location,
     changes: Arc<watch::Sender<u64>>,
+    /// This process's mark on its change notifications, so it does not rebuild twice for its
+    /// own commits.
+    instance: uuid::Uuid,
+    /// The highest configuration revision this process has seen committed.
+    seen_revision: Arc<AtomicI64>,
+    /// The runtime the pools were opened on: a PostgreSQL connection's socket belongs to that
+    /// runtime's I/O driver, so [`Store::run`] carries work there from the web threads.
+    home: tokio::runtime::Handle,
 }
 
 impl Store {
-    pub fn open(path: &Path) -> StoreResult<Store> {
-        let conn = Connection::open(path)?;
-        Self::init(conn)
-    }
-
-    fn init(mut conn: Connection) -> StoreResult<Store> {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        schema::migrate(&mut conn)?;
+    /// Opens (creating when needed) the database and brings its schema up to date. Call it on
+    /// the runtime that outlives every user of the store.
+    pub async fn open(location: &Location) -> StoreResult<Store> {
+        if let Location::Sqlite(path) = location {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+            }
+        }
+        let pools = db::connect(location).await?;
+        migrate::run(&pools).await?;
         let (tx, _rx) = watch::channel(0u64);
         let store = Store {
-            conn: Arc::new(Mutex::new(conn)),
+            pools,
+            location: location.clone(),
             changes: Arc::new(tx),
+            instance: uuid::Uuid::new_v4(),
+            seen_revision: Arc::new(AtomicI64::new(0)),
+            home: tokio::runtime::Handle::current(),
         };
-        store.ensure_default_group()?;
+        store
+            .seen_revision
+            .store(store.config_revision().await?, Ordering::Relaxed);
+        store.ensure_default_group().await?;
         Ok(store)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (transactions roll back on
-        // drop), so a poisoned mutex is safe to keep using.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Opens an SQLite file (tests and tools).
+    pub async fn open_file(path: &std::path::Path) -> StoreResult<Store> {
+        Store::open(&Location::Sqlite(path.to_path_buf())).await
     }
 
-    /// Runs `f` on the blocking pool so async callers never block their runtime on SQLite.
-    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    pub fn backend(&self) -> Backend {
+        self.pools.backend
+    }
+
+    /// Runs `f` on the store's home runtime and waits for it from wherever the caller is.
+    pub async fn run<T, E, F, Fut>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Store) -> Result<T, E> + Send + 'static,
+        F: FnOnce(Store) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        let fut = f(self.clone());
+        self.home
+            .spawn(fut)
             .await
             .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+    }
+
+    /// A write transaction. Commit it with [`Store::commit`] when it changed what the gateway
+    /// serves, so followers rebuild their snapshots.
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        Ok(self.pools.write.begin().await?)
+    }
+
+    /// Commits a change to what the gateway serves: the configuration revision goes up in the
+    /// same transaction (and, on PostgreSQL, a notification to the other control planes is
+    /// sent when it commits), then this process's followers rebuild.
+    pub async fn commit(&self, mut tx: Tx) -> StoreResult<()> {
+        let revision: i64 = sqlx::query_scalar(
+            "UPDATE config_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(watch_changes::CHANNEL)
+                .bind(self.instance.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.seen_revision.fetch_max(revision, Ordering::Relaxed);
+        self.config_changed();
+        Ok(())
+    }
+
+    /// The configuration revision as committed in the database.
+    pub async fn config_revision(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT revision FROM config_revision WHERE id = 1")
+                .fetch_one(self.read())
+                .await?,
+        )
+    }
+
+    fn read(&self) -> &sqlx::AnyPool {
+        &self.pools.read
+    }
+
+    fn write_pool(&self) -> &sqlx::AnyPool {
+        &self.pools.write
     }
 
     /// Subscribes to configuration changes; the value increases after every committed change
@@ -117,10 +183,10 @@ impl Store {
     fn config_changed(&self) {
         self.changes.send_modify(|v| *v += 1);
     }
-}
 
-fn uuid_col(s: String) -> rusqlite::Result<uuid::Uuid> {
-    uuid::Uuid::parse_str(&s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+    /// Closes the pools, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.pools.write.close().await;
+        self.pools.read.close().await;
+    }
 }

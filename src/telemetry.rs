@@ -193,7 +193,7 @@ async fn flush(
     }
     let n = records.len();
     if let Err(e) = store
-        .run(move |s| s.insert_request_records(node, &records))
+        .run(move |s| async move { s.insert_request_records(node, &records).await })
         .await
     {
         tracing::error!(error = %e, records = n, "writing request records failed");
@@ -248,9 +248,9 @@ pub async fn run_pruner(store: Store, keep: Retention, every: Duration) {
         let rollup_cutoff = now - keep.rollups.as_millis() as i64;
         let batch_cutoff = now - BATCH_IDS_KEPT.as_millis() as i64;
         let pruned = store
-            .run(move |s| {
-                let raw = s.prune_request_records(raw_cutoff)?;
-                let rollups = s.prune_analytics(rollup_cutoff, batch_cutoff)?;
+            .run(move |s| async move {
+                let raw = s.prune_request_records(raw_cutoff).await?;
+                let rollups = s.prune_analytics(rollup_cutoff, batch_cutoff).await?;
                 Ok::<_, crate::store::StoreError>((raw, rollups))
             })
             .await;

@@ -3,7 +3,7 @@
 //! (`/upstreams/{parent}/targets/{key}`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::body;
@@ -63,21 +63,29 @@ fn nested<P: Managed, T: Managed>(cfg: &mut web::ServiceConfig) {
 
 /// How a handler finds the parent named in its path (nothing, for top-level kinds).
 trait Parent: 'static {
-    fn resolve(store: &Store, group: Uuid, key: Option<&str>) -> manage::Result<Option<Uuid>>;
+    fn resolve(
+        store: &Store,
+        group: Uuid,
+        key: Option<&str>,
+    ) -> impl std::future::Future<Output = manage::Result<Option<Uuid>>> + Send;
 }
 
 struct NoParent;
 
 impl Parent for NoParent {
-    fn resolve(_: &Store, _: Uuid, _: Option<&str>) -> manage::Result<Option<Uuid>> {
+    async fn resolve(_: &Store, _: Uuid, _: Option<&str>) -> manage::Result<Option<Uuid>> {
         Ok(None)
     }
 }
 
 impl<P: Managed> Parent for P {
-    fn resolve(store: &Store, group: Uuid, key: Option<&str>) -> manage::Result<Option<Uuid>> {
+    async fn resolve(
+        store: &Store,
+        group: Uuid,
+        key: Option<&str>,
+    ) -> manage::Result<Option<Uuid>> {
         let key = key.ok_or(WebError::NotFound)?;
-        Ok(Some(store.get_entity::<P>(group, key, None)?.id()))
+        Ok(Some(store.get_entity::<P>(group, key, None).await?.id()))
     }
 }
 
@@ -98,18 +106,21 @@ fn parent_of(req: &HttpRequest) -> (GroupKey, Option<String>) {
     (GroupKey::of(req), keys(req).parent)
 }
 
-/// Runs `f` on the blocking pool with the request's runtime group and the resolved parent.
-async fn with_parent<P: Parent, R: Send + 'static>(
+/// Runs `f` on the store's runtime with the request's runtime group and the resolved parent.
+async fn with_parent<P: Parent, R: Send + 'static, Fut>(
     state: &State,
     (rg, parent): (GroupKey, Option<String>),
-    f: impl FnOnce(&Store, Uuid, Option<Uuid>) -> manage::Result<R> + Send + 'static,
-) -> Result<R, ApiError> {
+    f: impl FnOnce(Store, Uuid, Option<Uuid>) -> Fut + Send + 'static,
+) -> Result<R, ApiError>
+where
+    Fut: std::future::Future<Output = manage::Result<R>> + Send + 'static,
+{
     Ok(state
         .store
-        .run(move |s| {
-            let g = rg.id(s)?;
-            let p = P::resolve(s, g, parent.as_deref())?;
-            f(s, g, p)
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
+            let p = P::resolve(&s, g, parent.as_deref()).await?;
+            f(s, g, p).await
         })
         .await?)
 }
@@ -121,9 +132,9 @@ async fn list<P: Parent, T: Managed>(
 ) -> ApiResult {
     let (offset, size) = q.bounds()?;
     let tags = q.tag_filter()?;
-    let (data, next) = with_parent::<P, _>(&state, parent_of(&req), move |s, g, p| {
-        let page: Page<T> = s.list_entities(g, p, tags.as_ref(), offset, size)?;
-        Ok((T::present(s, g, page.items)?, page.next_offset))
+    let (data, next) = with_parent::<P, _, _>(&state, parent_of(&req), move |s, g, p| async move {
+        let page: Page<T> = s.list_entities(g, p, tags.as_ref(), offset, size).await?;
+        Ok((T::present(&s, g, page.items).await?, page.next_offset))
     })
     .await?;
     let page = Page {
@@ -139,9 +150,9 @@ async fn create<P: Parent, T: Managed>(
     bytes: web::Bytes,
 ) -> ApiResult {
     let input = body::parse(&req, &bytes)?;
-    let v = with_parent::<P, _>(&state, parent_of(&req), move |s, g, p| {
-        let e: T = manage::create_entity(s, g, p, &input)?;
-        manage::present_one(s, g, e)
+    let v = with_parent::<P, _, _>(&state, parent_of(&req), move |s, g, p| async move {
+        let e: T = manage::create_entity(&s, g, p, &input).await?;
+        manage::present_one(&s, g, e).await
     })
     .await?;
     Ok(HttpResponse::Created().json(v))
@@ -149,29 +160,45 @@ async fn create<P: Parent, T: Managed>(
 
 async fn get<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest) -> ApiResult {
     let k = keys(&req);
-    let v = with_parent::<P, _>(&state, (GroupKey::of(&req), k.parent), move |s, g, p| {
-        let e: T = s.get_entity(g, &k.key, p)?;
-        manage::present_one(s, g, e)
-    })
+    let v = with_parent::<P, _, _>(
+        &state,
+        (GroupKey::of(&req), k.parent),
+        move |s, g, p| async move {
+            let e: T = s.get_entity(g, &k.key, p).await?;
+            manage::present_one(&s, g, e).await
+        },
+    )
     .await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
-type WriteFn<T> = fn(&Store, Uuid, &str, Option<Uuid>, &Map<String, Value>) -> manage::Result<T>;
+/// Which write a PATCH or PUT makes.
+#[derive(Clone, Copy)]
+enum WriteOp {
+    Update,
+    Upsert,
+}
 
 /// PATCH and PUT: parse the body, apply `op` to the keyed entity, present the result.
 async fn write<P: Parent, T: Managed>(
     state: &State,
     req: &HttpRequest,
     bytes: &[u8],
-    op: WriteFn<T>,
+    op: WriteOp,
 ) -> ApiResult {
     let input = body::parse(req, bytes)?;
     let k = keys(req);
-    let v = with_parent::<P, _>(state, (GroupKey::of(req), k.parent), move |s, g, p| {
-        let e = op(s, g, &k.key, p, &input)?;
-        manage::present_one(s, g, e)
-    })
+    let v = with_parent::<P, _, _>(
+        state,
+        (GroupKey::of(req), k.parent),
+        move |s, g, p| async move {
+            let e: T = match op {
+                WriteOp::Update => manage::update_entity(&s, g, &k.key, p, &input).await?,
+                WriteOp::Upsert => manage::upsert_entity(&s, g, &k.key, p, &input).await?,
+            };
+            manage::present_one(&s, g, e).await
+        },
+    )
     .await?;
     Ok(HttpResponse::Ok().json(v))
 }
@@ -181,7 +208,7 @@ async fn update<P: Parent, T: Managed>(
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> ApiResult {
-    write::<P, T>(&state, &req, &bytes, manage::update_entity).await
+    write::<P, T>(&state, &req, &bytes, WriteOp::Update).await
 }
 
 async fn upsert<P: Parent, T: Managed>(
@@ -189,25 +216,28 @@ async fn upsert<P: Parent, T: Managed>(
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> ApiResult {
-    write::<P, T>(&state, &req, &bytes, manage::upsert_entity).await
+    write::<P, T>(&state, &req, &bytes, WriteOp::Upsert).await
 }
 
 async fn delete<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest) -> ApiResult {
     let k = keys(&req);
-    with_parent::<P, _>(&state, (GroupKey::of(&req), k.parent), move |s, g, p| {
-        manage::delete_entity::<T>(s, g, &k.key, p)
-    })
+    with_parent::<P, _, _>(
+        &state,
+        (GroupKey::of(&req), k.parent),
+        move |s, g, p| async move { manage::delete_entity::<T>(&s, g, &k.key, p).await },
+    )
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `GET /upstreams/{u}/health`: every target with the health the proxy currently sees.
 async fn upstream_health(state: web::Data<State>, req: HttpRequest) -> ApiResult {
-    let (upstream, targets) = with_parent::<Upstream, _>(&state, parent_of(&req), |s, g, p| {
-        let id = p.ok_or(WebError::NotFound)?;
-        Ok((id, s.list_all_entities::<Target>(g, Some(id))?))
-    })
-    .await?;
+    let (upstream, targets) =
+        with_parent::<Upstream, _, _>(&state, parent_of(&req), move |s, g, p| async move {
+            let id = p.ok_or(WebError::NotFound)?;
+            Ok((id, s.list_all_entities::<Target>(g, Some(id)).await?))
+        })
+        .await?;
     let health = state.proxy.current().upstream_health(upstream);
     let data: Vec<Value> = targets
         .iter()
@@ -245,12 +275,15 @@ async fn set_target_health(state: web::Data<State>, req: HttpRequest) -> ApiResu
         Some("unhealthy") => false,
         _ => return Err(WebError::NotFound.into()),
     };
-    let (upstream, target) =
-        with_parent::<Upstream, _>(&state, (GroupKey::of(&req), k.parent), move |s, g, p| {
-            let t: Target = s.get_entity(g, &k.key, p)?;
+    let (upstream, target) = with_parent::<Upstream, _, _>(
+        &state,
+        (GroupKey::of(&req), k.parent),
+        move |s, g, p| async move {
+            let t: Target = s.get_entity(g, &k.key, p).await?;
             Ok((t.upstream.id, t.target))
-        })
-        .await?;
+        },
+    )
+    .await?;
     if !state
         .proxy
         .current()

@@ -29,10 +29,10 @@ impl GroupKey {
         GroupKey(req.match_info().get("rg").map(str::to_string))
     }
 
-    pub fn id(&self, store: &Store) -> StoreResult<Uuid> {
+    pub async fn id(&self, store: &Store) -> StoreResult<Uuid> {
         match &self.0 {
-            None => Ok(store.get_default_group()?.id),
-            Some(key) => Ok(store.find_runtime_group(key)?.id),
+            None => Ok(store.get_default_group().await?.id),
+            Some(key) => Ok(store.find_runtime_group(key).await?.id),
         }
     }
 }
@@ -217,7 +217,10 @@ fn group_input(
 }
 
 async fn list_groups(state: web::Data<State>) -> ApiResult {
-    let groups = state.store.run(|s| s.list_runtime_groups()).await?;
+    let groups = state
+        .store
+        .run(move |s| async move { s.list_runtime_groups().await })
+        .await?;
     let data: Vec<Value> = groups.iter().map(|g| group_json(g, &state)).collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data, "next": null })))
 }
@@ -227,7 +230,7 @@ async fn create_group(state: web::Data<State>, req: HttpRequest, bytes: web::Byt
     let input = group_input(&obj, None)?;
     let g = state
         .store
-        .run(move |s| manage::create_group(s, &input))
+        .run(move |s| async move { manage::create_group(&s, &input).await })
         .await?;
     Ok(HttpResponse::Created().json(group_json(&g, &state)))
 }
@@ -235,7 +238,7 @@ async fn create_group(state: web::Data<State>, req: HttpRequest, bytes: web::Byt
 async fn get_group(state: web::Data<State>, rg: GroupKey) -> ApiResult {
     let g = state
         .store
-        .run(move |s| s.get_runtime_group(rg.id(s)?))
+        .run(move |s| async move { s.get_runtime_group(rg.id(&s).await?).await })
         .await?;
     Ok(HttpResponse::Ok().json(group_json(&g, &state)))
 }
@@ -249,10 +252,10 @@ async fn update_group(
     let obj = body::parse(&req, &bytes)?;
     let g = state
         .store
-        .run(move |s| {
-            let current = s.get_runtime_group(rg.id(s)?)?;
+        .run(move |s| async move {
+            let current = s.get_runtime_group(rg.id(&s).await?).await?;
             let input = group_input(&obj, Some(&current))?;
-            manage::update_group(s, current.id, &input)
+            manage::update_group(&s, current.id, &input).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(group_json(&g, &state)))
@@ -261,7 +264,7 @@ async fn update_group(
 async fn delete_group(state: web::Data<State>, rg: GroupKey) -> ApiResult {
     state
         .store
-        .run(move |s| manage::delete_group(s, rg.id(s)?))
+        .run(move |s| async move { manage::delete_group(&s, rg.id(&s).await?).await })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -269,7 +272,7 @@ async fn delete_group(state: web::Data<State>, rg: GroupKey) -> ApiResult {
 async fn list_credentials(state: web::Data<State>, rg: GroupKey) -> ApiResult {
     let creds = state
         .store
-        .run(move |s| s.list_dp_credentials(rg.id(s)?))
+        .run(move |s| async move { s.list_dp_credentials(rg.id(&s).await?).await })
         .await?;
     let data: Vec<Value> = creds.iter().map(credential_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data, "next": null })))
@@ -288,10 +291,13 @@ async fn issue_credential(
         Some(Value::String(s)) => parse_credential_days(s)?,
         _ => parse_credential_days("")?,
     };
-    let (cred, token) = state
-        .store
-        .run(move |s| manage::issue_credential(s, rg.id(s)?, &name, days))
-        .await?;
+    let (cred, token) =
+        state
+            .store
+            .run(move |s| async move {
+                manage::issue_credential(&s, rg.id(&s).await?, &name, days).await
+            })
+            .await?;
     let mut body = credential_json(&cred);
     body["token"] = json!(token);
     body["control_plane"] = json!(state.cluster.url);
@@ -317,11 +323,11 @@ async fn update_credential(
     };
     let cred = state
         .store
-        .run(move |s| {
-            let g = rg.id(s)?;
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
             match (revoke, renew) {
-                (true, _) => manage::revoke_credential(s, g, id),
-                (false, Some(days)) => manage::renew_credential(s, g, id, days),
+                (true, _) => manage::revoke_credential(&s, g, id).await,
+                (false, Some(days)) => manage::renew_credential(&s, g, id, days).await,
                 (false, None) => Err(WebError::BadRequest(
                     "send {\"revoked\": true} or {\"renew_days\": N}".into(),
                 )),
@@ -339,7 +345,7 @@ async fn delete_credential(
     let id = Uuid::parse_str(&path.1).map_err(|_| WebError::NotFound)?;
     let deleted = state
         .store
-        .run(move |s| s.delete_dp_credential(rg.id(s)?, id))
+        .run(move |s| async move { s.delete_dp_credential(rg.id(&s).await?, id).await })
         .await?;
     if !deleted {
         return Err(WebError::NotFound.into());
@@ -351,9 +357,13 @@ async fn list_nodes(state: web::Data<State>, rg: GroupKey) -> ApiResult {
     let store = state.store.clone();
     let since = (now_secs() - 86_400) * 1000;
     let (group, nodes, traffic) = store
-        .run(move |s| {
-            let g = rg.id(s)?;
-            Ok::<_, WebError>((g, s.list_instances(g)?, s.node_traffic_since(since)?))
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
+            Ok::<_, WebError>((
+                g,
+                s.list_instances(g).await?,
+                s.node_traffic_since(since).await?,
+            ))
         })
         .await?;
     let latest = crate::snapshot::load(&state.store, group, 0)
@@ -380,7 +390,7 @@ async fn forget_node(
     let id = Uuid::parse_str(&path.1).map_err(|_| WebError::NotFound)?;
     let forgotten = state
         .store
-        .run(move |s| s.forget_instance(rg.id(s)?, id))
+        .run(move |s| async move { s.forget_instance(rg.id(&s).await?, id).await })
         .await?;
     if !forgotten {
         return Err(WebError::NotFound.into());

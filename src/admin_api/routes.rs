@@ -42,9 +42,9 @@ async fn list_routes(
     let tags = q.tag_filter()?;
     let page = state
         .store
-        .run(move |s| {
-            let g = rg.id(s)?;
-            s.list_routes(g, None, tags.as_ref(), offset, size)
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
+            s.list_routes(g, None, tags.as_ref(), offset, size).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(list_body(page, req.path(), &q, size, Route::to_json)))
@@ -63,10 +63,11 @@ async fn list_service_routes(
     let path = req.path().to_string();
     let page = state
         .store
-        .run(move |s| {
-            let g = rg.id(s)?;
-            let svc = s.get_gateway_service(g, &key)?;
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
+            let svc = s.get_gateway_service(g, &key).await?;
             s.list_routes(g, Some(svc.id), tags.as_ref(), offset, size)
+                .await
         })
         .await?;
     Ok(HttpResponse::Ok().json(list_body(page, &path, &q, size, Route::to_json)))
@@ -81,7 +82,7 @@ async fn create_route(
     let input = body::parse(&req, &bytes)?;
     let route = state
         .store
-        .run(move |s| manage::create_route(s, rg.id(s)?, &input, None))
+        .run(move |s| async move { manage::create_route(&s, rg.id(&s).await?, &input, None).await })
         .await?;
     Ok(HttpResponse::Created().json(route.to_json()))
 }
@@ -97,10 +98,10 @@ async fn create_service_route(
     let key = key.into_inner();
     let route = state
         .store
-        .run(move |s| {
-            let g = rg.id(s)?;
-            let svc = s.get_gateway_service(g, &key)?;
-            manage::create_route(s, g, &input, Some(svc.id))
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
+            let svc = s.get_gateway_service(g, &key).await?;
+            manage::create_route(&s, g, &input, Some(svc.id)).await
         })
         .await?;
     Ok(HttpResponse::Created().json(route.to_json()))
@@ -110,7 +111,7 @@ async fn get_route(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiResult
     let key = key.into_inner();
     let route = state
         .store
-        .run(move |s| s.get_route(rg.id(s)?, &key))
+        .run(move |s| async move { s.get_route(rg.id(&s).await?, &key).await })
         .await?;
     Ok(HttpResponse::Ok().json(route.to_json()))
 }
@@ -119,11 +120,11 @@ async fn get_route_service(state: web::Data<State>, rg: GroupKey, key: Key) -> A
     let key = key.into_inner();
     let svc = state
         .store
-        .run(move |s| {
-            let g = rg.id(s)?;
-            let route = s.get_route(g, &key)?;
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
+            let route = s.get_route(g, &key).await?;
             let id = route.service.ok_or(crate::store::StoreError::NotFound)?.id;
-            s.get_gateway_service(g, &id.to_string())
+            s.get_gateway_service(g, &id.to_string()).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(svc.to_json()))
@@ -140,7 +141,7 @@ async fn update_route(
     let key = key.into_inner();
     let route = state
         .store
-        .run(move |s| manage::update_route(s, rg.id(s)?, &key, &input))
+        .run(move |s| async move { manage::update_route(&s, rg.id(&s).await?, &key, &input).await })
         .await?;
     Ok(HttpResponse::Ok().json(route.to_json()))
 }
@@ -156,7 +157,7 @@ async fn upsert_route(
     let key = key.into_inner();
     let route = state
         .store
-        .run(move |s| manage::upsert_route(s, rg.id(s)?, &key, &input))
+        .run(move |s| async move { manage::upsert_route(&s, rg.id(&s).await?, &key, &input).await })
         .await?;
     Ok(HttpResponse::Ok().json(route.to_json()))
 }
@@ -165,20 +166,20 @@ async fn delete_route(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiRes
     let key = key.into_inner();
     state
         .store
-        .run(move |s| manage::delete_route(s, rg.id(s)?, &key))
+        .run(move |s| async move { manage::delete_route(&s, rg.id(&s).await?, &key).await })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// The route `route` if it belongs to `service` (both by id or name), as Kong's nested paths do.
-fn route_of_service(
+async fn route_of_service(
     s: &crate::store::Store,
     group: uuid::Uuid,
     service: &str,
     route: &str,
 ) -> Result<Route, crate::store::StoreError> {
-    let svc = s.get_gateway_service(group, service)?;
-    let r = s.get_route(group, route)?;
+    let svc = s.get_gateway_service(group, service).await?;
+    let r = s.get_route(group, route).await?;
     if r.service.as_ref().map(|f| f.id) != Some(svc.id) {
         return Err(crate::store::StoreError::NotFound);
     }
@@ -189,7 +190,7 @@ async fn get_nested_route(state: web::Data<State>, rg: GroupKey, path: ServiceRo
     let (service, route) = path.into_inner();
     let r = state
         .store
-        .run(move |s| route_of_service(s, rg.id(s)?, &service, &route))
+        .run(move |s| async move { route_of_service(&s, rg.id(&s).await?, &service, &route).await })
         .await?;
     Ok(HttpResponse::Ok().json(r.to_json()))
 }
@@ -205,10 +206,10 @@ async fn update_nested_route(
     let (service, route) = path.into_inner();
     let r = state
         .store
-        .run(move |s| {
-            let g = rg.id(s)?;
-            let existing = route_of_service(s, g, &service, &route)?;
-            manage::update_route(s, g, &existing.id.to_string(), &input)
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
+            let existing = route_of_service(&s, g, &service, &route).await?;
+            manage::update_route(&s, g, &existing.id.to_string(), &input).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(r.to_json()))
@@ -222,10 +223,10 @@ async fn delete_nested_route(
     let (service, route) = path.into_inner();
     state
         .store
-        .run(move |s| {
-            let g = rg.id(s)?;
-            match route_of_service(s, g, &service, &route) {
-                Ok(r) => manage::delete_route(s, g, &r.id.to_string()),
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
+            match route_of_service(&s, g, &service, &route).await {
+                Ok(r) => manage::delete_route(&s, g, &r.id.to_string()).await,
                 Err(crate::store::StoreError::NotFound) => Ok(()),
                 Err(e) => Err(e.into()),
             }

@@ -34,9 +34,10 @@ async fn list_services(
     let tags = q.tag_filter()?;
     let page = state
         .store
-        .run(move |s| {
-            let g = rg.id(s)?;
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
             s.list_gateway_services(g, tags.as_ref(), offset, size)
+                .await
         })
         .await?;
     Ok(HttpResponse::Ok().json(list_body(
@@ -57,7 +58,7 @@ async fn create_service(
     let input = body::parse(&req, &bytes)?;
     let svc = state
         .store
-        .run(move |s| manage::create_service(s, rg.id(s)?, &input))
+        .run(move |s| async move { manage::create_service(&s, rg.id(&s).await?, &input).await })
         .await?;
     Ok(HttpResponse::Created().json(svc.to_json()))
 }
@@ -66,7 +67,7 @@ async fn get_service(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiResu
     let key = key.into_inner();
     let svc = state
         .store
-        .run(move |s| s.get_gateway_service(rg.id(s)?, &key))
+        .run(move |s| async move { s.get_gateway_service(rg.id(&s).await?, &key).await })
         .await?;
     Ok(HttpResponse::Ok().json(svc.to_json()))
 }
@@ -80,10 +81,13 @@ async fn update_service(
 ) -> ApiResult {
     let input = body::parse(&req, &bytes)?;
     let key = key.into_inner();
-    let svc = state
-        .store
-        .run(move |s| manage::update_service(s, rg.id(s)?, &key, &input))
-        .await?;
+    let svc =
+        state
+            .store
+            .run(move |s| async move {
+                manage::update_service(&s, rg.id(&s).await?, &key, &input).await
+            })
+            .await?;
     Ok(HttpResponse::Ok().json(svc.to_json()))
 }
 
@@ -96,10 +100,13 @@ async fn upsert_service(
 ) -> ApiResult {
     let input = body::parse(&req, &bytes)?;
     let key = key.into_inner();
-    let svc = state
-        .store
-        .run(move |s| manage::upsert_service(s, rg.id(s)?, &key, &input))
-        .await?;
+    let svc =
+        state
+            .store
+            .run(move |s| async move {
+                manage::upsert_service(&s, rg.id(&s).await?, &key, &input).await
+            })
+            .await?;
     Ok(HttpResponse::Ok().json(svc.to_json()))
 }
 
@@ -107,7 +114,7 @@ async fn delete_service(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiR
     let key = key.into_inner();
     state
         .store
-        .run(move |s| manage::delete_service(s, rg.id(s)?, &key))
+        .run(move |s| async move { manage::delete_service(&s, rg.id(&s).await?, &key).await })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -80,10 +80,12 @@ impl SnapshotHub {
         let version = *self.store.subscribe().borrow();
         let store = self.store.clone();
         let exists = store
-            .run(move |s| match s.get_runtime_group(group) {
-                Ok(_) => Ok(true),
-                Err(crate::store::StoreError::NotFound) => Ok(false),
-                Err(e) => Err(e),
+            .run(move |s| async move {
+                match s.get_runtime_group(group).await {
+                    Ok(_) => Ok(true),
+                    Err(crate::store::StoreError::NotFound) => Ok(false),
+                    Err(e) => Err(e),
+                }
             })
             .await;
         if let Ok(false) = exists {
@@ -98,7 +100,7 @@ impl SnapshotHub {
         }
         let store = self.store.clone();
         let built = store
-            .run(move |s| s.load_group_config(group))
+            .run(move |s| async move { s.load_group_config(group).await })
             .await
             .map_err(anyhow::Error::from)
             .and_then(|cfg| {
@@ -255,7 +257,7 @@ async fn authenticate(
     let hash = crate::security::hash_token(&token);
     let store = cp.store.clone();
     let found = store
-        .run(move |s| s.find_dp_credential_by_hash(&hash))
+        .run(move |s| async move { s.find_dp_credential_by_hash(&hash).await })
         .await;
     let (refusal, cred) = match found {
         Err(e) => {
@@ -286,7 +288,7 @@ async fn authenticate(
         );
         let problem = refusal.to_string();
         let _ = store
-            .run(move |s| s.note_refused_instance(&report, &problem))
+            .run(move |s| async move { s.note_refused_instance(&report, &problem).await })
             .await;
     }
     Err(message(StatusCode::UNAUTHORIZED, &refusal.to_string()))
@@ -294,7 +296,10 @@ async fn authenticate(
 
 /// Whether a credential is still good; a stream whose credential was revoked or expired ends.
 async fn still_valid(store: &Store, cred: Uuid) -> Result<(), String> {
-    match store.run(move |s| s.get_dp_credential(cred)).await {
+    match store
+        .run(move |s| async move { s.get_dp_credential(cred).await })
+        .await
+    {
         Ok(Some(c)) => c.check(now_secs()).map_err(|r| r.to_string()),
         Ok(None) => Err(CredentialRefusal::Unknown.to_string()),
         // A storage hiccup is not the node's fault: keep the stream.
@@ -361,10 +366,10 @@ async fn stream(
             )
         });
         let saved = store
-            .run(move |s| {
-                s.report_instance(&r, problem.is_none())?;
+            .run(move |s| async move {
+                s.report_instance(&r, problem.is_none()).await?;
                 match problem {
-                    Some(p) => s.set_instance_problem(r.id, &p),
+                    Some(p) => s.set_instance_problem(r.id, &p).await,
                     None => Ok(()),
                 }
             })
@@ -423,7 +428,7 @@ async fn stream(
                 _ = ping.tick() => {
                     if let Err(reason) = still_valid(&cp.store, cred_id).await {
                         tracing::warn!(node = %node_id, reason = %reason, "closing the stream of a node whose credential is no longer valid");
-                        let _ = cp.store.run(move |s| s.set_instance_problem(node_id, &reason)).await;
+                        let _ = cp.store.run(move |s| async move { s.set_instance_problem(node_id, &reason).await }).await;
                         break;
                     }
                     if tx.send(ping_frame.clone()).await.is_err() { break }
@@ -446,7 +451,7 @@ async fn stream(
             tracing::info!(node = %node_id, runtime_group = %group, "node disconnected");
             let _ = cp
                 .store
-                .run(move |s| s.set_instance_disconnected(node_id))
+                .run(move |s| async move { s.set_instance_disconnected(node_id).await })
                 .await;
         }
     });
@@ -494,7 +499,7 @@ async fn heartbeat(
         .contains_key(&hb.node_id);
     let store = cp.store.clone();
     if let Err(e) = store
-        .run(move |s| s.report_instance(&report, streaming))
+        .run(move |s| async move { s.report_instance(&report, streaming).await })
         .await
     {
         tracing::error!(error = %e, node = %hb.node_id, "recording a heartbeat failed");
@@ -536,7 +541,7 @@ async fn telemetry(
     let n = records.len();
     let store = cp.store.clone();
     match store
-        .run(move |s| s.ingest_node_batch(&batch_id, node, &records))
+        .run(move |s| async move { s.ingest_node_batch(&batch_id, node, &records).await })
         .await
     {
         Ok(fresh) => {

@@ -46,20 +46,24 @@ pub struct ClusterCa {
 }
 
 impl ClusterCa {
-    pub fn load_or_create(store: &Store) -> anyhow::Result<ClusterCa> {
-        let key_pem = store.get_or_create_secret(CA_KEY, || {
-            KeyPair::generate()
-                .map(|k| k.serialize_pem())
-                .unwrap_or_default()
-        })?;
+    pub async fn load_or_create(store: &Store) -> anyhow::Result<ClusterCa> {
+        let key_pem = store
+            .get_or_create_secret(CA_KEY, || {
+                KeyPair::generate()
+                    .map(|k| k.serialize_pem())
+                    .unwrap_or_default()
+            })
+            .await?;
         let key = KeyPair::from_pem(&key_pem)
             .map_err(|e| anyhow::anyhow!("the stored cluster CA key is unreadable: {e}"))?;
-        let cert_pem = store.get_or_create_secret(CA_CERT, || {
-            ca_params()
-                .self_signed(&key)
-                .map(|c| c.pem())
-                .unwrap_or_default()
-        })?;
+        let cert_pem = store
+            .get_or_create_secret(CA_CERT, || {
+                ca_params()
+                    .self_signed(&key)
+                    .map(|c| c.pem())
+                    .unwrap_or_default()
+            })
+            .await?;
         let cert_der = crate::domain::certificate::parse_certs(&cert_pem)
             .map_err(|e| anyhow::anyhow!("the stored cluster CA certificate is unreadable: {e}"))?
             .into_iter()

@@ -51,7 +51,11 @@ fn rate(t: &Totals) -> f64 {
 }
 
 /// Computes tiles for `filter` over the `window_ms` ending now (the filter's start is set here).
-pub fn tiles(s: &Store, filter: &AnalyticsFilter, window_ms: i64) -> Result<Tiles, StoreError> {
+pub async fn tiles(
+    s: &Store,
+    filter: &AnalyticsFilter,
+    window_ms: i64,
+) -> Result<Tiles, StoreError> {
     let now = now_ms();
     let current = AnalyticsFilter {
         since_ms: now - window_ms,
@@ -64,12 +68,12 @@ pub fn tiles(s: &Store, filter: &AnalyticsFilter, window_ms: i64) -> Result<Tile
         ..filter.clone()
     };
     let (t, tp) = (
-        s.analytics_totals(&current)?,
-        s.analytics_totals(&previous)?,
+        s.analytics_totals(&current).await?,
+        s.analytics_totals(&previous).await?,
     );
     let (p, pp): (Percentiles, Percentiles) = (
-        s.analytics_percentiles(&current)?,
-        s.analytics_percentiles(&previous)?,
+        s.analytics_percentiles(&current).await?,
+        s.analytics_percentiles(&previous).await?,
     );
     Ok(Tiles {
         requests: t.requests,
@@ -159,12 +163,12 @@ struct Resolved {
     route_names: HashMap<String, String>,
 }
 
-fn resolve(s: &Store, q: &AnalyticsQuery, since_ms: i64) -> Result<Resolved, StoreError> {
+async fn resolve(s: &Store, q: &AnalyticsQuery, since_ms: i64) -> Result<Resolved, StoreError> {
     let group = uuid_or_none(&q.group);
     let service = uuid_or_none(&q.service);
     let version = uuid_or_none(&q.version);
     let route = uuid_or_none(&q.route);
-    let all_groups = s.list_runtime_groups()?;
+    let all_groups = s.list_runtime_groups().await?;
     let groups = all_groups
         .iter()
         .map(|g| Choice {
@@ -174,7 +178,8 @@ fn resolve(s: &Store, q: &AnalyticsQuery, since_ms: i64) -> Result<Resolved, Sto
         })
         .collect();
     let services = s
-        .list_catalog_services("")?
+        .list_catalog_services("")
+        .await?
         .into_iter()
         .map(|(c, _)| Choice {
             id: c.id.to_string(),
@@ -183,7 +188,7 @@ fn resolve(s: &Store, q: &AnalyticsQuery, since_ms: i64) -> Result<Resolved, Sto
         })
         .collect();
     let service_versions = match service {
-        Some(sid) => s.list_versions(sid).unwrap_or_default(),
+        Some(sid) => s.list_versions(sid).await.unwrap_or_default(),
         None => Vec::new(),
     };
     let versions = service_versions
@@ -200,7 +205,7 @@ fn resolve(s: &Store, q: &AnalyticsQuery, since_ms: i64) -> Result<Resolved, Sto
         .iter()
         .filter(|g| group.is_none_or(|id| id == g.id))
     {
-        for r in s.load_group_config(g.id)?.routes {
+        for r in s.load_group_config(g.id).await?.routes {
             let name = r.name.clone().unwrap_or_else(|| r.id.to_string());
             let label = if group.is_some() {
                 name.clone()
@@ -258,12 +263,12 @@ async fn analytics_page(
     let class = query.class.clone();
     let (resolved, tiles, points, codes, top) = state
         .store
-        .run(move |s| {
-            let r = resolve(s, &query, since)?;
-            let tiles = tiles(s, &r.filter, secs * 1000)?;
-            let points = s.analytics_series(&r.filter, step, now)?;
-            let codes = s.analytics_status_counts(&r.filter)?;
-            let top = s.analytics_top(&r.filter, "route_id", 10)?;
+        .run(move |s| async move {
+            let r = resolve(&s, &query, since).await?;
+            let tiles = tiles(&s, &r.filter, secs * 1000).await?;
+            let points = s.analytics_series(&r.filter, step, now).await?;
+            let codes = s.analytics_status_counts(&r.filter).await?;
+            let top = s.analytics_top(&r.filter, "route_id", 10).await?;
             Ok::<_, StoreError>((r, tiles, points, codes, top))
         })
         .await
@@ -361,9 +366,9 @@ async fn analytics_csv(
     let query = q.into_inner();
     let points = state
         .store
-        .run(move |s| {
-            let r = resolve(s, &query, since)?;
-            s.analytics_series(&r.filter, step, now)
+        .run(move |s| async move {
+            let r = resolve(&s, &query, since).await?;
+            s.analytics_series(&r.filter, step, now).await
         })
         .await
         .map_err(WebError::from)?;

@@ -47,7 +47,11 @@ struct LoginPage<'a> {
 }
 
 async fn no_users(state: &State) -> Result<bool, ConsoleError> {
-    Ok(state.store.run(|s| s.count_users()).await? == 0)
+    Ok(state
+        .store
+        .run(move |s| async move { s.count_users().await })
+        .await?
+        == 0)
 }
 
 async fn show_setup(req: HttpRequest, state: web::Data<State>, session: Session) -> PageResult {
@@ -100,12 +104,12 @@ async fn create_admin(
         let e2 = email.clone();
         let user = state
             .store
-            .run(move |s| {
+            .run(move |s| async move {
                 // Checked again inside the write: two first visitors must not both become admin.
-                if s.count_users()? > 0 {
+                if s.count_users().await? > 0 {
                     return Err(crate::store::StoreError::NotFound);
                 }
-                s.insert_user(&e2, &hash)
+                s.insert_user(&e2, &hash).await
             })
             .await;
         match user {
@@ -190,7 +194,10 @@ async fn log_in(
         );
     }
     let e2 = email.clone();
-    let user = state.store.run(move |s| s.get_user_by_email(&e2)).await?;
+    let user = state
+        .store
+        .run(move |s| async move { s.get_user_by_email(&e2).await })
+        .await?;
     let pw = password.clone();
     let ok_user = web::block(move || match user {
         Some(u) if security::verify_password(&pw, &u.password_hash) => Some(u),

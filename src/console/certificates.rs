@@ -178,10 +178,10 @@ async fn render(
     forms: Forms,
     status: StatusCode,
 ) -> PageResult {
-    let (certs, cas) = in_group(state, |s, g| {
+    let (certs, cas) = in_group(state, move |s, g| async move {
         let mut certs = Vec::new();
-        for cert in s.list_all_entities::<Certificate>(g, None)? {
-            let snis: Vec<Sni> = s.list_all_entities(g, Some(cert.id))?;
+        for cert in s.list_all_entities::<Certificate>(g, None).await? {
+            let snis: Vec<Sni> = s.list_all_entities(g, Some(cert.id)).await?;
             certs.push(CertRow {
                 snis: snis.into_iter().map(|s| s.name).collect(),
                 created: fmt_time(cert.created_at),
@@ -189,7 +189,8 @@ async fn render(
             });
         }
         let cas = s
-            .list_all_entities::<CaCertificate>(g, None)?
+            .list_all_entities::<CaCertificate>(g, None)
+            .await?
             .into_iter()
             .map(|ca| CaRow {
                 created: fmt_time(ca.created_at),
@@ -302,9 +303,10 @@ async fn delete_certificate(
     _form: CsrfForm,
 ) -> PageResult {
     let id = parse_uuid(&path.1)?;
-    in_group(&state, move |s, g| {
-        s.get_entity::<Certificate>(g, &id.to_string(), None)?;
-        manage::delete_entity::<Certificate>(s, g, &id.to_string(), None)
+    in_group(&state, move |s, g| async move {
+        s.get_entity::<Certificate>(g, &id.to_string(), None)
+            .await?;
+        manage::delete_entity::<Certificate>(&s, g, &id.to_string(), None).await
     })
     .await?;
     tracing::info!(certificate.id = %id, user.email = %user.email, "certificate deleted");
@@ -319,9 +321,10 @@ async fn delete_ca_certificate(
     _form: CsrfForm,
 ) -> PageResult {
     let id = parse_uuid(&path.1)?;
-    in_group(&state, move |s, g| {
-        s.get_entity::<CaCertificate>(g, &id.to_string(), None)?;
-        manage::delete_entity::<CaCertificate>(s, g, &id.to_string(), None)
+    in_group(&state, move |s, g| async move {
+        s.get_entity::<CaCertificate>(g, &id.to_string(), None)
+            .await?;
+        manage::delete_entity::<CaCertificate>(&s, g, &id.to_string(), None).await
     })
     .await?;
     tracing::info!(ca_certificate.id = %id, user.email = %user.email, "CA certificate deleted");

@@ -55,7 +55,11 @@ pub async fn group_scope(
         ))));
     };
     let k = key.clone();
-    let group = match state.store.run(move |s| s.find_runtime_group(&k)).await {
+    let group = match state
+        .store
+        .run(move |s| async move { s.find_runtime_group(&k).await })
+        .await
+    {
         Ok(g) => g,
         Err(e) => return Ok(req.error_response(ConsoleError(WebError::from(e)))),
     };
@@ -71,22 +75,23 @@ pub async fn group_scope(
         .await
 }
 
-/// Runs `f` on the blocking pool with the id of the request's runtime group (the default group
+/// Runs `f` on the store's runtime with the id of the request's runtime group (the default group
 /// outside a group scope).
-pub async fn in_group<R, F>(state: &State, f: F) -> Result<R, ConsoleError>
+pub async fn in_group<R, F, Fut>(state: &State, f: F) -> Result<R, ConsoleError>
 where
     R: Send + 'static,
-    F: FnOnce(&Store, Uuid) -> manage::Result<R> + Send + 'static,
+    F: FnOnce(Store, Uuid) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = manage::Result<R>> + Send + 'static,
 {
     let scoped = GROUP.try_with(|g| g.id).ok();
     Ok(state
         .store
-        .run(move |s| {
+        .run(move |s| async move {
             let group = match scoped {
                 Some(g) => g,
-                None => s.get_default_group()?.id,
+                None => s.get_default_group().await?.id,
             };
-            f(s, group)
+            f(s, group).await
         })
         .await?)
 }
@@ -107,8 +112,8 @@ pub async fn create<T: Managed>(
         }
         return Ok(Err(errors));
     }
-    let saved = in_group(state, move |s, group| {
-        manage::create_entity::<T>(s, group, parent, &input)
+    let saved = in_group(state, move |s, group| async move {
+        manage::create_entity::<T>(&s, group, parent, &input).await
     })
     .await;
     match saved {

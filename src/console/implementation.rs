@@ -167,7 +167,9 @@ async fn check_step1(
         let (group, name, gname) = (v.group.id, svc.name.clone(), v.group.name.clone());
         let taken = state
             .store
-            .run(move |s| Ok::<_, StoreError>(s.get_gateway_service(group, &name).is_ok()))
+            .run(move |s| async move {
+                Ok::<_, StoreError>(s.get_gateway_service(group, &name).await.is_ok())
+            })
             .await
             .unwrap_or(false);
         if taken {
@@ -323,7 +325,7 @@ async fn create_implementation(
     let (svc2, route2) = (svc.clone(), route.clone());
     match state
         .store
-        .run(move |s| s.create_implementation(&version, &svc2, &route2))
+        .run(move |s| async move { s.create_implementation(&version, &svc2, &route2).await })
         .await
     {
         Ok(()) => {
@@ -433,7 +435,7 @@ async fn update_implementation(
     let result = match manage::build_service(Some(&existing), existing.id, &input) {
         Ok(svc) if errors.is_empty() => state
             .store
-            .run(move |s| s.update_gateway_service(group, &svc))
+            .run(move |s| async move { s.update_gateway_service(group, &svc).await })
             .await
             .map_err(|e| {
                 save_error(e, "name", || {
@@ -488,7 +490,7 @@ async fn delete_implementation(
     let version = v.version.clone();
     state
         .store
-        .run(move |s| s.delete_implementation(&version))
+        .run(move |s| async move { s.delete_implementation(&version).await })
         .await
         .map_err(WebError::from)?;
     tracing::info!(version.id = %vid, user.email = %user.email, "implementation deleted");

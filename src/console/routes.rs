@@ -222,12 +222,14 @@ async fn save(
             let name = form.name.clone();
             state
                 .store
-                .run(move |s| match mode {
-                    Mode::Add => s.insert_route(group, &route),
-                    Mode::Edit(rid) => {
-                        route.id = rid;
-                        route.created_at = created_at;
-                        s.update_route(group, &route)
+                .run(move |s| async move {
+                    match mode {
+                        Mode::Add => s.insert_route(group, &route).await,
+                        Mode::Edit(rid) => {
+                            route.id = rid;
+                            route.created_at = created_at;
+                            s.update_route(group, &route).await
+                        }
                     }
                 })
                 .await
@@ -272,7 +274,7 @@ async fn delete_route(
     let group = v.group.id;
     state
         .store
-        .run(move |s| s.delete_route(group, rid))
+        .run(move |s| async move { s.delete_route(group, rid).await })
         .await
         .map_err(WebError::from)?;
     Ok(redirect_after_post(

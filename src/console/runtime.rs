@@ -31,7 +31,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The group named in the path (`{rg}`: id, name, or `default`).
 pub async fn group_of(state: &State, key: &str) -> Result<RuntimeGroup, WebError> {
     let key = key.to_string();
-    Ok(state.store.run(move |s| s.find_runtime_group(&key)).await?)
+    Ok(state
+        .store
+        .run(move |s| async move { s.find_runtime_group(&key).await })
+        .await?)
 }
 
 pub fn group_path(g: &RuntimeGroup) -> String {
@@ -106,10 +109,10 @@ async fn render_list(
     let now = now_secs();
     let listed = state
         .store
-        .run(move |s| {
+        .run(move |s| async move {
             let mut out = Vec::new();
-            for g in s.list_runtime_groups()? {
-                let nodes = s.list_instances(g.id)?;
+            for g in s.list_runtime_groups().await? {
+                let nodes = s.list_instances(g.id).await?;
                 out.push((g, nodes));
             }
             Ok::<_, WebError>(out)
@@ -161,7 +164,7 @@ async fn create_group(
     let errors = match form.parse() {
         Ok(input) => match state
             .store
-            .run(move |s| manage::create_group(s, &input))
+            .run(move |s| async move { manage::create_group(&s, &input).await })
             .await
         {
             Ok(g) => {
@@ -212,11 +215,11 @@ async fn overview(
     let now = now_secs();
     let (summary, nodes, services, routes) = state
         .store
-        .run(move |s| {
-            let cfg = s.load_group_config(g)?;
+        .run(move |s| async move {
+            let cfg = s.load_group_config(g).await?;
             Ok::<_, WebError>((
-                s.group_summary(g, since)?,
-                s.list_instances(g)?,
+                s.group_summary(g, since).await?,
+                s.list_instances(g).await?,
                 cfg.services.len(),
                 cfg.routes.len(),
             ))
@@ -312,7 +315,7 @@ async fn update_group(
     let errors = match form.parse() {
         Ok(input) => match state
             .store
-            .run(move |s| manage::update_group(s, id, &input))
+            .run(move |s| async move { manage::update_group(&s, id, &input).await })
             .await
         {
             Ok(g) => return Ok(redirect_after_post(&req, &group_path(&g))),
@@ -363,7 +366,7 @@ async fn delete_group(
     let id = group.id;
     state
         .store
-        .run(move |s| manage::delete_group(s, id))
+        .run(move |s| async move { manage::delete_group(&s, id).await })
         .await?;
     tracing::info!(runtime_group = %group.name, user.email = %user.email, "runtime group deleted; its nodes are orphaned");
     Ok(redirect_after_post(&req, "/runtime-groups"))

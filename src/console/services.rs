@@ -42,14 +42,19 @@ pub struct CardStats {
     pub p99: String,
 }
 
-fn card_stats(s: &crate::store::Store, service: uuid::Uuid) -> Result<CardStats, StoreError> {
-    let versions = s.list_versions(service)?.iter().map(|v| v.id).collect();
+async fn card_stats(s: &crate::store::Store, service: uuid::Uuid) -> Result<CardStats, StoreError> {
+    let versions = s
+        .list_versions(service)
+        .await?
+        .iter()
+        .map(|v| v.id)
+        .collect();
     let filter = crate::store::AnalyticsFilter {
         versions: Some(versions),
         ..crate::store::AnalyticsFilter::since(super::analytics::now_ms() - 7 * 86_400_000)
     };
-    let t = s.analytics_totals(&filter)?;
-    let p = s.analytics_percentiles(&filter)?;
+    let t = s.analytics_totals(&filter).await?;
+    let p = s.analytics_percentiles(&filter).await?;
     Ok(CardStats {
         requests: t.requests,
         error_rate: if t.requests == 0 {
@@ -74,10 +79,10 @@ async fn list_services(
     let f2 = filter.clone();
     let services = state
         .store
-        .run(move |s| {
+        .run(move |s| async move {
             let mut out = Vec::new();
-            for (svc, n) in s.list_catalog_services(&f2)? {
-                let stats = card_stats(s, svc.id)?;
+            for (svc, n) in s.list_catalog_services(&f2).await? {
+                let stats = card_stats(&s, svc.id).await?;
                 out.push((svc, n, stats));
             }
             Ok::<_, StoreError>(out)
@@ -137,7 +142,7 @@ async fn create_service(
     let result = match NewCatalogService::parse(&display_name, &description) {
         Ok(new) => state
             .store
-            .run(move |s| s.insert_catalog_service(&new))
+            .run(move |s| async move { s.insert_catalog_service(&new).await })
             .await
             .map_err(|e| {
                 save_error(e, "display_name", || {
@@ -214,14 +219,15 @@ async fn service_traffic(
         .collect();
     state
         .store
-        .run(move |s| {
+        .run(move |s| async move {
             let filter = crate::store::AnalyticsFilter {
                 versions: Some(ids),
                 ..crate::store::AnalyticsFilter::since(super::analytics::now_ms() - secs * 1000)
             };
-            let tiles = super::analytics::tiles(s, &filter, secs * 1000)?;
+            let tiles = super::analytics::tiles(&s, &filter, secs * 1000).await?;
             let per_version = s
-                .analytics_top(&filter, "version_id", 100)?
+                .analytics_top(&filter, "version_id", 100)
+                .await?
                 .into_iter()
                 .map(|t| {
                     let name = names
@@ -250,11 +256,12 @@ async fn load_service(
 ) -> Result<(CatalogService, Vec<VersionRow>), WebError> {
     state
         .store
-        .run(move |s| {
-            let svc = s.get_catalog_service(sid)?;
-            let groups = s.list_runtime_groups()?;
+        .run(move |s| async move {
+            let svc = s.get_catalog_service(sid).await?;
+            let groups = s.list_runtime_groups().await?;
             let versions = s
-                .list_versions(sid)?
+                .list_versions(sid)
+                .await?
                 .into_iter()
                 .map(|v| VersionRow {
                     group_name: groups
@@ -344,7 +351,7 @@ async fn delete_service(
     }
     state
         .store
-        .run(move |s| s.delete_catalog_service(sid))
+        .run(move |s| async move { s.delete_catalog_service(sid).await })
         .await
         .map_err(WebError::from)?;
     tracing::info!(service.id = %sid, user.email = %user.email, "catalog service deleted");

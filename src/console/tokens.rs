@@ -41,7 +41,7 @@ async fn render(
 ) -> PageResult {
     let tokens = state
         .store
-        .run(|s| s.list_admin_tokens())
+        .run(move |s| async move { s.list_admin_tokens().await })
         .await
         .map_err(WebError::from)?;
     let page = TokensPage {
@@ -87,7 +87,7 @@ async fn create_token(
     let (n2, uid) = (name.clone(), user.id);
     state
         .store
-        .run(move |s| s.insert_admin_token(&n2, &hash, Some(uid)))
+        .run(move |s| async move { s.insert_admin_token(&n2, &hash, Some(uid)).await })
         .await
         .map_err(WebError::from)?;
     tracing::info!(token.name = %name, user.email = %user.email, "Admin API token created");
@@ -104,7 +104,7 @@ async fn delete_token(
     let id = parse_uuid(&path)?;
     state
         .store
-        .run(move |s| s.delete_admin_token(id))
+        .run(move |s| async move { s.delete_admin_token(id).await })
         .await
         .map_err(WebError::from)?;
     Ok(redirect_after_post(&req, "/tokens"))

@@ -72,10 +72,10 @@ async fn render_list(
     errors: FieldErrors,
     status: StatusCode,
 ) -> PageResult {
-    let listed = in_group(state, |s, g| {
+    let listed = in_group(state, move |s, g| async move {
         let mut out = Vec::new();
-        for u in s.list_all_entities::<Upstream>(g, None)? {
-            let targets: Vec<Target> = s.list_all_entities(g, Some(u.id))?;
+        for u in s.list_all_entities::<Upstream>(g, None).await? {
+            let targets: Vec<Target> = s.list_all_entities(g, Some(u.id)).await?;
             out.push((u, targets));
         }
         Ok(out)
@@ -248,9 +248,9 @@ pub async fn render_upstream(
     extras: Extras,
     status: StatusCode,
 ) -> PageResult {
-    let (upstream, targets) = in_group(state, move |s, g| {
-        let u: Upstream = s.get_entity(g, &id.to_string(), None)?;
-        let targets: Vec<Target> = s.list_all_entities(g, Some(u.id))?;
+    let (upstream, targets) = in_group(state, move |s, g| async move {
+        let u: Upstream = s.get_entity(g, &id.to_string(), None).await?;
+        let targets: Vec<Target> = s.list_all_entities(g, Some(u.id)).await?;
         Ok((u, targets))
     })
     .await?;
@@ -305,8 +305,8 @@ async fn delete_upstream(
     CsrfForm(form): CsrfForm,
 ) -> PageResult {
     let id = parse_uuid(&path.1)?;
-    let upstream: Upstream = in_group(&state, move |s, g| {
-        Ok(s.get_entity(g, &id.to_string(), None)?)
+    let upstream: Upstream = in_group(&state, move |s, g| async move {
+        Ok(s.get_entity(g, &id.to_string(), None).await?)
     })
     .await?;
     if form.get("confirm_name").trim() != upstream.name {
@@ -324,8 +324,8 @@ async fn delete_upstream(
         )
         .await;
     }
-    in_group(&state, move |s, g| {
-        manage::delete_entity::<Upstream>(s, g, &id.to_string(), None)
+    in_group(&state, move |s, g| async move {
+        manage::delete_entity::<Upstream>(&s, g, &id.to_string(), None).await
     })
     .await?;
     tracing::info!(upstream.id = %id, upstream.name = %upstream.name, user.email = %user.email, "upstream deleted");

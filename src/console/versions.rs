@@ -56,7 +56,12 @@ async fn new_version(
     let sid = parse_uuid(&path)?;
     let (service, groups) = state
         .store
-        .run(move |s| Ok::<_, StoreError>((s.get_catalog_service(sid)?, s.list_runtime_groups()?)))
+        .run(move |s| async move {
+            Ok::<_, StoreError>((
+                s.get_catalog_service(sid).await?,
+                s.list_runtime_groups().await?,
+            ))
+        })
         .await
         .map_err(WebError::from)?;
     let group_id = groups.first().map(|g| g.id.to_string()).unwrap_or_default();
@@ -91,7 +96,12 @@ async fn create_version(
     let group_raw = form.get("runtime_group_id").to_string();
     let (service, groups) = state
         .store
-        .run(move |s| Ok::<_, StoreError>((s.get_catalog_service(sid)?, s.list_runtime_groups()?)))
+        .run(move |s| async move {
+            Ok::<_, StoreError>((
+                s.get_catalog_service(sid).await?,
+                s.list_runtime_groups().await?,
+            ))
+        })
         .await
         .map_err(WebError::from)?;
     let mut errors = FieldErrors::new();
@@ -111,7 +121,7 @@ async fn create_version(
     if let (Ok(vname), Some(gid)) = (parsed, group) {
         let created = state
             .store
-            .run(move |s| s.insert_version(sid, &vname, gid))
+            .run(move |s| async move { s.insert_version(sid, &vname, gid).await })
             .await;
         match created {
             Ok(v) => {
@@ -159,14 +169,17 @@ pub struct VersionView {
 pub async fn load_version(state: &State, sid: Uuid, vid: Uuid) -> Result<VersionView, WebError> {
     state
         .store
-        .run(move |s| {
-            let service = s.get_catalog_service(sid)?;
-            let version = s.get_version(sid, vid)?;
-            let group = s.get_runtime_group(version.runtime_group_id)?;
+        .run(move |s| async move {
+            let service = s.get_catalog_service(sid).await?;
+            let version = s.get_version(sid, vid).await?;
+            let group = s.get_runtime_group(version.runtime_group_id).await?;
             let (implementation, routes) = match version.gateway_service_id {
                 Some(gs) => {
-                    let svc = s.get_gateway_service(group.id, &gs.to_string())?;
-                    let routes = s.list_routes(group.id, Some(gs), None, 0, 1000)?.items;
+                    let svc = s.get_gateway_service(group.id, &gs.to_string()).await?;
+                    let routes = s
+                        .list_routes(group.id, Some(gs), None, 0, 1000)
+                        .await?
+                        .items;
                     (Some(svc), routes)
                 }
                 None => (None, Vec::new()),
@@ -290,7 +303,7 @@ async fn delete_version(
     let version = v.version.clone();
     state
         .store
-        .run(move |s| s.delete_version(&version))
+        .run(move |s| async move { s.delete_version(&version).await })
         .await
         .map_err(WebError::from)?;
     tracing::info!(version.id = %vid, user.email = %user.email, "service version deleted");
@@ -363,10 +376,10 @@ async fn load_panel(
     };
     let (codes, points) = state
         .store
-        .run(move |s| {
+        .run(move |s| async move {
             Ok::<_, crate::store::StoreError>((
-                s.analytics_status_counts(&filter)?,
-                s.analytics_series(&filter, step, now_ms)?,
+                s.analytics_status_counts(&filter).await?,
+                s.analytics_series(&filter, step, now_ms).await?,
             ))
         })
         .await?;

@@ -2,6 +2,8 @@
 //! shared by the console and the Admin API. Per-kind differences (a certificate's SNIs, checked
 //! references) are the [`Managed`] hooks; everything else is one code path for every kind.
 
+use std::future::Future;
+
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -11,10 +13,10 @@ use crate::domain::{now_secs, CaCertificate, Certificate, Entity, Sni, Target, U
 use crate::store::{Store, StoreError};
 use crate::web_error::WebError;
 
-pub trait Managed: Entity {
+pub trait Managed: Entity + Sync {
     /// Checks that the references the entity holds exist in the group.
-    fn check_refs(&self, _store: &Store, _group: Uuid) -> Result<()> {
-        Ok(())
+    fn check_refs(&self, _store: &Store, _group: Uuid) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
     }
 
     /// Writes the entity (and whatever `input` says about its children) in one transaction.
@@ -24,18 +26,24 @@ pub trait Managed: Entity {
         group: Uuid,
         is_new: bool,
         _input: &Map<String, Value>,
-    ) -> Result<()> {
-        let saved = if is_new {
-            store.insert_entity(group, self)
-        } else {
-            store.update_entity(group, self)
-        };
-        saved.map_err(|e| conflict::<Self>(e, self))
+    ) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            let saved = if is_new {
+                store.insert_entity(group, self).await
+            } else {
+                store.update_entity(group, self).await
+            };
+            saved.map_err(|e| conflict::<Self>(e, self))
+        }
     }
 
     /// The Admin API's JSON for a list of entities.
-    fn present(_store: &Store, _group: Uuid, items: Vec<Self>) -> Result<Vec<Value>> {
-        Ok(items.iter().map(Entity::to_json).collect())
+    fn present(
+        _store: &Store,
+        _group: Uuid,
+        items: Vec<Self>,
+    ) -> impl Future<Output = Result<Vec<Value>>> + Send {
+        async move { Ok(items.iter().map(Entity::to_json).collect()) }
     }
 }
 
@@ -53,8 +61,8 @@ fn conflict<T: Entity>(e: StoreError, entity: &T) -> WebError {
     }
 }
 
-fn must_exist<T: Entity>(store: &Store, group: Uuid, field: &str, id: Uuid) -> Result<()> {
-    match store.get_entity::<T>(group, &id.to_string(), None) {
+async fn must_exist<T: Entity>(store: &Store, group: Uuid, field: &str, id: Uuid) -> Result<()> {
+    match store.get_entity::<T>(group, &id.to_string(), None).await {
         Ok(_) => Ok(()),
         Err(StoreError::NotFound) => Err(WebError::MissingReference {
             field: field.into(),
@@ -66,9 +74,9 @@ fn must_exist<T: Entity>(store: &Store, group: Uuid, field: &str, id: Uuid) -> R
 }
 
 impl Managed for Upstream {
-    fn check_refs(&self, store: &Store, group: Uuid) -> Result<()> {
+    async fn check_refs(&self, store: &Store, group: Uuid) -> Result<()> {
         match &self.client_certificate {
-            Some(c) => must_exist::<Certificate>(store, group, "client_certificate", c.id),
+            Some(c) => must_exist::<Certificate>(store, group, "client_certificate", c.id).await,
             None => Ok(()),
         }
     }
@@ -78,13 +86,13 @@ impl Managed for Target {}
 impl Managed for CaCertificate {}
 
 impl Managed for Sni {
-    fn check_refs(&self, store: &Store, group: Uuid) -> Result<()> {
-        must_exist::<Certificate>(store, group, "certificate", self.certificate.id)
+    async fn check_refs(&self, store: &Store, group: Uuid) -> Result<()> {
+        must_exist::<Certificate>(store, group, "certificate", self.certificate.id).await
     }
 }
 
 impl Managed for Certificate {
-    fn save(
+    async fn save(
         &self,
         store: &Store,
         group: Uuid,
@@ -112,6 +120,7 @@ impl Managed for Certificate {
         };
         store
             .save_certificate(group, self, is_new, snis.as_deref())
+            .await
             .map_err(|e| match e {
                 StoreError::Unique { column, .. } if column == "name" => WebError::Unique {
                     field: "snis".into(),
@@ -127,10 +136,10 @@ impl Managed for Certificate {
     }
 
     /// Kong prints a certificate with the names of its SNIs.
-    fn present(store: &Store, group: Uuid, items: Vec<Self>) -> Result<Vec<Value>> {
+    async fn present(store: &Store, group: Uuid, items: Vec<Self>) -> Result<Vec<Value>> {
         let mut out = Vec::with_capacity(items.len());
         for c in items {
-            let snis: Vec<Sni> = store.list_all_entities(group, Some(c.id))?;
+            let snis: Vec<Sni> = store.list_all_entities(group, Some(c.id)).await?;
             let mut v = c.to_json();
             if let Value::Object(m) = &mut v {
                 m.insert(
@@ -144,13 +153,14 @@ impl Managed for Certificate {
     }
 }
 
-pub fn present_one<T: Managed>(store: &Store, group: Uuid, e: T) -> Result<Value> {
-    Ok(T::present(store, group, vec![e])?
+pub async fn present_one<T: Managed>(store: &Store, group: Uuid, e: T) -> Result<Value> {
+    Ok(T::present(store, group, vec![e])
+        .await?
         .pop()
         .unwrap_or(Value::Null))
 }
 
-fn build<T: Managed>(
+async fn build<T: Managed>(
     store: &Store,
     group: Uuid,
     id: Uuid,
@@ -159,37 +169,37 @@ fn build<T: Managed>(
     input: &Map<String, Value>,
 ) -> Result<T> {
     let e = T::from_input(id, now_secs(), parent, base, &without_meta(input))?;
-    e.check_refs(store, group)?;
+    e.check_refs(store, group).await?;
     Ok(e)
 }
 
-pub fn create_entity<T: Managed>(
+pub async fn create_entity<T: Managed>(
     store: &Store,
     group: Uuid,
     parent: Option<Uuid>,
     input: &Map<String, Value>,
 ) -> Result<T> {
     let id = id_from_input(input)?.unwrap_or_else(Uuid::new_v4);
-    let e: T = build(store, group, id, parent, None, input)?;
-    e.save(store, group, true, input)?;
+    let e: T = build(store, group, id, parent, None, input).await?;
+    e.save(store, group, true, input).await?;
     Ok(e)
 }
 
-pub fn update_entity<T: Managed>(
+pub async fn update_entity<T: Managed>(
     store: &Store,
     group: Uuid,
     key: &str,
     parent: Option<Uuid>,
     input: &Map<String, Value>,
 ) -> Result<T> {
-    let existing: T = store.get_entity(group, key, parent)?;
-    let e: T = build(store, group, existing.id(), parent, Some(&existing), input)?;
-    e.save(store, group, false, input)?;
+    let existing: T = store.get_entity(group, key, parent).await?;
+    let e: T = build(store, group, existing.id(), parent, Some(&existing), input).await?;
+    e.save(store, group, false, input).await?;
     Ok(e)
 }
 
 /// PUT: replaces the entity named by `key`, or creates it with that id or name.
-pub fn upsert_entity<T: Managed>(
+pub async fn upsert_entity<T: Managed>(
     store: &Store,
     group: Uuid,
     key: &str,
@@ -201,16 +211,16 @@ pub fn upsert_entity<T: Managed>(
     if let (Some(n), Some(field)) = (&name, T::NAME_FIELD) {
         input.insert(field.into(), Value::String(n.clone()));
     }
-    match store.get_entity::<T>(group, key, parent) {
+    match store.get_entity::<T>(group, key, parent).await {
         Ok(existing) => {
-            let mut e: T = build(store, group, existing.id(), parent, None, &input)?;
+            let mut e: T = build(store, group, existing.id(), parent, None, &input).await?;
             // Kong keeps the creation time of a replaced entity.
             if let Value::Object(mut m) = e.to_json() {
                 m.insert("created_at".into(), Value::from(existing.created_at()));
                 e = serde_json::from_value(Value::Object(m))
                     .map_err(|err| WebError::internal("re-reading an entity failed", err))?;
             }
-            e.save(store, group, false, &input)?;
+            e.save(store, group, false, &input).await?;
             Ok(e)
         }
         Err(StoreError::NotFound) => {
@@ -224,8 +234,9 @@ pub fn upsert_entity<T: Managed>(
                 parent,
                 None,
                 &input,
-            )?;
-            e.save(store, group, true, &input)?;
+            )
+            .await?;
+            e.save(store, group, true, &input).await?;
             Ok(e)
         }
         Err(e) => Err(e.into()),
@@ -233,15 +244,15 @@ pub fn upsert_entity<T: Managed>(
 }
 
 /// Deletes an entity; Kong answers 204 whether or not it existed.
-pub fn delete_entity<T: Managed>(
+pub async fn delete_entity<T: Managed>(
     store: &Store,
     group: Uuid,
     key: &str,
     parent: Option<Uuid>,
 ) -> Result<()> {
-    match store.get_entity::<T>(group, key, parent) {
+    match store.get_entity::<T>(group, key, parent).await {
         Ok(e) => {
-            store.delete_entity::<T>(group, e.id())?;
+            store.delete_entity::<T>(group, e.id()).await?;
             Ok(())
         }
         Err(StoreError::NotFound) => Ok(()),

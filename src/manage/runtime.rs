@@ -22,20 +22,26 @@ fn name_conflict(e: StoreError, name: &str) -> WebError {
     }
 }
 
-pub fn create_group(store: &Store, input: &RuntimeGroupInput) -> Result<RuntimeGroup> {
+pub async fn create_group(store: &Store, input: &RuntimeGroupInput) -> Result<RuntimeGroup> {
     store
         .insert_runtime_group(input)
+        .await
         .map_err(|e| name_conflict(e, &input.name))
 }
 
-pub fn update_group(store: &Store, id: Uuid, input: &RuntimeGroupInput) -> Result<RuntimeGroup> {
+pub async fn update_group(
+    store: &Store,
+    id: Uuid,
+    input: &RuntimeGroupInput,
+) -> Result<RuntimeGroup> {
     store
         .update_runtime_group(id, input)
+        .await
         .map_err(|e| name_conflict(e, &input.name))
 }
 
-pub fn delete_group(store: &Store, id: Uuid) -> Result<()> {
-    match store.delete_runtime_group(id) {
+pub async fn delete_group(store: &Store, id: Uuid) -> Result<()> {
+    match store.delete_runtime_group(id).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(WebError::NotFound),
         Err(StoreError::ForeignKey) => Err(WebError::BadRequest(
@@ -47,14 +53,15 @@ pub fn delete_group(store: &Store, id: Uuid) -> Result<()> {
 
 /// Issues a credential for `group`, valid for `days`; the token is returned once and only its
 /// hash is kept.
-pub fn issue_credential(
+pub async fn issue_credential(
     store: &Store,
     group: Uuid,
     name: &str,
     days: i64,
 ) -> Result<(DpCredential, String)> {
     let active = store
-        .list_dp_credentials(group)?
+        .list_dp_credentials(group)
+        .await?
         .iter()
         .filter(|c| c.revoked_at.is_none())
         .count();
@@ -64,24 +71,33 @@ pub fn issue_credential(
         )));
     }
     let token = format!("ghdp_{}", security::random_hex(24));
-    let cred = store.insert_dp_credential(
-        group,
-        name,
-        &security::hash_token(&token),
-        now_secs() + days * 86_400,
-    )?;
+    let cred = store
+        .insert_dp_credential(
+            group,
+            name,
+            &security::hash_token(&token),
+            now_secs() + days * 86_400,
+        )
+        .await?;
     Ok((cred, token))
 }
 
 /// Extends a credential to `days` from now; a revoked credential stays revoked.
-pub fn renew_credential(store: &Store, group: Uuid, id: Uuid, days: i64) -> Result<DpCredential> {
+pub async fn renew_credential(
+    store: &Store,
+    group: Uuid,
+    id: Uuid,
+    days: i64,
+) -> Result<DpCredential> {
     store
-        .update_dp_credential(group, id, Some(now_secs() + days * 86_400), false)?
+        .update_dp_credential(group, id, Some(now_secs() + days * 86_400), false)
+        .await?
         .ok_or(WebError::NotFound)
 }
 
-pub fn revoke_credential(store: &Store, group: Uuid, id: Uuid) -> Result<DpCredential> {
+pub async fn revoke_credential(store: &Store, group: Uuid, id: Uuid) -> Result<DpCredential> {
     store
-        .update_dp_credential(group, id, None, true)?
+        .update_dp_credential(group, id, None, true)
+        .await?
         .ok_or(WebError::NotFound)
 }

@@ -2,10 +2,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter};
 use uuid::Uuid;
 
+use super::db::{bind_all, next_seq, Arg, Conn, RowExt};
 use super::{Store, StoreError, StoreResult};
 use crate::telemetry::{histogram, RequestRecord};
 
@@ -39,26 +38,26 @@ impl AnalyticsFilter {
     }
 
     /// The WHERE clause over a rollup-shaped table; `class` is the SQL for the status class.
-    fn clause(&self, class: &str) -> (String, Vec<SqlValue>) {
-        let mut sql = String::from("minute >= ?1");
-        let mut args = vec![SqlValue::Integer(self.since_ms.div_euclid(60_000))];
+    fn clause(&self, class: &str) -> (String, Vec<Arg>) {
+        let mut sql = String::from("minute >= $1");
+        let mut args = vec![Arg::Int(self.since_ms.div_euclid(60_000))];
         if let Some(vs) = &self.versions {
             if vs.is_empty() {
-                sql.push_str(" AND 0");
+                sql.push_str(" AND 1 = 0");
             } else {
                 let first = args.len() + 1;
                 let marks: Vec<String> =
-                    (first..first + vs.len()).map(|i| format!("?{i}")).collect();
+                    (first..first + vs.len()).map(|i| format!("${i}")).collect();
                 sql.push_str(&format!(" AND version_id IN ({})", marks.join(", ")));
-                args.extend(vs.iter().map(|v| SqlValue::Text(v.to_string())));
+                args.extend(vs.iter().map(|v| Arg::Text(v.to_string())));
             }
         }
-        let mut add = |cond: &str, v: SqlValue| {
+        let mut add = |cond: &str, v: Arg| {
             args.push(v);
-            sql.push_str(&format!(" AND {cond} ?{}", args.len()));
+            sql.push_str(&format!(" AND {cond} ${}", args.len()));
         };
         if let Some(until) = self.until_ms {
-            add("minute <", SqlValue::Integer(until.div_euclid(60_000)));
+            add("minute <", Arg::Int(until.div_euclid(60_000)));
         }
         for (col, v) in [
             ("runtime_group_id", self.group),
@@ -67,11 +66,11 @@ impl AnalyticsFilter {
             ("route_id", self.route),
         ] {
             if let Some(v) = v {
-                add(&format!("{col} ="), SqlValue::Text(v.to_string()));
+                add(&format!("{col} ="), Arg::Text(v.to_string()));
             }
         }
         if let Some(c) = self.status_class {
-            add(&format!("{class} ="), SqlValue::Integer(i64::from(c)));
+            add(&format!("{class} ="), Arg::Int(i64::from(c)));
         }
         (sql, args)
     }
@@ -129,51 +128,45 @@ pub struct TrafficSummary {
 }
 
 impl Store {
-    pub fn analytics_totals(&self, f: &AnalyticsFilter) -> StoreResult<Totals> {
+    pub async fn analytics_totals(&self, f: &AnalyticsFilter) -> StoreResult<Totals> {
         let (w, args) = f.clause("status / 100");
-        let conn = self.lock();
-        let t = conn.query_row(
-            &format!(
-                "SELECT COALESCE(SUM(count), 0),
-                        COALESCE(SUM(CASE WHEN status >= 400 THEN count ELSE 0 END), 0),
-                        COALESCE(SUM(CASE WHEN status >= 500 THEN count ELSE 0 END), 0),
-                        COALESCE(SUM(latency_ms_sum), 0), COALESCE(SUM(upstream_latency_ms_sum), 0)
-                 FROM request_rollups WHERE {w}"
-            ),
-            params_from_iter(args),
-            |r| {
-                Ok(Totals {
-                    requests: r.get(0)?,
-                    errors: r.get(1)?,
-                    server_errors: r.get(2)?,
-                    latency_ms_sum: r.get(3)?,
-                    upstream_latency_ms_sum: r.get(4)?,
-                })
-            },
-        )?;
-        Ok(t)
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN status >= 400 THEN count ELSE 0 END), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN status >= 500 THEN count ELSE 0 END), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(latency_ms_sum), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(upstream_latency_ms_sum), 0) AS BIGINT)
+             FROM request_rollups WHERE {w}"
+        );
+        let r = bind_all(sqlx::query(&sql), &args)
+            .fetch_one(self.read())
+            .await?;
+        Ok(Totals {
+            requests: r.int(0)?,
+            errors: r.int(1)?,
+            server_errors: r.int(2)?,
+            latency_ms_sum: r.int(3)?,
+            upstream_latency_ms_sum: r.int(4)?,
+        })
     }
 
-    pub fn analytics_status_counts(&self, f: &AnalyticsFilter) -> StoreResult<Vec<StatusCount>> {
+    pub async fn analytics_status_counts(
+        &self,
+        f: &AnalyticsFilter,
+    ) -> StoreResult<Vec<StatusCount>> {
         let (w, args) = f.clause("status / 100");
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT status, SUM(count) FROM request_rollups WHERE {w} GROUP BY status ORDER BY status"
-        ))?;
-        let rows = stmt
-            .query_map(params_from_iter(args), |r| {
-                Ok(StatusCount {
-                    status: r.get(0)?,
-                    count: r.get(1)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        let sql = format!(
+            "SELECT status, CAST(SUM(count) AS BIGINT) FROM request_rollups WHERE {w} GROUP BY status ORDER BY status"
+        );
+        let rows = bind_all(sqlx::query(&sql), &args)
+            .fetch_all(self.read())
+            .await?;
+        rows.iter().map(status_count).collect()
     }
 
     /// Requests per status class in steps of `step_secs` (a multiple of 60) from the filter's
     /// start to `until_ms`; steps without traffic are present with zeros.
-    pub fn analytics_series(
+    pub async fn analytics_series(
         &self,
         f: &AnalyticsFilter,
         step_secs: i64,
@@ -181,19 +174,16 @@ impl Store {
     ) -> StoreResult<Vec<SeriesPoint>> {
         let step_min = (step_secs / 60).max(1);
         let (w, args) = f.clause("status / 100");
-        let rows: Vec<(i64, i64, i64)> = {
-            let conn = self.lock();
-            let mut stmt = conn.prepare(&format!(
-                "SELECT (minute / {step_min}) * {step_min}, status / 100, SUM(count) FROM request_rollups
-                 WHERE {w} GROUP BY 1, 2"
-            ))?;
-            let rows = stmt
-                .query_map(params_from_iter(args), |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows
-        };
+        let sql = format!(
+            "SELECT (minute / {step_min}) * {step_min}, status / 100, CAST(SUM(count) AS BIGINT) FROM request_rollups
+             WHERE {w} GROUP BY 1, 2"
+        );
+        let rows = bind_all(sqlx::query(&sql), &args)
+            .fetch_all(self.read())
+            .await?
+            .iter()
+            .map(|r| Ok((r.int(0)?, r.int(1)?, r.int(2)?)))
+            .collect::<StoreResult<Vec<(i64, i64, i64)>>>()?;
         let first = (f.since_ms.div_euclid(60_000) / step_min) * step_min;
         let last = (until_ms.div_euclid(60_000) / step_min) * step_min;
         let mut points: Vec<SeriesPoint> = (0..=((last - first) / step_min).max(0))
@@ -211,20 +201,17 @@ impl Store {
         Ok(points)
     }
 
-    pub fn analytics_percentiles(&self, f: &AnalyticsFilter) -> StoreResult<Percentiles> {
+    pub async fn analytics_percentiles(&self, f: &AnalyticsFilter) -> StoreResult<Percentiles> {
         let (w, args) = f.clause("status_class");
-        let counts: Vec<(usize, i64)> = {
-            let conn = self.lock();
-            let mut stmt = conn.prepare(&format!(
-                "SELECT bucket, SUM(count) FROM latency_buckets WHERE {w} GROUP BY bucket"
-            ))?;
-            let rows = stmt
-                .query_map(params_from_iter(args), |r| {
-                    Ok((r.get::<_, i64>(0)? as usize, r.get(1)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows
-        };
+        let sql = format!(
+            "SELECT bucket, CAST(SUM(count) AS BIGINT) FROM latency_buckets WHERE {w} GROUP BY bucket"
+        );
+        let counts = bind_all(sqlx::query(&sql), &args)
+            .fetch_all(self.read())
+            .await?
+            .iter()
+            .map(|r| Ok((r.int(0)?.max(0) as usize, r.int(1)?)))
+            .collect::<StoreResult<Vec<(usize, i64)>>>()?;
         Ok(Percentiles {
             p50: histogram::percentile(&counts, 0.50),
             p95: histogram::percentile(&counts, 0.95),
@@ -233,7 +220,7 @@ impl Store {
     }
 
     /// The busiest entities by `dimension` (`route_id`, `version_id` or `service_id`).
-    pub fn analytics_top(
+    pub async fn analytics_top(
         &self,
         f: &AnalyticsFilter,
         dimension: &str,
@@ -244,135 +231,150 @@ impl Store {
             _ => return Ok(Vec::new()),
         };
         let (w, args) = f.clause("status / 100");
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {col}, SUM(count), SUM(CASE WHEN status >= 400 THEN count ELSE 0 END) FROM request_rollups
+        let sql = format!(
+            "SELECT {col}, CAST(SUM(count) AS BIGINT), CAST(SUM(CASE WHEN status >= 400 THEN count ELSE 0 END) AS BIGINT) FROM request_rollups
              WHERE {w} AND {col} != '' GROUP BY {col} ORDER BY 2 DESC, 1 LIMIT {limit}"
-        ))?;
-        let rows = stmt
-            .query_map(params_from_iter(args), |r| {
+        );
+        let rows = bind_all(sqlx::query(&sql), &args)
+            .fetch_all(self.read())
+            .await?;
+        rows.iter()
+            .map(|r| {
                 Ok(EntityTraffic {
-                    id: r.get(0)?,
-                    requests: r.get(1)?,
-                    errors: r.get(2)?,
+                    id: r.text(0)?,
+                    requests: r.int(1)?,
+                    errors: r.int(2)?,
                 })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            })
+            .collect()
     }
 
     /// Drops rollups, histograms and per-node traffic older than `before_ms`, and the record of
     /// ingested node batches older than `batches_before_ms`. Returns the rollup rows removed.
-    pub fn prune_analytics(&self, before_ms: i64, batches_before_ms: i64) -> StoreResult<usize> {
+    pub async fn prune_analytics(
+        &self,
+        before_ms: i64,
+        batches_before_ms: i64,
+    ) -> StoreResult<usize> {
         let minute = before_ms.div_euclid(60_000);
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n = tx.execute("DELETE FROM request_rollups WHERE minute < ?1", [minute])?;
-        tx.execute("DELETE FROM latency_buckets WHERE minute < ?1", [minute])?;
-        tx.execute("DELETE FROM node_traffic WHERE minute < ?1", [minute])?;
-        tx.execute(
-            "DELETE FROM telemetry_batches WHERE received_at < ?1",
-            [batches_before_ms.div_euclid(1000)],
-        )?;
-        tx.commit()?;
-        Ok(n)
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("DELETE FROM request_rollups WHERE minute < $1")
+            .bind(minute)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for sql in [
+            "DELETE FROM latency_buckets WHERE minute < $1",
+            "DELETE FROM node_traffic WHERE minute < $1",
+        ] {
+            sqlx::query(sql).bind(minute).execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM telemetry_batches WHERE received_at < $1")
+            .bind(batches_before_ms.div_euclid(1000))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n as usize)
     }
 
-    pub fn group_summary(&self, group: Uuid, since_ms: i64) -> StoreResult<TrafficSummary> {
+    pub async fn group_summary(&self, group: Uuid, since_ms: i64) -> StoreResult<TrafficSummary> {
         let filter = AnalyticsFilter {
             group: Some(group),
             ..AnalyticsFilter::since(since_ms)
         };
-        let totals = self.analytics_totals(&filter)?;
+        let totals = self.analytics_totals(&filter).await?;
         Ok(TrafficSummary {
             requests: totals.requests,
             errors: totals.errors,
-            p99_ms: self.analytics_percentiles(&filter)?.p99,
+            p99_ms: self.analytics_percentiles(&filter).await?.p99,
         })
     }
 
     /// Writes a batch of records and folds them into the per-minute rollups, in one transaction.
     /// The batch is aggregated in memory first: one upsert per (minute, route, version, status).
-    pub fn insert_request_records(&self, node: Uuid, records: &[RequestRecord]) -> StoreResult<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        insert_records_tx(&tx, node, records)?;
-        tx.commit()?;
+    pub async fn insert_request_records(
+        &self,
+        node: Uuid,
+        records: &[RequestRecord],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        insert_records_tx(&mut tx, node, records).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Ingests a batch a data-plane node shipped. A batch is identified by its id: one that was
     /// already ingested (the node resent it after a lost acknowledgement) is acknowledged again
     /// without being counted twice. Returns whether the batch was new.
-    pub fn ingest_node_batch(
+    pub async fn ingest_node_batch(
         &self,
         batch_id: &str,
         node: Uuid,
         records: &[RequestRecord],
     ) -> StoreResult<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let fresh = tx.execute(
-            "INSERT INTO telemetry_batches (id, node_id, received_at) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
-            params![batch_id, node.to_string(), crate::domain::now_secs()],
-        )? == 1;
+        let mut tx = self.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO telemetry_batches (id, node_id, received_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(batch_id)
+        .bind(node.to_string())
+        .bind(crate::domain::now_secs())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
         if fresh {
-            insert_records_tx(&tx, node, records)?;
+            insert_records_tx(&mut tx, node, records).await?;
         }
-        tx.commit()?;
+        tx.commit().await?;
         Ok(fresh)
     }
 
     /// Requests per status code for a version since `since_ms` (rounded down to the minute).
-    pub fn status_counts_for_version(
+    pub async fn status_counts_for_version(
         &self,
         version: Uuid,
         since_ms: i64,
     ) -> StoreResult<Vec<StatusCount>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT status, SUM(count) FROM request_rollups WHERE version_id = ?1 AND minute >= ?2 GROUP BY status ORDER BY status",
-        )?;
-        let rows = stmt
-            .query_map(params![version.to_string(), since_ms / 60_000], |r| {
-                Ok(StatusCount {
-                    status: r.get(0)?,
-                    count: r.get(1)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        let rows = sqlx::query(
+            "SELECT status, CAST(SUM(count) AS BIGINT) FROM request_rollups WHERE version_id = $1 AND minute >= $2 GROUP BY status ORDER BY status",
+        )
+        .bind(version.to_string())
+        .bind(since_ms / 60_000)
+        .fetch_all(self.read())
+        .await?;
+        rows.iter().map(status_count).collect()
     }
 
     /// Drops raw records older than `before_ms` (whole blocks, once their newest record is);
     /// rollups stay. Returns how many records went.
-    pub fn prune_request_records(&self, before_ms: i64) -> StoreResult<usize> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n: i64 = tx.query_row(
-            "SELECT COALESCE(SUM(count), 0) FROM request_record_blocks WHERE last_ts_ms < ?1",
-            [before_ms],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            "DELETE FROM request_record_blocks WHERE last_ts_ms < ?1",
-            [before_ms],
-        )?;
-        tx.commit()?;
-        Ok(n as usize)
+    pub async fn prune_request_records(&self, before_ms: i64) -> StoreResult<usize> {
+        let mut tx = self.begin().await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM request_record_blocks WHERE last_ts_ms < $1",
+        )
+        .bind(before_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM request_record_blocks WHERE last_ts_ms < $1")
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n.max(0) as usize)
     }
 
     /// Raw records from `since_ms` on, oldest first.
-    pub fn list_request_records(&self, since_ms: i64) -> StoreResult<Vec<RequestRecord>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT data FROM request_record_blocks WHERE last_ts_ms >= ?1 ORDER BY first_ts_ms, rowid",
-        )?;
-        let blocks = stmt
-            .query_map([since_ms], |r| r.get::<_, Vec<u8>>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
+    pub async fn list_request_records(&self, since_ms: i64) -> StoreResult<Vec<RequestRecord>> {
+        let rows = sqlx::query(
+            "SELECT data FROM request_record_blocks WHERE last_ts_ms >= $1 ORDER BY first_ts_ms, seq",
+        )
+        .bind(since_ms)
+        .fetch_all(self.read())
+        .await?;
         let mut out = Vec::new();
-        for b in blocks {
+        for row in rows {
+            let b: Vec<u8> = sqlx::Row::try_get(&row, 0)?;
             let records = decode_records(&b).ok_or_else(|| {
                 StoreError::Corrupt(serde::de::Error::custom("malformed request record block"))
             })?;
@@ -380,6 +382,13 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+fn status_count(r: &sqlx::any::AnyRow) -> StoreResult<StatusCount> {
+    Ok(StatusCount {
+        status: u16::try_from(r.int(0)?).unwrap_or(0),
+        count: r.int(1)?,
+    })
 }
 
 // Raw records are stored in blocks, one row per telemetry batch: a row per request cost the
@@ -456,8 +465,8 @@ fn decode_records(mut b: &[u8]) -> Option<Vec<RequestRecord>> {
 }
 
 /// Writes records as one raw block, folds them into the per-minute rollups and the node's traffic.
-fn insert_records_tx(
-    tx: &rusqlite::Transaction<'_>,
+async fn insert_records_tx(
+    conn: &mut Conn,
     node: Uuid,
     records: &[RequestRecord],
 ) -> StoreResult<()> {
@@ -499,50 +508,59 @@ fn insert_records_tx(
         let (first, last) = records.iter().fold((i64::MAX, i64::MIN), |(a, b), r| {
             (a.min(r.ts_ms), b.max(r.ts_ms))
         });
-        tx.prepare_cached(
-            "INSERT INTO request_record_blocks (first_ts_ms, last_ts_ms, count, data) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![first, last, records.len() as i64, block])?;
+        sqlx::query(
+            "INSERT INTO request_record_blocks (first_ts_ms, last_ts_ms, count, data, seq) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(first)
+        .bind(last)
+        .bind(records.len() as i64)
+        .bind(block)
+        .bind(next_seq())
+        .execute(&mut *conn)
+        .await?;
     }
-    let mut rollup = tx.prepare_cached(
-        "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum, upstream_latency_ms_sum, bytes_in, bytes_out)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (minute, runtime_group_id, route_id, version_id, status)
-         DO UPDATE SET count = count + excluded.count, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
-           upstream_latency_ms_sum = upstream_latency_ms_sum + excluded.upstream_latency_ms_sum,
-           bytes_in = bytes_in + excluded.bytes_in, bytes_out = bytes_out + excluded.bytes_out",
-    )?;
     for ((minute, group, service, route, version, status), sums) in rollups {
-        rollup.execute(params![
-            minute,
-            group.to_string(),
-            id(service),
-            id(route),
-            id(version),
-            status,
-            sums.count,
-            sums.latency,
-            sums.upstream,
-            sums.bytes_in,
-            sums.bytes_out
-        ])?;
+        sqlx::query(
+            "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum, upstream_latency_ms_sum, bytes_in, bytes_out)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (minute, runtime_group_id, route_id, version_id, status)
+             DO UPDATE SET count = request_rollups.count + excluded.count,
+               latency_ms_sum = request_rollups.latency_ms_sum + excluded.latency_ms_sum,
+               upstream_latency_ms_sum = request_rollups.upstream_latency_ms_sum + excluded.upstream_latency_ms_sum,
+               bytes_in = request_rollups.bytes_in + excluded.bytes_in,
+               bytes_out = request_rollups.bytes_out + excluded.bytes_out",
+        )
+        .bind(minute)
+        .bind(group.to_string())
+        .bind(id(service))
+        .bind(id(route))
+        .bind(id(version))
+        .bind(i64::from(status))
+        .bind(sums.count)
+        .bind(sums.latency)
+        .bind(sums.upstream)
+        .bind(sums.bytes_in)
+        .bind(sums.bytes_out)
+        .execute(&mut *conn)
+        .await?;
     }
-    let mut bucket_stmt = tx.prepare_cached(
-        "INSERT INTO latency_buckets (minute, runtime_group_id, service_id, route_id, version_id, status_class, bucket, count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (minute, runtime_group_id, route_id, version_id, status_class, bucket) DO UPDATE SET count = count + excluded.count",
-    )?;
     for (((minute, group, service, route, version, class), bucket), n) in buckets {
-        bucket_stmt.execute(params![
-            minute,
-            group.to_string(),
-            id(service),
-            id(route),
-            id(version),
-            class,
-            bucket as i64,
-            n
-        ])?;
+        sqlx::query(
+            "INSERT INTO latency_buckets (minute, runtime_group_id, service_id, route_id, version_id, status_class, bucket, count)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (minute, runtime_group_id, route_id, version_id, status_class, bucket)
+             DO UPDATE SET count = latency_buckets.count + excluded.count",
+        )
+        .bind(minute)
+        .bind(group.to_string())
+        .bind(id(service))
+        .bind(id(route))
+        .bind(id(version))
+        .bind(i64::from(class))
+        .bind(bucket as i64)
+        .bind(n)
+        .execute(&mut *conn)
+        .await?;
     }
     let mut traffic: HashMap<i64, (i64, i64)> = HashMap::new();
     for r in records {
@@ -550,12 +568,18 @@ fn insert_records_tx(
         t.0 += 1;
         t.1 += i64::from(r.status >= 500);
     }
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO node_traffic (minute, node_id, count, errors) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (minute, node_id) DO UPDATE SET count = count + excluded.count, errors = errors + excluded.errors",
-    )?;
     for (minute, (count, errors)) in traffic {
-        stmt.execute(params![minute, node.to_string(), count, errors])?;
+        sqlx::query(
+            "INSERT INTO node_traffic (minute, node_id, count, errors) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (minute, node_id) DO UPDATE SET count = node_traffic.count + excluded.count,
+               errors = node_traffic.errors + excluded.errors",
+        )
+        .bind(minute)
+        .bind(node.to_string())
+        .bind(count)
+        .bind(errors)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -581,10 +605,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn unrouted_requests_of_two_groups_are_kept_apart() {
+    #[tokio::test]
+    async fn unrouted_requests_of_two_groups_are_kept_apart() {
         let dir = tempfile_dir();
-        let store = Store::open(&dir.join("t.db")).expect("open");
+        let store = Store::open_file(&dir.join("t.db")).await.expect("open");
         let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let unrouted = |group: Uuid| RequestRecord {
@@ -596,29 +620,55 @@ mod tests {
         };
         store
             .insert_request_records(Uuid::nil(), &[unrouted(a), unrouted(b), unrouted(b)])
+            .await
             .expect("insert");
-        assert_eq!(store.group_summary(a, now - 60_000).expect("a").requests, 1);
-        assert_eq!(store.group_summary(b, now - 60_000).expect("b").requests, 2);
+        assert_eq!(
+            store
+                .group_summary(a, now - 60_000)
+                .await
+                .expect("a")
+                .requests,
+            1
+        );
+        assert_eq!(
+            store
+                .group_summary(b, now - 60_000)
+                .await
+                .expect("b")
+                .requests,
+            2
+        );
     }
 
-    #[test]
-    fn a_resent_node_batch_is_counted_once() {
+    #[tokio::test]
+    async fn a_resent_node_batch_is_counted_once() {
         let dir = tempfile_dir();
-        let store = Store::open(&dir.join("t.db")).expect("open");
+        let store = Store::open_file(&dir.join("t.db")).await.expect("open");
         let (v, node) = (Uuid::new_v4(), Uuid::new_v4());
         let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
         let batch = vec![record(now, v, 200), record(now, v, 502)];
-        assert!(store.ingest_node_batch("b1", node, &batch).expect("first"));
-        assert!(!store.ingest_node_batch("b1", node, &batch).expect("resent"));
+        assert!(store
+            .ingest_node_batch("b1", node, &batch)
+            .await
+            .expect("first"));
+        assert!(!store
+            .ingest_node_batch("b1", node, &batch)
+            .await
+            .expect("resent"));
         assert!(store
             .ingest_node_batch("b2", node, &batch[..1])
+            .await
             .expect("second"));
-        let traffic = store.node_traffic_since(now - 60_000).expect("traffic");
+        let traffic = store
+            .node_traffic_since(now - 60_000)
+            .await
+            .expect("traffic");
         let t = traffic.get(&node).copied().unwrap_or_default();
         assert_eq!((t.requests, t.errors), (3, 1));
         assert_eq!(
             store
                 .status_counts_for_version(v, 0)
+                .await
                 .expect("counts")
                 .iter()
                 .map(|c| c.count)
@@ -627,10 +677,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rollups_count_per_status_and_survive_pruning() {
+    #[tokio::test]
+    async fn rollups_count_per_status_and_survive_pruning() {
         let dir = tempfile_dir();
-        let store = Store::open(&dir.join("t.db")).expect("open");
+        let store = Store::open_file(&dir.join("t.db")).await.expect("open");
         let v = Uuid::new_v4();
         let now = 100 * 60_000;
         let batch = vec![
@@ -640,17 +690,20 @@ mod tests {
         ];
         store
             .insert_request_records(Uuid::nil(), &[record(now - 10 * 60_000, v, 500)])
+            .await
             .expect("insert old");
         store
             .insert_request_records(Uuid::nil(), &batch)
+            .await
             .expect("insert");
         assert_eq!(
-            store.list_request_records(now).expect("list"),
+            store.list_request_records(now).await.expect("list"),
             batch,
             "raw records read back as written"
         );
         let counts = store
             .status_counts_for_version(v, now - 5 * 60_000)
+            .await
             .expect("counts");
         assert_eq!(
             counts,
@@ -665,8 +718,8 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(store.prune_request_records(now).expect("prune"), 1);
-        let counts = store.status_counts_for_version(v, 0).expect("counts");
+        assert_eq!(store.prune_request_records(now).await.expect("prune"), 1);
+        let counts = store.status_counts_for_version(v, 0).await.expect("counts");
         assert_eq!(
             counts.iter().map(|c| c.count).sum::<i64>(),
             4,

@@ -1,10 +1,11 @@
 //! Service Hub catalog: catalog services, versions and their implementations.
 
-use rusqlite::{params, OptionalExtension};
+use sqlx::any::AnyRow;
 use uuid::Uuid;
 
+use super::db::{classify, Conn, RowExt};
 use super::gateway::{delete_service_cascade_tx, insert_route_tx, insert_service_tx};
-use super::{uuid_col, Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult};
 use crate::domain::catalog::{CatalogService, NewCatalogService, ServiceVersion};
 use crate::domain::{now_secs, GatewayService, Route};
 
@@ -12,52 +13,61 @@ const SERVICE_COLS: &str = "id, display_name, name, description, created_at, upd
 const VERSION_COLS: &str =
     "id, service_id, name, runtime_group_id, gateway_service_id, status, created_at, updated_at";
 
-fn service_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CatalogService> {
+fn service_row(r: &AnyRow) -> StoreResult<CatalogService> {
     Ok(CatalogService {
-        id: uuid_col(r.get(0)?)?,
-        display_name: r.get(1)?,
-        name: r.get(2)?,
-        description: r.get(3)?,
-        created_at: r.get(4)?,
-        updated_at: r.get(5)?,
+        id: r.uuid(0)?,
+        display_name: r.text(1)?,
+        name: r.text(2)?,
+        description: r.text(3)?,
+        created_at: r.int(4)?,
+        updated_at: r.int(5)?,
     })
 }
 
-fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ServiceVersion> {
+fn version_row(r: &AnyRow) -> StoreResult<ServiceVersion> {
     Ok(ServiceVersion {
-        id: uuid_col(r.get(0)?)?,
-        service_id: uuid_col(r.get(1)?)?,
-        name: r.get(2)?,
-        runtime_group_id: uuid_col(r.get(3)?)?,
-        gateway_service_id: r.get::<_, Option<String>>(4)?.map(uuid_col).transpose()?,
-        status: r.get(5)?,
-        created_at: r.get(6)?,
-        updated_at: r.get(7)?,
+        id: r.uuid(0)?,
+        service_id: r.uuid(1)?,
+        name: r.text(2)?,
+        runtime_group_id: r.uuid(3)?,
+        gateway_service_id: r.opt_uuid(4)?,
+        status: r.text(5)?,
+        created_at: r.int(6)?,
+        updated_at: r.int(7)?,
     })
 }
 
 impl Store {
     /// Catalog services whose display name contains `filter` (case-insensitive), by name.
-    pub fn list_catalog_services(&self, filter: &str) -> StoreResult<Vec<(CatalogService, i64)>> {
-        let conn = self.lock();
+    pub async fn list_catalog_services(
+        &self,
+        filter: &str,
+    ) -> StoreResult<Vec<(CatalogService, i64)>> {
         let pattern = format!(
             "%{}%",
             filter
+                .to_lowercase()
                 .replace('\\', "\\\\")
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
-        let mut stmt = conn.prepare(&format!(
+        let sql = format!(
             "SELECT {SERVICE_COLS}, (SELECT COUNT(*) FROM service_versions v WHERE v.service_id = s.id)
-             FROM catalog_services s WHERE display_name LIKE ?1 ESCAPE '\\' ORDER BY display_name COLLATE NOCASE"
-        ))?;
-        let rows = stmt
-            .query_map([pattern], |r| Ok((service_row(r)?, r.get::<_, i64>(6)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+             FROM catalog_services s WHERE lower(display_name) LIKE $1 ESCAPE '\\' ORDER BY lower(display_name), display_name"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(pattern)
+            .fetch_all(self.read())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((service_row(r)?, r.int(6)?)))
+            .collect()
     }
 
-    pub fn insert_catalog_service(&self, new: &NewCatalogService) -> StoreResult<CatalogService> {
+    pub async fn insert_catalog_service(
+        &self,
+        new: &NewCatalogService,
+    ) -> StoreResult<CatalogService> {
         let now = now_secs();
         let svc = CatalogService {
             id: Uuid::new_v4(),
@@ -67,76 +77,74 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        let conn = self.lock();
-        conn.execute(
-            &format!(
-                "INSERT INTO catalog_services ({SERVICE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-            ),
-            params![
-                svc.id.to_string(),
-                svc.display_name,
-                svc.name,
-                svc.description,
-                now,
-                now
-            ],
-        )
-        .map_err(StoreError::classify)?;
+        let sql = format!(
+            "INSERT INTO catalog_services ({SERVICE_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        );
+        sqlx::query(&sql)
+            .bind(svc.id.to_string())
+            .bind(&svc.display_name)
+            .bind(&svc.name)
+            .bind(&svc.description)
+            .bind(now)
+            .bind(now)
+            .execute(self.write_pool())
+            .await
+            .map_err(|e| classify(e, "catalog_services"))?;
         Ok(svc)
     }
 
-    pub fn get_catalog_service(&self, id: Uuid) -> StoreResult<CatalogService> {
-        let conn = self.lock();
-        conn.query_row(
-            &format!("SELECT {SERVICE_COLS} FROM catalog_services WHERE id = ?1"),
-            [id.to_string()],
-            service_row,
-        )
-        .optional()?
-        .ok_or(StoreError::NotFound)
+    pub async fn get_catalog_service(&self, id: Uuid) -> StoreResult<CatalogService> {
+        let sql = format!("SELECT {SERVICE_COLS} FROM catalog_services WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(self.read())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        service_row(&row)
     }
 
     /// Deletes a catalog service with all its versions, their gateway services and routes.
-    pub fn delete_catalog_service(&self, id: Uuid) -> StoreResult<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let impls: Vec<String> = {
-            let mut stmt = tx.prepare("SELECT gateway_service_id FROM service_versions WHERE service_id = ?1 AND gateway_service_id IS NOT NULL")?;
-            let rows = stmt
-                .query_map([id.to_string()], |r| r.get(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows
-        };
-        tx.execute(
-            "DELETE FROM service_versions WHERE service_id = ?1",
-            [id.to_string()],
-        )?;
+    pub async fn delete_catalog_service(&self, id: Uuid) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let impls = sqlx::query(
+            "SELECT gateway_service_id FROM service_versions WHERE service_id = $1 AND gateway_service_id IS NOT NULL",
+        )
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.text(0))
+        .collect::<StoreResult<Vec<_>>>()?;
+        sqlx::query("DELETE FROM service_versions WHERE service_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
         for gs in &impls {
-            delete_service_cascade_tx(&tx, gs)?;
+            delete_service_cascade_tx(&mut tx, gs).await?;
         }
-        let n = tx.execute(
-            "DELETE FROM catalog_services WHERE id = ?1",
-            [id.to_string()],
-        )?;
+        let n = sqlx::query("DELETE FROM catalog_services WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        tx.commit()?;
-        drop(conn);
-        self.config_changed();
-        Ok(())
+        self.commit(tx).await
     }
 
-    pub fn list_versions(&self, service_id: Uuid) -> StoreResult<Vec<ServiceVersion>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&format!("SELECT {VERSION_COLS} FROM service_versions WHERE service_id = ?1 ORDER BY created_at, name"))?;
-        let rows = stmt
-            .query_map([service_id.to_string()], version_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+    pub async fn list_versions(&self, service_id: Uuid) -> StoreResult<Vec<ServiceVersion>> {
+        let sql = format!(
+            "SELECT {VERSION_COLS} FROM service_versions WHERE service_id = $1 ORDER BY created_at, name"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(service_id.to_string())
+            .fetch_all(self.read())
+            .await?;
+        rows.iter().map(version_row).collect()
     }
 
-    pub fn insert_version(
+    pub async fn insert_version(
         &self,
         service_id: Uuid,
         name: &str,
@@ -153,99 +161,113 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        let conn = self.lock();
-        conn.execute(
-            &format!("INSERT INTO service_versions ({VERSION_COLS}) VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?6)"),
-            params![v.id.to_string(), service_id.to_string(), v.name, group.to_string(), v.status, now],
-        )
-        .map_err(StoreError::classify)?;
+        let sql = format!(
+            "INSERT INTO service_versions ({VERSION_COLS}) VALUES ($1, $2, $3, $4, NULL, $5, $6, $6)"
+        );
+        sqlx::query(&sql)
+            .bind(v.id.to_string())
+            .bind(service_id.to_string())
+            .bind(&v.name)
+            .bind(group.to_string())
+            .bind(&v.status)
+            .bind(now)
+            .execute(self.write_pool())
+            .await
+            .map_err(|e| classify(e, "service_versions"))?;
         Ok(v)
     }
 
-    pub fn get_version(&self, service_id: Uuid, version_id: Uuid) -> StoreResult<ServiceVersion> {
-        let conn = self.lock();
-        conn.query_row(
-            &format!(
-                "SELECT {VERSION_COLS} FROM service_versions WHERE id = ?1 AND service_id = ?2"
-            ),
-            [version_id.to_string(), service_id.to_string()],
-            version_row,
-        )
-        .optional()?
-        .ok_or(StoreError::NotFound)
+    pub async fn get_version(
+        &self,
+        service_id: Uuid,
+        version_id: Uuid,
+    ) -> StoreResult<ServiceVersion> {
+        let sql = format!(
+            "SELECT {VERSION_COLS} FROM service_versions WHERE id = $1 AND service_id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(version_id.to_string())
+            .bind(service_id.to_string())
+            .fetch_optional(self.read())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        version_row(&row)
     }
 
     /// Deletes a version and its implementation (gateway service and routes).
-    pub fn delete_version(&self, version: &ServiceVersion) -> StoreResult<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "DELETE FROM service_versions WHERE id = ?1",
-            [version.id.to_string()],
-        )?;
+    pub async fn delete_version(&self, version: &ServiceVersion) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM service_versions WHERE id = $1")
+            .bind(version.id.to_string())
+            .execute(&mut *tx)
+            .await?;
         if let Some(gs) = version.gateway_service_id {
-            delete_service_cascade_tx(&tx, &gs.to_string())?;
+            delete_service_cascade_tx(&mut tx, &gs.to_string()).await?;
         }
-        tx.commit()?;
-        drop(conn);
-        self.config_changed();
-        Ok(())
+        self.commit(tx).await
     }
 
     /// Creates a version's implementation: the gateway service, its first route and the link,
     /// all or nothing.
-    pub fn create_implementation(
+    pub async fn create_implementation(
         &self,
         version: &ServiceVersion,
         svc: &GatewayService,
         route: &Route,
     ) -> StoreResult<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let linked: Option<Option<String>> = tx
-            .query_row(
-                "SELECT gateway_service_id FROM service_versions WHERE id = ?1",
-                [version.id.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match linked {
-            None => return Err(StoreError::NotFound),
-            Some(Some(_)) => {
-                return Err(StoreError::Unique {
-                    table: "service_versions".into(),
-                    column: "gateway_service_id".into(),
-                })
-            }
-            Some(None) => {}
-        }
-        insert_service_tx(&tx, version.runtime_group_id, svc)?;
-        insert_route_tx(&tx, version.runtime_group_id, route)?;
-        tx.execute(
-            "UPDATE service_versions SET gateway_service_id = ?1, updated_at = ?2 WHERE id = ?3",
-            params![svc.id.to_string(), now_secs(), version.id.to_string()],
-        )?;
-        tx.commit()?;
-        drop(conn);
-        self.config_changed();
-        Ok(())
+        let mut tx = self.begin().await?;
+        create_implementation_tx(&mut tx, version, svc, route).await?;
+        self.commit(tx).await
     }
 
     /// Removes a version's implementation, keeping the version.
-    pub fn delete_implementation(&self, version: &ServiceVersion) -> StoreResult<()> {
+    pub async fn delete_implementation(&self, version: &ServiceVersion) -> StoreResult<()> {
         let Some(gs) = version.gateway_service_id else {
             return Ok(());
         };
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "UPDATE service_versions SET gateway_service_id = NULL, updated_at = ?1 WHERE id = ?2",
-            params![now_secs(), version.id.to_string()],
-        )?;
-        delete_service_cascade_tx(&tx, &gs.to_string())?;
-        tx.commit()?;
-        drop(conn);
-        self.config_changed();
-        Ok(())
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE service_versions SET gateway_service_id = NULL, updated_at = $1 WHERE id = $2",
+        )
+        .bind(now_secs())
+        .bind(version.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        delete_service_cascade_tx(&mut tx, &gs.to_string()).await?;
+        self.commit(tx).await
     }
+}
+
+async fn create_implementation_tx(
+    conn: &mut Conn,
+    version: &ServiceVersion,
+    svc: &GatewayService,
+    route: &Route,
+) -> StoreResult<()> {
+    let linked = sqlx::query("SELECT gateway_service_id FROM service_versions WHERE id = $1")
+        .bind(version.id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    match linked {
+        None => return Err(StoreError::NotFound),
+        Some(row) if row.opt_text(0)?.is_some() => {
+            return Err(StoreError::Unique {
+                table: "service_versions".into(),
+                column: "gateway_service_id".into(),
+            })
+        }
+        Some(_) => {}
+    }
+    insert_service_tx(conn, version.runtime_group_id, svc).await?;
+    insert_route_tx(conn, version.runtime_group_id, route).await?;
+    sqlx::query(
+        "UPDATE service_versions SET gateway_service_id = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(svc.id.to_string())
+    .bind(now_secs())
+    .bind(version.id.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| classify(e, "service_versions"))?;
+    Ok(())
 }

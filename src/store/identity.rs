@@ -1,9 +1,10 @@
 //! Console users, Admin API tokens (stored as SHA-256 hashes) and installation secrets.
 
-use rusqlite::{params, OptionalExtension};
+use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use super::{uuid_col, Store, StoreError, StoreResult};
+use super::db::{classify, RowExt};
+use super::{Store, StoreResult};
 use crate::domain::now_secs;
 
 #[derive(Debug, Clone)]
@@ -21,68 +22,62 @@ pub struct AdminToken {
     pub last_used_at: Option<i64>,
 }
 
+fn user_row(r: &AnyRow) -> StoreResult<User> {
+    Ok(User {
+        id: r.uuid(0)?,
+        email: r.text(1)?,
+        password_hash: r.text(2)?,
+    })
+}
+
 impl Store {
-    pub fn count_users(&self) -> StoreResult<i64> {
-        Ok(self
-            .lock()
-            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+    pub async fn count_users(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(self.read())
+            .await?)
     }
 
-    pub fn insert_user(&self, email: &str, password_hash: &str) -> StoreResult<User> {
+    pub async fn insert_user(&self, email: &str, password_hash: &str) -> StoreResult<User> {
         let user = User {
             id: Uuid::new_v4(),
             email: email.to_string(),
             password_hash: password_hash.to_string(),
         };
-        self.lock()
-            .execute(
-                "INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    user.id.to_string(),
-                    user.email,
-                    user.password_hash,
-                    now_secs()
-                ],
-            )
-            .map_err(StoreError::classify)?;
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(user.id.to_string())
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(now_secs())
+        .execute(self.write_pool())
+        .await
+        .map_err(|e| classify(e, "users"))?;
         Ok(user)
     }
 
-    pub fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT id, email, password_hash FROM users WHERE email = ?1",
-                [email],
-                |r| {
-                    Ok(User {
-                        id: uuid_col(r.get(0)?)?,
-                        email: r.get(1)?,
-                        password_hash: r.get(2)?,
-                    })
-                },
-            )
-            .optional()?)
+    /// Emails match case-insensitively, as they were unique.
+    pub async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        sqlx::query("SELECT id, email, password_hash FROM users WHERE lower(email) = lower($1)")
+            .bind(email)
+            .fetch_optional(self.read())
+            .await?
+            .as_ref()
+            .map(user_row)
+            .transpose()
     }
 
-    pub fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT id, email, password_hash FROM users WHERE id = ?1",
-                [id.to_string()],
-                |r| {
-                    Ok(User {
-                        id: uuid_col(r.get(0)?)?,
-                        email: r.get(1)?,
-                        password_hash: r.get(2)?,
-                    })
-                },
-            )
-            .optional()?)
+    pub async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
+        sqlx::query("SELECT id, email, password_hash FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.read())
+            .await?
+            .as_ref()
+            .map(user_row)
+            .transpose()
     }
 
-    pub fn insert_admin_token(
+    pub async fn insert_admin_token(
         &self,
         name: &str,
         token_hash: &str,
@@ -94,79 +89,96 @@ impl Store {
             created_at: now_secs(),
             last_used_at: None,
         };
-        self.lock()
-            .execute(
-                "INSERT INTO admin_tokens (id, name, token_hash, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![t.id.to_string(), t.name, token_hash, created_by.map(|u| u.to_string()), t.created_at],
-            )
-            .map_err(StoreError::classify)?;
+        sqlx::query(
+            "INSERT INTO admin_tokens (id, name, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(t.id.to_string())
+        .bind(&t.name)
+        .bind(token_hash)
+        .bind(created_by.map(|u| u.to_string()))
+        .bind(t.created_at)
+        .execute(self.write_pool())
+        .await
+        .map_err(|e| classify(e, "admin_tokens"))?;
         Ok(t)
     }
 
     /// Finds the token with this hash and records its use.
-    pub fn use_admin_token(&self, token_hash: &str) -> StoreResult<Option<Uuid>> {
-        let conn = self.lock();
-        let id: Option<String> = conn
-            .query_row(
-                "SELECT id FROM admin_tokens WHERE token_hash = ?1",
-                [token_hash],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(id) = &id {
-            conn.execute(
-                "UPDATE admin_tokens SET last_used_at = ?1 WHERE id = ?2",
-                params![now_secs(), id],
-            )?;
+    pub async fn use_admin_token(&self, token_hash: &str) -> StoreResult<Option<Uuid>> {
+        let id = sqlx::query("SELECT id, last_used_at FROM admin_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(self.read())
+            .await?;
+        let Some(row) = id else {
+            return Ok(None);
+        };
+        let id = row.uuid(0)?;
+        let now = now_secs();
+        // Recorded at most once a second: a busy script must not turn every request into a write.
+        if row.opt_int(1)? != Some(now) {
+            sqlx::query("UPDATE admin_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id.to_string())
+                .execute(self.write_pool())
+                .await?;
         }
-        id.map(uuid_col).transpose().map_err(StoreError::from)
+        Ok(Some(id))
     }
 
-    pub fn list_admin_tokens(&self) -> StoreResult<Vec<AdminToken>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT id, name, created_at, last_used_at FROM admin_tokens ORDER BY created_at DESC",
-        )?;
-        let rows = stmt
-            .query_map([], |r| {
+    pub async fn list_admin_tokens(&self) -> StoreResult<Vec<AdminToken>> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, last_used_at FROM admin_tokens ORDER BY created_at DESC, id",
+        )
+        .fetch_all(self.read())
+        .await?;
+        rows.iter()
+            .map(|r| {
                 Ok(AdminToken {
-                    id: uuid_col(r.get(0)?)?,
-                    name: r.get(1)?,
-                    created_at: r.get(2)?,
-                    last_used_at: r.get(3)?,
+                    id: r.uuid(0)?,
+                    name: r.text(1)?,
+                    created_at: r.int(2)?,
+                    last_used_at: r.opt_int(3)?,
                 })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            })
+            .collect()
     }
 
-    pub fn delete_admin_token(&self, id: Uuid) -> StoreResult<bool> {
-        Ok(self
-            .lock()
-            .execute("DELETE FROM admin_tokens WHERE id = ?1", [id.to_string()])?
+    pub async fn delete_admin_token(&self, id: Uuid) -> StoreResult<bool> {
+        Ok(sqlx::query("DELETE FROM admin_tokens WHERE id = $1")
+            .bind(id.to_string())
+            .execute(self.write_pool())
+            .await?
+            .rows_affected()
             > 0)
     }
 
-    /// Returns the secret stored under `key`, creating it with `make` on first use.
-    pub fn get_or_create_secret(
+    /// Returns the secret stored under `key`, creating it with `make` on first use. Two control
+    /// planes starting together on one database agree on the value: the first insert wins and
+    /// the other reads it back.
+    pub async fn get_or_create_secret(
         &self,
         key: &str,
         make: impl FnOnce() -> String,
     ) -> StoreResult<String> {
-        let conn = self.lock();
-        if let Some(v) = conn
-            .query_row("SELECT value FROM secrets WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?
+        const GET: &str = "SELECT value FROM secrets WHERE key = $1";
+        if let Some(v) = sqlx::query_scalar::<_, String>(GET)
+            .bind(key)
+            .fetch_optional(self.read())
+            .await?
         {
             return Ok(v);
         }
-        let value = make();
-        conn.execute(
-            "INSERT INTO secrets (key, value) VALUES (?1, ?2)",
-            params![key, value],
-        )?;
-        Ok(value)
+        sqlx::query(
+            "INSERT INTO secrets (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(make())
+        .execute(self.write_pool())
+        .await?;
+        sqlx::query_scalar::<_, String>(GET)
+            .bind(key)
+            .fetch_optional(self.write_pool())
+            .await?
+            .ok_or(super::StoreError::NotFound)
     }
 }

@@ -225,16 +225,18 @@ async fn percentiles_match_a_known_latency_distribution() {
     let p = eventually(Duration::from_secs(10), "20 requests rolled up", || {
         let (store, filter) = (store.clone(), filter.clone());
         async move {
-            let t = store.analytics_totals(&filter).ok()?;
-            (t.requests == 20)
-                .then(|| store.analytics_percentiles(&filter).ok())
-                .flatten()
+            let t = store.analytics_totals(&filter).await.ok()?;
+            if t.requests != 20 {
+                return None;
+            }
+            store.analytics_percentiles(&filter).await.ok()
         }
     })
     .await;
     // The exact percentiles from the raw samples fall in the buckets the histogram reports.
     let mut samples: Vec<i64> = store
         .list_request_records(since)
+        .await
         .expect("records")
         .iter()
         .filter(|r| r.route_id == Some(route_id))
@@ -295,18 +297,32 @@ async fn retention_prunes_old_analytics_and_empty_states_say_so() {
     for ts in [now - 40 * 86_400_000, now - 1000] {
         store
             .insert_request_records(uuid::Uuid::nil(), &[record(ts)])
+            .await
             .expect("insert");
     }
     let all = gatehouse::store::AnalyticsFilter::since(0);
-    assert_eq!(store.analytics_totals(&all).expect("totals").requests, 2);
+    assert_eq!(
+        store.analytics_totals(&all).await.expect("totals").requests,
+        2
+    );
     let pruned = store
         .prune_analytics(now - 30 * 86_400_000, now - 7 * 86_400_000)
+        .await
         .expect("prune");
     assert_eq!(pruned, 1);
-    assert_eq!(store.analytics_totals(&all).expect("totals").requests, 1);
-    assert_eq!(store.analytics_percentiles(&all).expect("p").p50, Some(5));
     assert_eq!(
-        store.prune_request_records(now - 86_400_000).expect("raw"),
+        store.analytics_totals(&all).await.expect("totals").requests,
+        1
+    );
+    assert_eq!(
+        store.analytics_percentiles(&all).await.expect("p").p50,
+        Some(5)
+    );
+    assert_eq!(
+        store
+            .prune_request_records(now - 86_400_000)
+            .await
+            .expect("raw"),
         1
     );
 

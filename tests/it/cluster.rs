@@ -494,8 +494,10 @@ async fn revoked_expired_and_unknown_credentials_are_refused() {
     // An expired credential (expiry moved into the past in the control plane's own database).
     let expiring = cp.issue_credential("default").await;
     {
-        let store = gatehouse::store::Store::open(&cp.dir.join("gatehouse.db")).expect("open db");
-        let group = store.get_default_group().expect("group").id;
+        let store = gatehouse::store::Store::open_file(&cp.dir.join("gatehouse.db"))
+            .await
+            .expect("open db");
+        let group = store.get_default_group().await.expect("group").id;
         let cred_id = uuid::Uuid::parse_str(expiring["id"].as_str().unwrap_or("")).expect("id");
         store
             .update_dp_credential(
@@ -504,6 +506,7 @@ async fn revoked_expired_and_unknown_credentials_are_refused() {
                 Some(gatehouse::domain::now_secs() - 1),
                 false,
             )
+            .await
             .expect("expire")
             .expect("credential exists");
     }
@@ -537,8 +540,12 @@ async fn revoked_expired_and_unknown_credentials_are_refused() {
 async fn fake_control_plane(dir: &Path, body: &'static [u8]) -> (u16, String) {
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
-    let store = gatehouse::store::Store::open(&dir.join("fake.db")).expect("store");
-    let ca = gatehouse::cluster::ClusterCa::load_or_create(&store).expect("ca");
+    let store = gatehouse::store::Store::open_file(&dir.join("fake.db"))
+        .await
+        .expect("store");
+    let ca = gatehouse::cluster::ClusterCa::load_or_create(&store)
+        .await
+        .expect("ca");
     let (chain, key) = ca
         .issue_server_cert(&["localhost".to_string(), "127.0.0.1".to_string()])
         .expect("cert");

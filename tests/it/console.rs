@@ -264,7 +264,7 @@ async fn first_visit_sets_up_the_admin() {
         "input kept"
     );
     assert_eq!(
-        app.running().store.count_users().expect("count"),
+        app.running().store.count_users().await.expect("count"),
         0,
         "nothing saved"
     );
@@ -318,6 +318,7 @@ async fn first_visit_sets_up_the_admin() {
         .running()
         .store
         .get_user_by_email("owner@example.com")
+        .await
         .expect("query")
         .expect("user");
     assert!(user.password_hash.starts_with("$argon2id$"));
@@ -366,6 +367,7 @@ async fn pages_need_a_session_and_posts_need_csrf() {
         app.running()
             .store
             .list_catalog_services("")
+            .await
             .expect("list")
             .is_empty(),
         "nothing saved without a valid token"
@@ -466,6 +468,7 @@ async fn service_and_version_validation_keeps_input_and_saves_nothing() {
         .running()
         .store
         .list_catalog_services("")
+        .await
         .expect("list")
         .is_empty());
 
@@ -537,6 +540,7 @@ async fn service_and_version_validation_keeps_input_and_saves_nothing() {
         app.running()
             .store
             .list_versions(sid)
+            .await
             .expect("versions")
             .len(),
         1

@@ -102,7 +102,10 @@ async fn render_services(
     status: StatusCode,
 ) -> PageResult {
     let g = group.id;
-    let cfg = state.store.run(move |s| s.load_group_config(g)).await?;
+    let cfg = state
+        .store
+        .run(move |s| async move { s.load_group_config(g).await })
+        .await?;
     let total = cfg.services.len();
     let rows = cfg
         .services
@@ -250,9 +253,11 @@ async fn save_service(
     }
     let saved = state
         .store
-        .run(move |s| match existing {
-            None => manage::create_service(s, group, &input),
-            Some(id) => manage::update_service(s, group, &id.to_string(), &input),
+        .run(move |s| async move {
+            match existing {
+                None => manage::create_service(&s, group, &input).await,
+                Some(id) => manage::update_service(&s, group, &id.to_string(), &input).await,
+            }
         })
         .await;
     match saved {
@@ -308,7 +313,7 @@ async fn edit_service(
     let g = group.id;
     let svc = state
         .store
-        .run(move |s| s.get_gateway_service(g, &id))
+        .run(move |s| async move { s.get_gateway_service(g, &id).await })
         .await?;
     render_service_form(
         &req,
@@ -336,7 +341,7 @@ async fn update_service(
     // 404 before anything else when the service is not in this group.
     state
         .store
-        .run(move |s| s.get_gateway_service(g, &id.to_string()))
+        .run(move |s| async move { s.get_gateway_service(g, &id.to_string()).await })
         .await?;
     let svc = ServiceForm::from_form(&form);
     match save_service(&state, group.id, &svc, Some(id)).await? {
@@ -370,7 +375,7 @@ async fn delete_service(
     let g = group.id;
     match state
         .store
-        .run(move |s| manage::delete_service(s, g, &id.to_string()))
+        .run(move |s| async move { manage::delete_service(&s, g, &id.to_string()).await })
         .await
     {
         Ok(()) => {
@@ -426,7 +431,10 @@ async fn list_routes(
 ) -> PageResult {
     let group = group_of(&state, &path).await?;
     let g = group.id;
-    let cfg = state.store.run(move |s| s.load_group_config(g)).await?;
+    let cfg = state
+        .store
+        .run(move |s| async move { s.load_group_config(g).await })
+        .await?;
     let join = |v: &Option<Vec<String>>| v.clone().unwrap_or_default().join(", ");
     let rows = cfg
         .routes
@@ -491,7 +499,10 @@ async fn render_route_form(
     status: StatusCode,
 ) -> PageResult {
     let g = group.id;
-    let cfg = state.store.run(move |s| s.load_group_config(g)).await?;
+    let cfg = state
+        .store
+        .run(move |s| async move { s.load_group_config(g).await })
+        .await?;
     let services = cfg
         .services
         .iter()
@@ -578,9 +589,11 @@ async fn save_route(
     let name = form.name.clone();
     let saved = state
         .store
-        .run(move |s| match existing {
-            None => manage::create_route(s, group, &input, None),
-            Some(id) => manage::update_route(s, group, &id.to_string(), &input),
+        .run(move |s| async move {
+            match existing {
+                None => manage::create_route(&s, group, &input, None).await,
+                Some(id) => manage::update_route(&s, group, &id.to_string(), &input).await,
+            }
         })
         .await;
     match saved {
@@ -638,7 +651,10 @@ async fn edit_route(
     let (rg, id) = path.into_inner();
     let group = group_of(&state, &rg).await?;
     let g = group.id;
-    let route = state.store.run(move |s| s.get_route(g, &id)).await?;
+    let route = state
+        .store
+        .run(move |s| async move { s.get_route(g, &id).await })
+        .await?;
     let service_id = route
         .service
         .as_ref()
@@ -671,7 +687,7 @@ async fn update_route(
     let g = group.id;
     state
         .store
-        .run(move |s| s.get_route(g, &id.to_string()))
+        .run(move |s| async move { s.get_route(g, &id.to_string()).await })
         .await?;
     let route = RouteForm::from_form(&form);
     let service_id = form.get("service_id").to_string();
@@ -710,7 +726,7 @@ async fn delete_route(
     let g = group.id;
     state
         .store
-        .run(move |s| manage::delete_route(s, g, &id.to_string()))
+        .run(move |s| async move { manage::delete_route(&s, g, &id.to_string()).await })
         .await?;
     tracing::info!(route = %id, user.email = %user.email, "route deleted");
     Ok(redirect_after_post(

@@ -151,7 +151,12 @@ async fn list_instances(
     let since = (now_secs() - 86_400) * 1000;
     let (nodes, traffic) = state
         .store
-        .run(move |s| Ok::<_, WebError>((s.list_instances(g)?, s.node_traffic_since(since)?)))
+        .run(move |s| async move {
+            Ok::<_, WebError>((
+                s.list_instances(g).await?,
+                s.node_traffic_since(since).await?,
+            ))
+        })
         .await?;
     let latest = crate::snapshot::load(&state.store, g, 0)
         .await
@@ -210,7 +215,10 @@ async fn forget_instance(
     let group = group_of(&state, &rg).await?;
     let id = parse_uuid(&id)?;
     let g = group.id;
-    let forgotten = state.store.run(move |s| s.forget_instance(g, id)).await?;
+    let forgotten = state
+        .store
+        .run(move |s| async move { s.forget_instance(g, id).await })
+        .await?;
     if !forgotten {
         return Err(WebError::NotFound.into());
     }
@@ -334,7 +342,7 @@ async fn issue(
     let g = group.id;
     match state
         .store
-        .run(move |s| manage::issue_credential(s, g, &name, days))
+        .run(move |s| async move { manage::issue_credential(&s, g, &name, days).await })
         .await
     {
         Ok(issued) => {
@@ -421,7 +429,10 @@ async fn render_credentials(
     status: StatusCode,
 ) -> PageResult {
     let g = group.id;
-    let creds = state.store.run(move |s| s.list_dp_credentials(g)).await?;
+    let creds = state
+        .store
+        .run(move |s| async move { s.list_dp_credentials(g).await })
+        .await?;
     let now = now_secs();
     let rows = creds
         .iter()
@@ -509,47 +520,48 @@ async fn change_credential(
     let id = parse_uuid(&id)?;
     let g = group.id;
     let days = form.0.get("days").to_string();
-    let done = match action {
-        "renew" => match parse_credential_days(&days) {
-            Ok(d) => {
+    let done =
+        match action {
+            "renew" => match parse_credential_days(&days) {
+                Ok(d) => {
+                    state
+                        .store
+                        .run(move |s| async move {
+                            manage::renew_credential(&s, g, id, d).await.map(|_| ())
+                        })
+                        .await
+                }
+                Err(errors) => {
+                    let fields = (String::new(), CREDENTIAL_DAYS_DEFAULT.to_string(), errors);
+                    return render_credentials(
+                        &req,
+                        &state,
+                        &user,
+                        &group,
+                        fields,
+                        None,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await;
+                }
+            },
+            "revoke" => state
+                .store
+                .run(move |s| async move { manage::revoke_credential(&s, g, id).await.map(|_| ()) })
+                .await,
+            _ => {
                 state
                     .store
-                    .run(move |s| manage::renew_credential(s, g, id, d).map(|_| ()))
+                    .run(move |s| async move {
+                        if s.delete_dp_credential(g, id).await? {
+                            Ok(())
+                        } else {
+                            Err(WebError::NotFound)
+                        }
+                    })
                     .await
             }
-            Err(errors) => {
-                let fields = (String::new(), CREDENTIAL_DAYS_DEFAULT.to_string(), errors);
-                return render_credentials(
-                    &req,
-                    &state,
-                    &user,
-                    &group,
-                    fields,
-                    None,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                )
-                .await;
-            }
-        },
-        "revoke" => {
-            state
-                .store
-                .run(move |s| manage::revoke_credential(s, g, id).map(|_| ()))
-                .await
-        }
-        _ => {
-            state
-                .store
-                .run(move |s| {
-                    if s.delete_dp_credential(g, id)? {
-                        Ok(())
-                    } else {
-                        Err(WebError::NotFound)
-                    }
-                })
-                .await
-        }
-    };
+        };
     done?;
     tracing::info!(credential = %id, action, user.email = %user.email, "node credential changed");
     Ok(redirect_after_post(

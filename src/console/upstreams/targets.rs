@@ -34,8 +34,8 @@ async fn create_target(
 ) -> PageResult {
     let id = parse_uuid(&path.1)?;
     // The upstream must exist before its target form is judged.
-    let upstream: Upstream = in_group(&state, move |s, g| {
-        Ok(s.get_entity(g, &id.to_string(), None)?)
+    let upstream: Upstream = in_group(&state, move |s, g| async move {
+        Ok(s.get_entity(g, &id.to_string(), None).await?)
     })
     .await?;
     let form = TargetForm::from_form(&data);
@@ -77,8 +77,9 @@ async fn find_target(
     id: Uuid,
     tid: Uuid,
 ) -> Result<Target, crate::console::ConsoleError> {
-    in_group(state, move |s, g| {
-        Ok(s.get_entity::<Target>(g, &tid.to_string(), Some(id))?)
+    in_group(state, move |s, g| async move {
+        Ok(s.get_entity::<Target>(g, &tid.to_string(), Some(id))
+            .await?)
     })
     .await
 }
@@ -92,8 +93,8 @@ async fn delete_target(
 ) -> PageResult {
     let (id, tid) = (parse_uuid(&path.1)?, parse_uuid(&path.2)?);
     let target = find_target(&state, id, tid).await?;
-    in_group(&state, move |s, g| {
-        manage::delete_entity::<Target>(s, g, &tid.to_string(), Some(id))
+    in_group(&state, move |s, g| async move {
+        manage::delete_entity::<Target>(&s, g, &tid.to_string(), Some(id)).await
     })
     .await?;
     tracing::info!(upstream.id = %id, target = %target.target, user.email = %user.email, "target deleted");

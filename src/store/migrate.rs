@@ -1,0 +1,131 @@
+//! Embedded migrations, one set per backend, applied in order at start and recorded in
+//! `schema_migrations`. On PostgreSQL the whole run holds an advisory lock, so control planes
+//! starting together on one database take turns instead of racing; DDL there is transactional,
+//! so a failed migration leaves nothing behind.
+
+use sqlx::{Connection, Executor};
+
+use super::db::{Backend, Pools};
+use super::{StoreError, StoreResult};
+
+const SQLITE: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_entities.sql"),
+    include_str!("../../migrations/sqlite/0003_record_blocks.sql"),
+    include_str!("../../migrations/sqlite/0004_cluster.sql"),
+    include_str!("../../migrations/sqlite/0005_analytics.sql"),
+    include_str!("../../migrations/sqlite/0006_rollup_keys.sql"),
+    include_str!("../../migrations/sqlite/0007_portable.sql"),
+    include_str!("../../migrations/sqlite/0008_config_revision.sql"),
+];
+
+const POSTGRES: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_config_revision.sql"),
+];
+
+/// Any number: it only has to be the same in every Gatehouse process.
+const PG_LOCK_KEY: i64 = 0x6761_7465_686f;
+
+pub async fn run(pools: &Pools) -> StoreResult<()> {
+    let mut conn = pools.write.acquire().await?;
+    let set = match pools.backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    if pools.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply(&mut conn, pools.backend, set).await;
+    if pools.backend == Backend::Postgres {
+        // Released with the session too; unlocking here lets a waiting process go on at once.
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_LOCK_KEY)
+            .execute(&mut *conn)
+            .await;
+    }
+    result
+}
+
+async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend, set: &[&str]) -> StoreResult<()> {
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let mut current: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_migrations",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if current == 0 && backend == Backend::Sqlite {
+        // Databases made before the move to sqlx counted their migrations in user_version.
+        let legacy: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *conn)
+            .await?;
+        for v in 1..=legacy {
+            record(conn, v).await?;
+        }
+        current = legacy;
+    }
+    if current > set.len() as i64 {
+        return Err(StoreError::Schema(format!(
+            "the database is at schema version {current}, newer than this Gatehouse knows ({}); run a newer release",
+            set.len()
+        )));
+    }
+    for (i, sql) in set.iter().enumerate().skip(current.max(0) as usize) {
+        let version = i as i64 + 1;
+        let mut tx = conn.begin().await?;
+        tx.execute(*sql)
+            .await
+            .map_err(|e| StoreError::Schema(format!("applying migration {version} failed: {e}")))?;
+        record(&mut tx, version).await?;
+        tx.commit().await?;
+        tracing::info!(schema.version = version, "applied database migration");
+    }
+    Ok(())
+}
+
+async fn record(conn: &mut sqlx::AnyConnection, version: i64) -> StoreResult<()> {
+    sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+        .bind(version)
+        .bind(crate::domain::now_secs())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::{connect, Location};
+
+    #[tokio::test]
+    async fn rollups_survive_the_group_key_migration() -> StoreResult<()> {
+        let dir = std::env::temp_dir().join(format!("gatehouse-mig-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let pools = connect(&Location::Sqlite(dir.join("m.db"))).await?;
+        let mut conn = pools.write.acquire().await?;
+        apply(&mut conn, Backend::Sqlite, &SQLITE[..5]).await?;
+        conn.execute(
+            "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum) VALUES (1, 'g', 's', 'r', 'v', 200, 3, 9)",
+        )
+        .await?;
+        apply(&mut conn, Backend::Sqlite, SQLITE).await?;
+        let (count, sum): (i64, i64) = sqlx::query_as(
+            "SELECT count, latency_ms_sum FROM request_rollups WHERE runtime_group_id = 'g'",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        assert_eq!((count, sum), (3, 9));
+        let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+            .fetch_one(&mut *conn)
+            .await?;
+        assert_eq!(version, SQLITE.len() as i64);
+        let _ = std::fs::remove_dir_all(dir);
+        Ok(())
+    }
+}
