@@ -81,10 +81,17 @@ struct ControlPlane {
     proxy_port: u16,
     console_port: u16,
     client: reqwest::Client,
+    /// `None`: the control plane's own SQLite file in its data dir.
+    pub database: Option<String>,
 }
 
 impl ControlPlane {
-    async fn start(dir: &Path) -> ControlPlane {
+    pub async fn start(dir: &Path) -> ControlPlane {
+        Self::start_on(dir, crate::backend::database_url().await).await
+    }
+
+    /// Starts on a given database (control planes sharing one PostgreSQL).
+    pub async fn start_on(dir: &Path, database: Option<String>) -> ControlPlane {
         let (admin_port, cluster_port, proxy_port, console_port) =
             (free_port(), free_port(), free_port(), free_port());
         let mut cp = ControlPlane {
@@ -101,29 +108,40 @@ impl ControlPlane {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("client"),
+            database,
         };
         cp.restart().await;
         cp
+    }
+
+    /// The control plane's store, opened from the test (as a second process would).
+    pub async fn open_store(&self) -> gatehouse::store::Store {
+        let location = match &self.database {
+            Some(url) => gatehouse::store::Location::Postgres(url.clone()),
+            None => gatehouse::store::Location::Sqlite(self.dir.join("gatehouse.db")),
+        };
+        gatehouse::store::Store::open(&location)
+            .await
+            .expect("open the control plane's database")
     }
 
     /// Starts (again) on the same ports and data dir.
     async fn restart(&mut self) {
         let admin_port = self.admin.rsplit(':').next().unwrap_or("0").to_string();
         let any = |p: u16| format!("127.0.0.1:{p}");
-        self.proc = Proc::spawn(
-            &self.dir,
-            "cp",
-            &[],
-            &[
-                ("GATEHOUSE_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
-                ("GATEHOUSE_CLUSTER_LISTEN", any(self.cluster_port)),
-                ("GATEHOUSE_PROXY_LISTEN", any(self.proxy_port)),
-                ("GATEHOUSE_PROXY_TLS_LISTEN", any(free_port())),
-                ("GATEHOUSE_CONSOLE_LISTEN", any(self.console_port)),
-                ("GATEHOUSE_ECHO_LISTEN", any(free_port())),
-                ("GATEHOUSE_BOOTSTRAP_TOKEN", TOKEN.to_string()),
-            ],
-        );
+        let mut env = vec![
+            ("GATEHOUSE_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
+            ("GATEHOUSE_CLUSTER_LISTEN", any(self.cluster_port)),
+            ("GATEHOUSE_PROXY_LISTEN", any(self.proxy_port)),
+            ("GATEHOUSE_PROXY_TLS_LISTEN", any(free_port())),
+            ("GATEHOUSE_CONSOLE_LISTEN", any(self.console_port)),
+            ("GATEHOUSE_ECHO_LISTEN", any(free_port())),
+            ("GATEHOUSE_BOOTSTRAP_TOKEN", TOKEN.to_string()),
+        ];
+        if let Some(url) = &self.database {
+            env.push(("GATEHOUSE_DATABASE_URL", url.clone()));
+        }
+        self.proc = Proc::spawn(&self.dir, "cp", &[], &env);
         let client = self.client.clone();
         let url = format!("{}/status", self.admin);
         let log = self.proc.log.clone();
@@ -494,9 +512,7 @@ async fn revoked_expired_and_unknown_credentials_are_refused() {
     // An expired credential (expiry moved into the past in the control plane's own database).
     let expiring = cp.issue_credential("default").await;
     {
-        let store = gatehouse::store::Store::open_file(&cp.dir.join("gatehouse.db"))
-            .await
-            .expect("open db");
+        let store = cp.open_store().await;
         let group = store.get_default_group().await.expect("group").id;
         let cred_id = uuid::Uuid::parse_str(expiring["id"].as_str().unwrap_or("")).expect("id");
         store

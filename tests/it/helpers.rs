@@ -53,6 +53,7 @@ impl TestApp {
         settings.admin_email = Some(EMAIL.into());
         settings.admin_password = Some(PASSWORD.into());
         settings.bootstrap_token = Some(TOKEN.into());
+        settings.database_url = crate::backend::database_url().await;
         tweak(&mut settings);
         // `start` owns runtimes of its own, so it must not run inside the test's runtime.
         let app = std::thread::spawn(move || gatehouse::app::start(settings))

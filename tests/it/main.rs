@@ -4,6 +4,7 @@
 mod admin_api;
 mod analytics;
 mod architecture;
+mod backend;
 mod browser;
 mod cluster;
 mod conformance;
