@@ -124,10 +124,7 @@ async fn require_token(
     {
         Ok(Some(_)) => Ok(next.call(req).await?.map_into_boxed_body()),
         Ok(None) => Ok(req.error_response(ApiError(WebError::Unauthorized))),
-        Err(e) => Ok(req.error_response(ApiError(WebError::internal(
-            "checking an Admin API token failed",
-            e,
-        )))),
+        Err(e) => Ok(req.error_response(ApiError(WebError::from(e)))),
     }
 }
 

@@ -61,7 +61,11 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             .await
             .with_context(|| format!("opening the database {}", location.redacted()))?;
         seed(&store, &settings).await?;
-        store.mark_all_instances_disconnected().await?;
+        if store.backend() == crate::store::Backend::Sqlite {
+            // One control plane per SQLite file: no node can be connected to it yet. On a
+            // shared PostgreSQL, nodes connected to the other control planes still are.
+            store.mark_all_instances_disconnected().await?;
+        }
         let ca = ClusterCa::load_or_create(&store)
             .await
             .context("loading the cluster CA")?;
@@ -116,13 +120,21 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         ca_pem: ca.cert_pem.clone(),
     });
     let (embedded_node_id, group) = runtime.block_on(async {
-        let id = store
-            .get_or_create_secret("embedded_node_id", || uuid::Uuid::new_v4().to_string())
-            .await?;
+        // The embedded proxy is this process's own node: on a database that several control
+        // planes share, its id lives in the data dir like a data-plane node's.
+        let id = match store.backend() {
+            crate::store::Backend::Postgres => {
+                cluster::node::Identity::load_or_create(&settings.data_dir)?.id
+            }
+            crate::store::Backend::Sqlite => uuid::Uuid::parse_str(
+                &store
+                    .get_or_create_secret("embedded_node_id", || uuid::Uuid::new_v4().to_string())
+                    .await?,
+            )
+            .context("the stored embedded node id is malformed")?,
+        };
         anyhow::Ok((id, store.get_default_group().await?))
     })?;
-    let embedded_node_id = uuid::Uuid::parse_str(&embedded_node_id)
-        .context("the stored embedded node id is malformed")?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (recorder, records) = telemetry::channel(65_536);
     let analytics_on = settings.analytics == crate::settings::OnOff::On;

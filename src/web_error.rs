@@ -36,6 +36,9 @@ pub enum WebError {
     BadRequest(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// The database cannot be reached; the request changed nothing and may be retried.
+    #[error("The database is unavailable; nothing was changed. Try again shortly.")]
+    Unavailable,
     #[error("An unexpected error occurred")]
     Internal(String),
 }
@@ -53,6 +56,7 @@ impl WebError {
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,13 +76,13 @@ impl WebError {
                 "code": 5, "name": "unique constraint violation", "message": self.to_string(), "fields": { field: value },
             }),
             WebError::MissingService { key, value } => json!({
-                "code": 3, "name": "foreign key violation", "message": self.to_string(), "fields": { "service": { key: value } },
+                "code": 4, "name": "foreign key violation", "message": self.to_string(), "fields": { "service": { key: value } },
             }),
             WebError::MissingReference { field, id, .. } => json!({
-                "code": 3, "name": "foreign key violation", "message": self.to_string(), "fields": { field: { "id": id } },
+                "code": 4, "name": "foreign key violation", "message": self.to_string(), "fields": { field: { "id": id } },
             }),
             WebError::StillReferenced(by) => json!({
-                "code": 3, "name": "foreign key violation", "message": format!("an existing '{by}' entity references this 'services' entity"),
+                "code": 4, "name": "foreign key violation", "message": format!("an existing '{by}' entity references this 'services' entity"),
                 "fields": { "@referenced_by": by },
             }),
             other => json!({ "message": other.to_string() }),
@@ -108,6 +112,10 @@ impl From<StoreError> for WebError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => WebError::NotFound,
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(error = %reason, "database unavailable");
+                WebError::Unavailable
+            }
             StoreError::ForeignKey => WebError::StillReferenced("routes".into()),
             StoreError::Unique { column, .. } => WebError::Unique {
                 field: column,

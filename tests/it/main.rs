@@ -14,6 +14,8 @@ mod console_upstreams;
 mod helpers;
 mod lifecycle;
 mod metrics;
+mod procs;
 mod protocols;
 mod proxy;
+mod scale_out;
 mod upstreams;
