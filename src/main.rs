@@ -3,7 +3,15 @@
 use clap::Parser;
 use gatehouse::settings::Settings;
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        // One line, the whole chain of causes: what failed and why, never a backtrace.
+        eprintln!("gatehouse: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::error::ErrorKind;
-use sqlx::{Any, AnyPool, Executor, Row};
+use sqlx::{Any, AnyPool, Connection, Executor, Row};
 use uuid::Uuid;
 
 use super::{StoreError, StoreResult};
@@ -64,6 +64,8 @@ pub struct Pools {
 }
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
 
 pub async fn connect(location: &Location) -> StoreResult<Pools> {
     sqlx::any::install_default_drivers();
@@ -71,17 +73,18 @@ pub async fn connect(location: &Location) -> StoreResult<Pools> {
         Location::Sqlite(path) => {
             let url = sqlite_url(path);
             let opts = AnyConnectOptions::from_str(&url)?;
+            // One connection first: a pool would retry a corrupt or unreadable file until its
+            // timeout and then report only that; this names the cause.
+            let mut first = sqlx::AnyConnection::connect_with(&opts).await?;
+            first.execute(SQLITE_PRAGMAS).await?;
+            let _ = first.close().await;
             let pool = |max: u32| {
                 AnyPoolOptions::new()
                     .max_connections(max)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                            )
-                            .await?;
+                            conn.execute(SQLITE_PRAGMAS).await?;
                             Ok(())
                         })
                     })
@@ -96,6 +99,12 @@ pub async fn connect(location: &Location) -> StoreResult<Pools> {
         }
         Location::Postgres(url) => {
             let opts = AnyConnectOptions::from_str(url)?;
+            // One connection first: the pool would only report a timeout, this names the cause.
+            let first =
+                tokio::time::timeout(ACQUIRE_TIMEOUT, sqlx::AnyConnection::connect_with(&opts))
+                    .await
+                    .map_err(|_| StoreError::Unavailable("no answer within 5 s".into()))??;
+            let _ = first.close().await;
             let pool = AnyPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -1,4 +1,5 @@
-//! Process lifecycle: a graceful shutdown lets in-flight proxied requests finish.
+//! Process lifecycle: a graceful shutdown lets in-flight proxied requests finish; a database
+//! that cannot be opened stops the start with one clear line.
 
 use std::time::Duration;
 
@@ -107,4 +108,65 @@ async fn malformed_requests_get_400_and_the_proxy_keeps_serving() {
         "oversized headers are refused"
     );
     app.wait_for_proxy("/e/status/200", 200).await;
+}
+
+/// Runs the real binary with `env` and returns (exit code, stderr) once it exits.
+fn run_failing(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    cmd.env_clear()
+        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env("NO_COLOR", "1")
+        .env("RUST_BACKTRACE", "1");
+    for (k, v) in env {
+        cmd.env(k, v.replace("{dir}", &dir.path().display().to_string()));
+    }
+    if let Some((_, path)) = env.iter().find(|(k, _)| *k == "CORRUPT") {
+        std::fs::write(
+            path.replace("{dir}", &dir.path().display().to_string()),
+            "this is not an SQLite database, not even close; it is only text".repeat(20),
+        )
+        .expect("write corrupt file");
+    }
+    let out = cmd.output().expect("run gatehouse");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_unreachable_postgres_is_one_clear_line_without_the_password() {
+    let port = crate::helpers::closed_port();
+    let url = format!("postgres://gatehouse:hunter2-secret@127.0.0.1:{port}/gatehouse");
+    let (code, stderr) = run_failing(&[("GATEHOUSE_DATABASE_URL", &url)]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("gatehouse: opening the database postgres://127.0.0.1:")
+            && last.contains(&port.to_string())
+            && last.contains("refused"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "password leaked: {stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+}
+
+#[test]
+fn an_unsupported_database_url_names_only_its_scheme() {
+    let (code, stderr) = run_failing(&[("GATEHOUSE_DATABASE_URL", "mysql://root:hunter2@db/x")]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("unsupported GATEHOUSE_DATABASE_URL scheme 'mysql'"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "password leaked: {stderr}");
+}
+
+#[test]
+fn a_corrupt_sqlite_file_is_a_clear_error_not_a_panic() {
+    let (code, stderr) = run_failing(&[("CORRUPT", "{dir}/gatehouse.db")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("file is not a database"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
