@@ -31,6 +31,9 @@ pub struct RunningApp {
     pub store: Store,
     pub proxy: Arc<Proxy>,
     shutdown: watch::Sender<bool>,
+    /// Tells the telemetry writer that no record can arrive any more: write the rest and stop.
+    drain: watch::Sender<bool>,
+    writer: tokio::task::JoinHandle<()>,
     runtime: tokio::runtime::Runtime,
     proxy_workers: Vec<JoinHandle<()>>,
     web: Option<(JoinHandle<()>, Vec<actix_web::dev::ServerHandle>)>,
@@ -147,7 +150,8 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     let access_log = settings.access_log == crate::settings::AccessLog::Json;
     let retention = settings.retention();
     let metrics = Arc::new(telemetry::Metrics::default());
-    let proxy = runtime.block_on(async {
+    let (drain, drain_rx) = watch::channel(false);
+    let (proxy, writer) = runtime.block_on(async {
         let initial = snapshot::load(&store, group.id, 0).await?;
         let proxy = Proxy::new(&initial, recorder);
         let p = proxy.clone();
@@ -174,13 +178,14 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             ControlPlane::new(store.clone(), hub, metrics.clone()),
             shutdown_rx.clone(),
         ));
-        tokio::spawn(telemetry::run_writer(
+        let writer = tokio::spawn(telemetry::run_writer(
             records,
             embedded_node_id,
             store.clone(),
             metrics.clone(),
-            Duration::from_millis(200),
+            Duration::from_millis(100),
             access_log,
+            drain_rx,
         ));
         if let Some(l) = status_l {
             tokio::spawn(crate::status::serve(
@@ -204,7 +209,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             echo::Mode::Mockbin,
             shutdown_rx.clone(),
         ));
-        anyhow::Ok(proxy)
+        anyhow::Ok((proxy, writer))
     })?;
     let proxy_workers = crate::proxy::spawn_workers(
         settings.proxy_workers,
@@ -269,6 +274,8 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         store,
         proxy,
         shutdown,
+        drain,
+        writer,
         runtime,
         proxy_workers,
         web: Some((web_thread, handles)),
@@ -387,9 +394,21 @@ impl RunningApp {
             });
             let _ = thread.join();
         }
+        // Workers flush their threads' record buffers as they exit; only then can the writer
+        // write the last records and stop.
         for worker in self.proxy_workers {
             let _ = worker.join();
         }
+        let _ = self.drain.send(true);
+        let writer = self.writer;
+        self.runtime.block_on(async {
+            if tokio::time::timeout(Duration::from_secs(15), writer)
+                .await
+                .is_err()
+            {
+                tracing::error!("the telemetry writer did not finish within 15 s");
+            }
+        });
         self.runtime.shutdown_timeout(Duration::from_secs(5));
     }
 }

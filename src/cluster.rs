@@ -38,6 +38,9 @@ pub struct RunningNode {
     pub node_id: uuid::Uuid,
     pub proxy: Arc<Proxy>,
     shutdown: watch::Sender<bool>,
+    /// Tells the shipper that no record can arrive any more: spool the rest and stop.
+    drain: watch::Sender<bool>,
+    shipper: tokio::task::JoinHandle<()>,
     runtime: tokio::runtime::Runtime,
     proxy_workers: Vec<JoinHandle<()>>,
 }
@@ -96,7 +99,8 @@ pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
     let spool = node::Spool::open(&settings.data_dir, opts.spool_bytes)
         .context("opening the telemetry spool")?;
     let client = Arc::new(node::ClusterClient::new(opts, identity.clone())?);
-    let proxy = runtime.block_on(async {
+    let (drain, drain_rx) = watch::channel(false);
+    let (proxy, shipper) = runtime.block_on(async {
         let proxy = Proxy::new(&initial, recorder);
         let state = node::NodeState::new(start_hash);
         tokio::spawn(node::follow(
@@ -106,13 +110,13 @@ pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
             shutdown_rx.clone(),
         ));
         tokio::spawn(node::heartbeats(client.clone(), state, shutdown_rx.clone()));
-        tokio::spawn(node::ship_telemetry(
+        let shipper = tokio::spawn(node::ship_telemetry(
             records,
             spool,
             client.clone(),
             metrics.clone(),
             access_log,
-            shutdown_rx.clone(),
+            drain_rx,
         ));
         tokio::spawn(crate::proxy::run_active_checks(
             proxy.clone(),
@@ -126,7 +130,7 @@ pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
                 shutdown_rx.clone(),
             ));
         }
-        anyhow::Ok(proxy)
+        anyhow::Ok((proxy, shipper))
     })?;
     let proxy_workers = crate::proxy::spawn_workers(
         settings.proxy_workers,
@@ -143,6 +147,8 @@ pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
         node_id: identity.id,
         proxy,
         shutdown,
+        drain,
+        shipper,
         runtime,
         proxy_workers,
     })
@@ -155,9 +161,21 @@ impl RunningNode {
 
     pub fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        // Workers flush their threads' record buffers as they exit; then the shipper spools
+        // (or delivers) the last of them.
         for worker in self.proxy_workers {
             let _ = worker.join();
         }
+        let _ = self.drain.send(true);
+        let shipper = self.shipper;
+        self.runtime.block_on(async {
+            if tokio::time::timeout(Duration::from_secs(10), shipper)
+                .await
+                .is_err()
+            {
+                tracing::error!("the telemetry shipper did not finish within 10 s");
+            }
+        });
         self.runtime.shutdown_timeout(Duration::from_secs(5));
     }
 }

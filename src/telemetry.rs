@@ -147,9 +147,14 @@ pub fn channel(capacity: usize) -> (Recorder, mpsc::Receiver<Vec<RequestRecord>>
 }
 
 const MAX_BATCH: usize = 8192;
+/// Records kept for a retry while the database is unreachable; past this the oldest go (and
+/// are counted as dropped), so an outage cannot exhaust memory.
+const MAX_PENDING: usize = 1_000_000;
 
-/// Drains the channel into the store until every sender is gone. Records are written at most
-/// `interval` after they arrive.
+/// Drains the channel into the store until `drain` turns true (after the proxy workers have
+/// stopped and flushed their buffers): then it writes everything still queued and returns, so
+/// a graceful stop loses no record. Records are written about `interval` after they arrive; a
+/// batch the database refused is kept and retried with the next one.
 pub async fn run_writer(
     mut rx: mpsc::Receiver<Vec<RequestRecord>>,
     node: Uuid,
@@ -157,46 +162,80 @@ pub async fn run_writer(
     metrics: Arc<Metrics>,
     interval: Duration,
     access_log: bool,
+    mut drain: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut pending: Vec<RequestRecord> = Vec::new();
+    let mut retry = tokio::time::interval(Duration::from_secs(1));
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let Some(first) = rx.recv().await else { break };
-        batch.extend(first);
-        // Sleep instead of awaiting each batch: a parked receiver would be woken (a cross-thread
-        // wake-up, a syscall) by every send. While it sleeps, senders just enqueue; the
-        // channel's capacity bounds what can pile up.
-        tokio::time::sleep(interval).await;
+        let stopping = tokio::select! {
+            first = rx.recv() => match first {
+                Some(first) => {
+                    batch.extend(first);
+                    // Sleep instead of awaiting each batch: a parked receiver would be woken (a
+                    // cross-thread wake-up, a syscall) by every send. While it sleeps, senders
+                    // just enqueue; the channel's capacity bounds what can pile up.
+                    tokio::time::sleep(interval).await;
+                    false
+                }
+                None => true,
+            },
+            _ = retry.tick(), if !pending.is_empty() => false,
+            _ = drain.changed() => true,
+        };
         while let Ok(r) = rx.try_recv() {
             batch.extend(r);
             if batch.len() >= MAX_BATCH {
-                flush(&mut batch, node, &store, &metrics, access_log).await;
+                observe(&batch, &metrics, access_log);
+                pending.append(&mut batch);
+                write(&mut pending, node, &store).await;
             }
         }
-        flush(&mut batch, node, &store, &metrics, access_log).await;
+        observe(&batch, &metrics, access_log);
+        pending.append(&mut batch);
+        write(&mut pending, node, &store).await;
+        if stopping {
+            if !pending.is_empty() {
+                tracing::error!(
+                    records = pending.len(),
+                    "the database is unreachable at shutdown: request records lost"
+                );
+            }
+            return;
+        }
     }
 }
 
-async fn flush(
-    batch: &mut Vec<RequestRecord>,
-    node: Uuid,
-    store: &Store,
-    metrics: &Metrics,
-    access_log: bool,
-) {
-    if batch.is_empty() {
+fn observe(records: &[RequestRecord], metrics: &Metrics, access_log: bool) {
+    if records.is_empty() {
         return;
     }
-    let records = std::mem::replace(batch, Vec::with_capacity(MAX_BATCH));
-    metrics.observe(&records);
+    metrics.observe(records);
     if access_log {
-        write_access_log(&records);
+        write_access_log(records);
     }
-    let n = records.len();
-    if let Err(e) = store
-        .run(move |s| async move { s.insert_request_records(node, &records).await })
-        .await
-    {
-        tracing::error!(error = %e, records = n, "writing request records failed");
+}
+
+/// Writes `pending`; on failure keeps it (bounded) for the next attempt.
+async fn write(pending: &mut Vec<RequestRecord>, node: Uuid, store: &Store) {
+    if pending.is_empty() {
+        return;
+    }
+    // The writer runs on the store's own runtime, so it awaits the store directly.
+    match store.insert_request_records(node, pending).await {
+        Ok(()) => pending.clear(),
+        Err(e) => {
+            tracing::warn!(error = %e, records = pending.len(), "writing request records failed; keeping them for a retry");
+            if pending.len() > MAX_PENDING {
+                let excess = pending.len() - MAX_PENDING;
+                pending.drain(..excess);
+                tracing::error!(
+                    records = excess,
+                    "request records dropped: the database was unreachable too long"
+                );
+            }
+        }
     }
 }
 

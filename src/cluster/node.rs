@@ -543,33 +543,38 @@ impl Spool {
     }
 }
 
-/// Drains the proxy's records into the spool about once a second and delivers the spool.
+/// Drains the proxy's records into the disk spool every ~50 ms (so a crash loses at most the
+/// last moments of traffic) and delivers the spool. When `drain` turns true (the proxy workers
+/// have stopped and flushed), it spools everything still queued, tries one last delivery, and
+/// returns: a graceful stop keeps every record, on the control plane or on disk for the next
+/// start.
 pub async fn ship_telemetry(
     mut rx: mpsc::Receiver<Vec<RequestRecord>>,
     mut spool: Spool,
     client: Arc<ClusterClient>,
     metrics: Arc<Metrics>,
     access_log: bool,
-    mut shutdown: watch::Receiver<bool>,
+    mut drain: watch::Receiver<bool>,
 ) {
     let mut retry = tokio::time::interval(Duration::from_secs(2));
     loop {
         let mut batch = Vec::new();
-        tokio::select! {
+        let stopping = tokio::select! {
             first = rx.recv() => match first {
                 Some(r) => {
                     batch.extend(r);
                     // As the local writer does: sleep, then take what piled up, instead of a
                     // wake-up per request.
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    while let Ok(r) = rx.try_recv() {
-                        batch.extend(r);
-                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    false
                 }
-                None => return,
+                None => true,
             },
-            _ = retry.tick() => {},
-            _ = shutdown.changed() => return,
+            _ = retry.tick() => false,
+            _ = drain.changed() => true,
+        };
+        while let Ok(r) = rx.try_recv() {
+            batch.extend(r);
         }
         if !batch.is_empty() {
             metrics.observe(&batch);
@@ -582,7 +587,20 @@ pub async fn ship_telemetry(
             }
         }
         if spool.pending() > 0 {
-            spool.deliver(&client).await;
+            if stopping {
+                let last = tokio::time::timeout(Duration::from_secs(3), spool.deliver(&client));
+                if last.await.is_err() || spool.pending() > 0 {
+                    tracing::info!(
+                        batches = spool.pending(),
+                        "request records kept in the spool for the next start"
+                    );
+                }
+            } else {
+                spool.deliver(&client).await;
+            }
+        }
+        if stopping {
+            return;
         }
     }
 }

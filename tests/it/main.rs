@@ -18,4 +18,5 @@ mod procs;
 mod protocols;
 mod proxy;
 mod scale_out;
+mod telemetry_stop;
 mod upstreams;

@@ -58,6 +58,15 @@ impl Proc {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGTERM, then waits for the process to exit (a graceful stop, as a service manager does).
+    pub(crate) fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        c.wait().ok().and_then(|s| s.code())
+    }
+
     /// SIGKILL: no graceful shutdown, as in a crash.
     pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -1,0 +1,198 @@
+//! No request record is lost when a process stops: a graceful stop (SIGTERM) of a node or a
+//! control plane in the middle of traffic keeps every answered request, counted exactly on the
+//! control plane; a crash (SIGKILL) loses at most the last moments. Real processes, real load.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{eventually, reflect_upstream};
+use crate::procs::{add_route, requests_counted, ControlPlane, Node};
+
+/// Sequential GETs on `url` from `clients` tasks until stopped; counts and timestamps every
+/// answered request (any status: the gateway recorded it).
+struct Load {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicU64>,
+    times: Arc<Mutex<Vec<Instant>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(url: String, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicU64::new(0));
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let tasks = (0..clients)
+            .map(|_| {
+                let (stop, answered, times, url) =
+                    (stop.clone(), answered.clone(), times.clone(), url.clone());
+                tokio::spawn(async move {
+                    let client = reqwest::Client::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        match client
+                            .get(&url)
+                            .timeout(Duration::from_secs(5))
+                            .send()
+                            .await
+                        {
+                            Ok(r) => {
+                                let _ = r.bytes().await;
+                                answered.fetch_add(1, Ordering::Relaxed);
+                                times
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push(Instant::now());
+                            }
+                            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            answered,
+            times,
+            tasks,
+        }
+    }
+
+    async fn stop(self) -> (u64, Vec<Instant>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let times = self.times.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        (self.answered.load(Ordering::Relaxed), times)
+    }
+}
+
+async fn counted_exactly(cp: &ControlPlane, id: &str, expected: u64) {
+    let mut last = 0;
+    let reached = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            last = requests_counted(cp, id).await;
+            if last >= expected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        reached.is_ok(),
+        "counted {last} of {expected} answered requests"
+    );
+    // Nothing more arrives later either (no double counting).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(requests_counted(cp, id).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_mid_load_keeps_every_record() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let upstream = reflect_upstream().await;
+    let cp = ControlPlane::start(&root.path().join("cp")).await;
+    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    let cred = cp.issue_credential("default").await;
+    let mut node = Node::start(&root.path().join("node"), &cred, &[]);
+    node.wait_for("/load", 200, Duration::from_secs(20)).await;
+    let url = format!("http://127.0.0.1:{}/load", node.proxy_port);
+
+    let load = Load::start(url, 4);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let code = node.proc.terminate();
+    assert_eq!(code, Some(0), "graceful exit; log:\n{}", node.proc.log());
+    let (answered, _) = load.stop().await;
+    assert!(answered > 100, "the load ran: {answered}");
+    let expected = answered + node.answered;
+    // Whatever did not reach the control plane before the exit is in the spool.
+    node.restart();
+    counted_exactly(&cp, &node.id(), expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_at_most_its_last_moments() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let upstream = reflect_upstream().await;
+    let cp = ControlPlane::start(&root.path().join("cp")).await;
+    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    let cred = cp.issue_credential("default").await;
+    let mut node = Node::start(&root.path().join("node"), &cred, &[]);
+    node.wait_for("/load", 200, Duration::from_secs(20)).await;
+    let url = format!("http://127.0.0.1:{}/load", node.proxy_port);
+
+    let load = Load::start(url, 4);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    node.proc.kill();
+    let killed = Instant::now();
+    let (answered, times) = load.stop().await;
+    node.restart();
+    let id = node.id();
+    let expected = answered + node.answered;
+    // Settle: the restarted node delivers its spool; then read the count.
+    let probes = node.answered;
+    node.wait_for("/load", 200, Duration::from_secs(20)).await;
+    let counted = settled_count(&cp, &id).await - (node.answered - probes);
+    let window = Duration::from_millis(250);
+    let last_moments = times
+        .iter()
+        .filter(|t| killed.duration_since(**t) <= window)
+        .count() as u64;
+    assert!(
+        counted <= expected,
+        "never more than answered: {counted} > {expected}"
+    );
+    let lost = expected - counted;
+    assert!(
+        lost <= last_moments,
+        "lost {lost} records, more than the {last_moments} answered in the last {window:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_plane_stopped_mid_load_keeps_every_record() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let upstream = reflect_upstream().await;
+    let mut cp = ControlPlane::start(&root.path().join("cp")).await;
+    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    let url = format!("http://127.0.0.1:{}/load", cp.proxy_port);
+    let ready = url.clone();
+    eventually(Duration::from_secs(10), "the route served", || {
+        let url = ready.clone();
+        async move {
+            let r = reqwest::get(&url).await.ok()?;
+            (r.status() == 200).then_some(())
+        }
+    })
+    .await;
+    let embedded = cp
+        .nodes("default")
+        .await
+        .into_iter()
+        .find(|n| n["embedded"] == true)
+        .and_then(|n| n["id"].as_str().map(str::to_string))
+        .expect("the embedded proxy is listed");
+    let before = settled_count(&cp, &embedded).await;
+
+    let load = Load::start(url, 4);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let code = cp.proc.terminate();
+    assert_eq!(code, Some(0), "graceful exit; log:\n{}", cp.proc.log());
+    let (answered, _) = load.stop().await;
+    assert!(answered > 100, "the load ran: {answered}");
+    cp.restart().await;
+    counted_exactly(&cp, &embedded, before + answered).await;
+}
+
+/// The count once it stops moving (the requests before it have all been written).
+async fn settled_count(cp: &ControlPlane, id: &str) -> u64 {
+    eventually(Duration::from_secs(10), "the count to settle", || async {
+        let a = requests_counted(cp, id).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let b = requests_counted(cp, id).await;
+        (a == b).then_some(b)
+    })
+    .await
+}
