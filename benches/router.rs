@@ -27,7 +27,7 @@ fn routes(n: usize) -> Vec<Route> {
             let serde_json::Value::Object(m) = body else {
                 unreachable!("object literal")
             };
-            Route::from_input(Uuid::new_v4(), i as i64, None, &m, None).expect("valid route")
+            Route::parse(Uuid::new_v4(), i as i64, None, &m, None).expect("valid route")
         })
         .collect()
 }

@@ -15,7 +15,7 @@ use crate::proxy::Proxy;
 use crate::settings::Settings;
 use crate::store::InstanceReport;
 use crate::store::Store;
-use crate::{admin_api, console, echo, security, snapshot, telemetry};
+use crate::{admin_api, console, echo, security, service, telemetry};
 
 pub struct RunningApp {
     pub proxy_addr: SocketAddr,
@@ -152,15 +152,19 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     let metrics = Arc::new(telemetry::Metrics::default());
     let (drain, drain_rx) = watch::channel(false);
     let (proxy, writer) = runtime.block_on(async {
-        let initial = snapshot::load(&store, group.id, 0).await?;
+        let initial = service::config::load(&store, group.id, 0).await?;
         let proxy = Proxy::new(&initial, recorder);
         let p = proxy.clone();
         let applied = Arc::new(tokio::sync::Notify::new());
         let notify = applied.clone();
-        tokio::spawn(snapshot::follow(store.clone(), group.id, move |snap| {
-            p.apply(&snap);
-            notify.notify_one();
-        }));
+        tokio::spawn(service::config::follow(
+            store.clone(),
+            group.id,
+            move |snap| {
+                p.apply(&snap);
+                notify.notify_one();
+            },
+        ));
         tokio::spawn(report_embedded(
             store.clone(),
             proxy.clone(),
@@ -363,14 +367,15 @@ async fn seed(store: &Store, settings: &Settings) -> anyhow::Result<()> {
                 .map_err(|m| anyhow::anyhow!("GATEHOUSE_ADMIN_PASSWORD: {m}"))?;
             let hash = security::hash_password(password)
                 .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?;
-            store.insert_user(email, &hash).await?;
-            tracing::info!(user.email = %email, "seeded the organization admin");
+            if service::identity::ensure_user(store, email, &hash).await? {
+                tracing::info!(user.email = %email, "seeded the organization admin");
+            }
         }
     }
     if let Some(token) = &settings.bootstrap_token {
         let hash = security::hash_token(token);
         if store.use_admin_token(&hash).await?.is_none() {
-            store.insert_admin_token("bootstrap", &hash, None).await?;
+            service::identity::create_token(store, "bootstrap", &hash, None).await?;
             tracing::info!("registered the bootstrap Admin API token");
         }
     }

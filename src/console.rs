@@ -38,7 +38,7 @@ pub use session::CurrentUser;
 
 use crate::domain::FieldErrors;
 use crate::proxy::Proxy;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::web_error::WebError;
 
 #[derive(Clone)]
@@ -224,9 +224,13 @@ pub fn fmt_time(secs: i64) -> String {
 
 /// A failed save, shown beside `field`: a uniqueness conflict as `taken` says, anything else
 /// logged with its cause and reported as worth retrying.
-pub fn save_error(e: StoreError, field: &str, taken: impl FnOnce() -> FieldErrors) -> FieldErrors {
+pub fn save_error(
+    e: crate::service::ServiceError,
+    field: &str,
+    taken: impl FnOnce() -> FieldErrors,
+) -> FieldErrors {
     match e {
-        StoreError::Unique { .. } => taken(),
+        crate::service::ServiceError::Unique { .. } => taken(),
         other => {
             tracing::error!(error = %other, "saving from the console failed");
             FieldErrors::single(field, "The change could not be saved; please try again")

@@ -5,8 +5,7 @@
 mod analytics;
 mod catalog;
 pub mod db;
-mod entities;
-mod gateway;
+pub mod entities;
 mod identity;
 mod migrate;
 mod runtime;
@@ -21,8 +20,8 @@ use tokio::sync::watch;
 pub use analytics::{
     AnalyticsFilter, EntityTraffic, Percentiles, SeriesPoint, StatusCount, Totals, TrafficSummary,
 };
-pub use db::{Backend, Location, TagFilter, Tx};
-pub use gateway::{GroupConfig, Page};
+pub use db::{Backend, Conn, Location, Page, TagFilter, Tx};
+pub use entities::EntityFilter;
 pub use identity::{AdminToken, User};
 pub use runtime::{InstanceReport, NodeTraffic};
 

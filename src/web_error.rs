@@ -102,6 +102,29 @@ fn fields_json(f: &FieldErrors) -> Value {
     Value::Object(m)
 }
 
+/// The service layer's refusals, mapped once onto what the web edge shows.
+impl From<crate::service::ServiceError> for WebError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError as S;
+        match e {
+            S::Validation(f) => WebError::Validation(f),
+            S::Unique { field, value } => WebError::Unique { field, value },
+            S::MissingService { key, value } => WebError::MissingService { key, value },
+            S::MissingReference { field, entity, id } => {
+                WebError::MissingReference { field, entity, id }
+            }
+            S::StillReferenced(by) => WebError::StillReferenced(by),
+            S::NotFound => WebError::NotFound,
+            S::Refused(msg) => WebError::BadRequest(msg),
+            S::Unavailable(reason) => {
+                tracing::warn!(error = %reason, "database unavailable");
+                WebError::Unavailable
+            }
+            S::Internal { context, detail } => WebError::internal(&context, detail),
+        }
+    }
+}
+
 impl From<FieldErrors> for WebError {
     fn from(f: FieldErrors) -> Self {
         WebError::Validation(f)

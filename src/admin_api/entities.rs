@@ -11,7 +11,7 @@ use super::group::GroupKey;
 use super::pagination::{list_body, PageQuery};
 use super::{ApiError, ApiResult, State};
 use crate::domain::{CaCertificate, Certificate, Entity, Sni, Target, Upstream};
-use crate::manage::{self, Managed};
+use crate::service::{self, Managed};
 use crate::store::{Page, Store};
 use crate::web_error::WebError;
 
@@ -67,13 +67,13 @@ trait Parent: 'static {
         store: &Store,
         group: Uuid,
         key: Option<&str>,
-    ) -> impl std::future::Future<Output = manage::Result<Option<Uuid>>> + Send;
+    ) -> impl std::future::Future<Output = Result<Option<Uuid>, WebError>> + Send;
 }
 
 struct NoParent;
 
 impl Parent for NoParent {
-    async fn resolve(_: &Store, _: Uuid, _: Option<&str>) -> manage::Result<Option<Uuid>> {
+    async fn resolve(_: &Store, _: Uuid, _: Option<&str>) -> Result<Option<Uuid>, WebError> {
         Ok(None)
     }
 }
@@ -83,7 +83,7 @@ impl<P: Managed> Parent for P {
         store: &Store,
         group: Uuid,
         key: Option<&str>,
-    ) -> manage::Result<Option<Uuid>> {
+    ) -> Result<Option<Uuid>, WebError> {
         let key = key.ok_or(WebError::NotFound)?;
         Ok(Some(store.get_entity::<P>(group, key, None).await?.id()))
     }
@@ -107,20 +107,21 @@ fn parent_of(req: &HttpRequest) -> (GroupKey, Option<String>) {
 }
 
 /// Runs `f` on the store's runtime with the request's runtime group and the resolved parent.
-async fn with_parent<P: Parent, R: Send + 'static, Fut>(
+async fn with_parent<P: Parent, R: Send + 'static, E, Fut>(
     state: &State,
     (rg, parent): (GroupKey, Option<String>),
     f: impl FnOnce(Store, Uuid, Option<Uuid>) -> Fut + Send + 'static,
 ) -> Result<R, ApiError>
 where
-    Fut: std::future::Future<Output = manage::Result<R>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<R, E>> + Send + 'static,
+    E: Into<WebError> + Send + 'static,
 {
     Ok(state
         .store
         .run(move |s| async move {
             let g = rg.id(&s).await?;
             let p = P::resolve(&s, g, parent.as_deref()).await?;
-            f(s, g, p).await
+            f(s, g, p).await.map_err(Into::into)
         })
         .await?)
 }
@@ -132,11 +133,20 @@ async fn list<P: Parent, T: Managed>(
 ) -> ApiResult {
     let (offset, size) = q.bounds()?;
     let tags = q.tag_filter()?;
-    let (data, next) = with_parent::<P, _, _>(&state, parent_of(&req), move |s, g, p| async move {
-        let page: Page<T> = s.list_entities(g, p, tags.as_ref(), offset, size).await?;
-        Ok((T::present(&s, g, page.items).await?, page.next_offset))
-    })
-    .await?;
+    let (data, next) =
+        with_parent::<P, _, _, _>(&state, parent_of(&req), move |s, g, p| async move {
+            let filter = crate::store::EntityFilter {
+                parent: p,
+                tags: tags.as_ref(),
+                ..Default::default()
+            };
+            let page: Page<T> = s.list_entities(g, &filter, offset, size).await?;
+            Ok::<_, crate::web_error::WebError>((
+                T::present(&s, g, page.items).await?,
+                page.next_offset,
+            ))
+        })
+        .await?;
     let page = Page {
         items: data,
         next_offset: next,
@@ -150,9 +160,9 @@ async fn create<P: Parent, T: Managed>(
     bytes: web::Bytes,
 ) -> ApiResult {
     let input = body::parse(&req, &bytes)?;
-    let v = with_parent::<P, _, _>(&state, parent_of(&req), move |s, g, p| async move {
-        let e: T = manage::create_entity(&s, g, p, &input).await?;
-        manage::present_one(&s, g, e).await
+    let v = with_parent::<P, _, _, _>(&state, parent_of(&req), move |s, g, p| async move {
+        let e: T = service::create_entity(&s, g, p, &input).await?;
+        service::present_one(&s, g, e).await
     })
     .await?;
     Ok(HttpResponse::Created().json(v))
@@ -160,12 +170,12 @@ async fn create<P: Parent, T: Managed>(
 
 async fn get<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest) -> ApiResult {
     let k = keys(&req);
-    let v = with_parent::<P, _, _>(
+    let v = with_parent::<P, _, _, _>(
         &state,
         (GroupKey::of(&req), k.parent),
         move |s, g, p| async move {
             let e: T = s.get_entity(g, &k.key, p).await?;
-            manage::present_one(&s, g, e).await
+            service::present_one(&s, g, e).await
         },
     )
     .await?;
@@ -188,15 +198,15 @@ async fn write<P: Parent, T: Managed>(
 ) -> ApiResult {
     let input = body::parse(req, bytes)?;
     let k = keys(req);
-    let v = with_parent::<P, _, _>(
+    let v = with_parent::<P, _, _, _>(
         state,
         (GroupKey::of(req), k.parent),
         move |s, g, p| async move {
             let e: T = match op {
-                WriteOp::Update => manage::update_entity(&s, g, &k.key, p, &input).await?,
-                WriteOp::Upsert => manage::upsert_entity(&s, g, &k.key, p, &input).await?,
+                WriteOp::Update => service::update_entity(&s, g, &k.key, p, &input).await?,
+                WriteOp::Upsert => service::upsert_entity(&s, g, &k.key, p, &input).await?,
             };
-            manage::present_one(&s, g, e).await
+            service::present_one(&s, g, e).await
         },
     )
     .await?;
@@ -221,10 +231,10 @@ async fn upsert<P: Parent, T: Managed>(
 
 async fn delete<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest) -> ApiResult {
     let k = keys(&req);
-    with_parent::<P, _, _>(
+    with_parent::<P, _, _, _>(
         &state,
         (GroupKey::of(&req), k.parent),
-        move |s, g, p| async move { manage::delete_entity::<T>(&s, g, &k.key, p).await },
+        move |s, g, p| async move { service::delete_entity::<T>(&s, g, &k.key, p).await },
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -233,9 +243,12 @@ async fn delete<P: Parent, T: Managed>(state: web::Data<State>, req: HttpRequest
 /// `GET /upstreams/{u}/health`: every target with the health the proxy currently sees.
 async fn upstream_health(state: web::Data<State>, req: HttpRequest) -> ApiResult {
     let (upstream, targets) =
-        with_parent::<Upstream, _, _>(&state, parent_of(&req), move |s, g, p| async move {
+        with_parent::<Upstream, _, _, _>(&state, parent_of(&req), move |s, g, p| async move {
             let id = p.ok_or(WebError::NotFound)?;
-            Ok((id, s.list_all_entities::<Target>(g, Some(id)).await?))
+            Ok::<_, crate::web_error::WebError>((
+                id,
+                s.list_all_entities::<Target>(g, Some(id)).await?,
+            ))
         })
         .await?;
     let health = state.proxy.current().upstream_health(upstream);
@@ -275,12 +288,12 @@ async fn set_target_health(state: web::Data<State>, req: HttpRequest) -> ApiResu
         Some("unhealthy") => false,
         _ => return Err(WebError::NotFound.into()),
     };
-    let (upstream, target) = with_parent::<Upstream, _, _>(
+    let (upstream, target) = with_parent::<Upstream, _, _, _>(
         &state,
         (GroupKey::of(&req), k.parent),
         move |s, g, p| async move {
             let t: Target = s.get_entity(g, &k.key, p).await?;
-            Ok((t.upstream.id, t.target))
+            Ok::<_, crate::web_error::WebError>((t.upstream.id, t.target))
         },
     )
     .await?;

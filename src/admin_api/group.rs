@@ -15,7 +15,7 @@ use crate::domain::runtime::{
     parse_credential_days, parse_credential_name, DpCredential, RuntimeGroup, RuntimeGroupInput,
     RuntimeInstance,
 };
-use crate::manage::runtime as manage;
+use crate::service::runtime as groups;
 use crate::store::{NodeTraffic, Store, StoreResult};
 use crate::web_error::WebError;
 
@@ -230,7 +230,11 @@ async fn create_group(state: web::Data<State>, req: HttpRequest, bytes: web::Byt
     let input = group_input(&obj, None)?;
     let g = state
         .store
-        .run(move |s| async move { manage::create_group(&s, &input).await })
+        .run(move |s| async move {
+            groups::create_group(&s, &input)
+                .await
+                .map_err(crate::web_error::WebError::from)
+        })
         .await?;
     Ok(HttpResponse::Created().json(group_json(&g, &state)))
 }
@@ -255,7 +259,9 @@ async fn update_group(
         .run(move |s| async move {
             let current = s.get_runtime_group(rg.id(&s).await?).await?;
             let input = group_input(&obj, Some(&current))?;
-            manage::update_group(&s, current.id, &input).await
+            groups::update_group(&s, current.id, &input)
+                .await
+                .map_err(crate::web_error::WebError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(group_json(&g, &state)))
@@ -264,7 +270,11 @@ async fn update_group(
 async fn delete_group(state: web::Data<State>, rg: GroupKey) -> ApiResult {
     state
         .store
-        .run(move |s| async move { manage::delete_group(&s, rg.id(&s).await?).await })
+        .run(move |s| async move {
+            groups::delete_group(&s, rg.id(&s).await?)
+                .await
+                .map_err(crate::web_error::WebError::from)
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -291,13 +301,14 @@ async fn issue_credential(
         Some(Value::String(s)) => parse_credential_days(s)?,
         _ => parse_credential_days("")?,
     };
-    let (cred, token) =
-        state
-            .store
-            .run(move |s| async move {
-                manage::issue_credential(&s, rg.id(&s).await?, &name, days).await
-            })
-            .await?;
+    let (cred, token) = state
+        .store
+        .run(move |s| async move {
+            groups::issue_credential(&s, rg.id(&s).await?, &name, days)
+                .await
+                .map_err(crate::web_error::WebError::from)
+        })
+        .await?;
     let mut body = credential_json(&cred);
     body["token"] = json!(token);
     body["control_plane"] = json!(state.cluster.url);
@@ -326,8 +337,12 @@ async fn update_credential(
         .run(move |s| async move {
             let g = rg.id(&s).await?;
             match (revoke, renew) {
-                (true, _) => manage::revoke_credential(&s, g, id).await,
-                (false, Some(days)) => manage::renew_credential(&s, g, id, days).await,
+                (true, _) => groups::revoke_credential(&s, g, id)
+                    .await
+                    .map_err(crate::web_error::WebError::from),
+                (false, Some(days)) => groups::renew_credential(&s, g, id, days)
+                    .await
+                    .map_err(crate::web_error::WebError::from),
                 (false, None) => Err(WebError::BadRequest(
                     "send {\"revoked\": true} or {\"renew_days\": N}".into(),
                 )),
@@ -345,7 +360,13 @@ async fn delete_credential(
     let id = Uuid::parse_str(&path.1).map_err(|_| WebError::NotFound)?;
     let deleted = state
         .store
-        .run(move |s| async move { s.delete_dp_credential(rg.id(&s).await?, id).await })
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
+            groups::delete_credential(&s, g, id)
+                .await
+                .map_err(WebError::from)?;
+            Ok::<_, WebError>(true)
+        })
         .await?;
     if !deleted {
         return Err(WebError::NotFound.into());
@@ -366,7 +387,7 @@ async fn list_nodes(state: web::Data<State>, rg: GroupKey) -> ApiResult {
             ))
         })
         .await?;
-    let latest = crate::snapshot::load(&state.store, group, 0)
+    let latest = crate::service::config::load(&state.store, group, 0)
         .await
         .map_err(|e| WebError::internal("building the group snapshot failed", e))?;
     let data: Vec<Value> = nodes
@@ -390,7 +411,12 @@ async fn forget_node(
     let id = Uuid::parse_str(&path.1).map_err(|_| WebError::NotFound)?;
     let forgotten = state
         .store
-        .run(move |s| async move { s.forget_instance(rg.id(&s).await?, id).await })
+        .run(move |s| async move {
+            let g = rg.id(&s).await?;
+            groups::forget_instance(&s, g, id)
+                .await
+                .map_err(WebError::from)
+        })
         .await?;
     if !forgotten {
         return Err(WebError::NotFound.into());

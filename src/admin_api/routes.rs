@@ -7,7 +7,7 @@ use super::group::{GroupKey, Key, ServiceRoute};
 use super::pagination::{list_body, PageQuery};
 use super::{ApiResult, State};
 use crate::domain::Route;
-use crate::manage;
+use crate::service;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/routes").get(list_routes).post(create_route))
@@ -44,7 +44,17 @@ async fn list_routes(
         .store
         .run(move |s| async move {
             let g = rg.id(&s).await?;
-            s.list_routes(g, None, tags.as_ref(), offset, size).await
+            s.list_entities::<crate::domain::Route>(
+                g,
+                &crate::store::EntityFilter {
+                    reference: None,
+                    tags: tags.as_ref(),
+                    ..Default::default()
+                },
+                offset,
+                size,
+            )
+            .await
         })
         .await?;
     Ok(HttpResponse::Ok().json(list_body(page, req.path(), &q, size, Route::to_json)))
@@ -65,9 +75,20 @@ async fn list_service_routes(
         .store
         .run(move |s| async move {
             let g = rg.id(&s).await?;
-            let svc = s.get_gateway_service(g, &key).await?;
-            s.list_routes(g, Some(svc.id), tags.as_ref(), offset, size)
-                .await
+            let svc = s
+                .get_entity::<crate::domain::GatewayService>(g, &key, None)
+                .await?;
+            s.list_entities::<crate::domain::Route>(
+                g,
+                &crate::store::EntityFilter {
+                    reference: Some(svc.id),
+                    tags: tags.as_ref(),
+                    ..Default::default()
+                },
+                offset,
+                size,
+            )
+            .await
         })
         .await?;
     Ok(HttpResponse::Ok().json(list_body(page, &path, &q, size, Route::to_json)))
@@ -82,7 +103,9 @@ async fn create_route(
     let input = body::parse(&req, &bytes)?;
     let route = state
         .store
-        .run(move |s| async move { manage::create_route(&s, rg.id(&s).await?, &input, None).await })
+        .run(move |s| async move {
+            service::create_entity::<crate::domain::Route>(&s, rg.id(&s).await?, None, &input).await
+        })
         .await?;
     Ok(HttpResponse::Created().json(route.to_json()))
 }
@@ -100,8 +123,10 @@ async fn create_service_route(
         .store
         .run(move |s| async move {
             let g = rg.id(&s).await?;
-            let svc = s.get_gateway_service(g, &key).await?;
-            manage::create_route(&s, g, &input, Some(svc.id)).await
+            let svc = s
+                .get_entity::<crate::domain::GatewayService>(g, &key, None)
+                .await?;
+            service::create_entity::<crate::domain::Route>(&s, g, Some(svc.id), &input).await
         })
         .await?;
     Ok(HttpResponse::Created().json(route.to_json()))
@@ -111,7 +136,10 @@ async fn get_route(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiResult
     let key = key.into_inner();
     let route = state
         .store
-        .run(move |s| async move { s.get_route(rg.id(&s).await?, &key).await })
+        .run(move |s| async move {
+            s.get_entity::<crate::domain::Route>(rg.id(&s).await?, &key, None)
+                .await
+        })
         .await?;
     Ok(HttpResponse::Ok().json(route.to_json()))
 }
@@ -122,9 +150,10 @@ async fn get_route_service(state: web::Data<State>, rg: GroupKey, key: Key) -> A
         .store
         .run(move |s| async move {
             let g = rg.id(&s).await?;
-            let route = s.get_route(g, &key).await?;
+            let route = s.get_entity::<crate::domain::Route>(g, &key, None).await?;
             let id = route.service.ok_or(crate::store::StoreError::NotFound)?.id;
-            s.get_gateway_service(g, &id.to_string()).await
+            s.get_entity::<crate::domain::GatewayService>(g, &id.to_string(), None)
+                .await
         })
         .await?;
     Ok(HttpResponse::Ok().json(svc.to_json()))
@@ -141,7 +170,10 @@ async fn update_route(
     let key = key.into_inner();
     let route = state
         .store
-        .run(move |s| async move { manage::update_route(&s, rg.id(&s).await?, &key, &input).await })
+        .run(move |s| async move {
+            service::update_entity::<crate::domain::Route>(&s, rg.id(&s).await?, &key, None, &input)
+                .await
+        })
         .await?;
     Ok(HttpResponse::Ok().json(route.to_json()))
 }
@@ -157,7 +189,10 @@ async fn upsert_route(
     let key = key.into_inner();
     let route = state
         .store
-        .run(move |s| async move { manage::upsert_route(&s, rg.id(&s).await?, &key, &input).await })
+        .run(move |s| async move {
+            service::upsert_entity::<crate::domain::Route>(&s, rg.id(&s).await?, &key, None, &input)
+                .await
+        })
         .await?;
     Ok(HttpResponse::Ok().json(route.to_json()))
 }
@@ -166,7 +201,9 @@ async fn delete_route(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiRes
     let key = key.into_inner();
     state
         .store
-        .run(move |s| async move { manage::delete_route(&s, rg.id(&s).await?, &key).await })
+        .run(move |s| async move {
+            service::delete_entity::<crate::domain::Route>(&s, rg.id(&s).await?, &key, None).await
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -178,8 +215,12 @@ async fn route_of_service(
     service: &str,
     route: &str,
 ) -> Result<Route, crate::store::StoreError> {
-    let svc = s.get_gateway_service(group, service).await?;
-    let r = s.get_route(group, route).await?;
+    let svc = s
+        .get_entity::<crate::domain::GatewayService>(group, service, None)
+        .await?;
+    let r = s
+        .get_entity::<crate::domain::Route>(group, route, None)
+        .await?;
     if r.service.as_ref().map(|f| f.id) != Some(svc.id) {
         return Err(crate::store::StoreError::NotFound);
     }
@@ -209,7 +250,14 @@ async fn update_nested_route(
         .run(move |s| async move {
             let g = rg.id(&s).await?;
             let existing = route_of_service(&s, g, &service, &route).await?;
-            manage::update_route(&s, g, &existing.id.to_string(), &input).await
+            service::update_entity::<crate::domain::Route>(
+                &s,
+                g,
+                &existing.id.to_string(),
+                None,
+                &input,
+            )
+            .await
         })
         .await?;
     Ok(HttpResponse::Ok().json(r.to_json()))
@@ -226,7 +274,10 @@ async fn delete_nested_route(
         .run(move |s| async move {
             let g = rg.id(&s).await?;
             match route_of_service(&s, g, &service, &route).await {
-                Ok(r) => manage::delete_route(&s, g, &r.id.to_string()).await,
+                Ok(r) => {
+                    service::delete_entity::<crate::domain::Route>(&s, g, &r.id.to_string(), None)
+                        .await
+                }
                 Err(crate::store::StoreError::NotFound) => Ok(()),
                 Err(e) => Err(e.into()),
             }

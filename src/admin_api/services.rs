@@ -7,7 +7,7 @@ use super::group::{GroupKey, Key};
 use super::pagination::{list_body, PageQuery};
 use super::{ApiResult, State};
 use crate::domain::GatewayService;
-use crate::manage;
+use crate::service;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -36,8 +36,16 @@ async fn list_services(
         .store
         .run(move |s| async move {
             let g = rg.id(&s).await?;
-            s.list_gateway_services(g, tags.as_ref(), offset, size)
-                .await
+            s.list_entities::<crate::domain::GatewayService>(
+                g,
+                &crate::store::EntityFilter {
+                    tags: tags.as_ref(),
+                    ..Default::default()
+                },
+                offset,
+                size,
+            )
+            .await
         })
         .await?;
     Ok(HttpResponse::Ok().json(list_body(
@@ -58,7 +66,15 @@ async fn create_service(
     let input = body::parse(&req, &bytes)?;
     let svc = state
         .store
-        .run(move |s| async move { manage::create_service(&s, rg.id(&s).await?, &input).await })
+        .run(move |s| async move {
+            service::create_entity::<crate::domain::GatewayService>(
+                &s,
+                rg.id(&s).await?,
+                None,
+                &input,
+            )
+            .await
+        })
         .await?;
     Ok(HttpResponse::Created().json(svc.to_json()))
 }
@@ -67,7 +83,10 @@ async fn get_service(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiResu
     let key = key.into_inner();
     let svc = state
         .store
-        .run(move |s| async move { s.get_gateway_service(rg.id(&s).await?, &key).await })
+        .run(move |s| async move {
+            s.get_entity::<crate::domain::GatewayService>(rg.id(&s).await?, &key, None)
+                .await
+        })
         .await?;
     Ok(HttpResponse::Ok().json(svc.to_json()))
 }
@@ -81,13 +100,19 @@ async fn update_service(
 ) -> ApiResult {
     let input = body::parse(&req, &bytes)?;
     let key = key.into_inner();
-    let svc =
-        state
-            .store
-            .run(move |s| async move {
-                manage::update_service(&s, rg.id(&s).await?, &key, &input).await
-            })
-            .await?;
+    let svc = state
+        .store
+        .run(move |s| async move {
+            service::update_entity::<crate::domain::GatewayService>(
+                &s,
+                rg.id(&s).await?,
+                &key,
+                None,
+                &input,
+            )
+            .await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(svc.to_json()))
 }
 
@@ -100,13 +125,19 @@ async fn upsert_service(
 ) -> ApiResult {
     let input = body::parse(&req, &bytes)?;
     let key = key.into_inner();
-    let svc =
-        state
-            .store
-            .run(move |s| async move {
-                manage::upsert_service(&s, rg.id(&s).await?, &key, &input).await
-            })
-            .await?;
+    let svc = state
+        .store
+        .run(move |s| async move {
+            service::upsert_entity::<crate::domain::GatewayService>(
+                &s,
+                rg.id(&s).await?,
+                &key,
+                None,
+                &input,
+            )
+            .await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(svc.to_json()))
 }
 
@@ -114,7 +145,15 @@ async fn delete_service(state: web::Data<State>, rg: GroupKey, key: Key) -> ApiR
     let key = key.into_inner();
     state
         .store
-        .run(move |s| async move { manage::delete_service(&s, rg.id(&s).await?, &key).await })
+        .run(move |s| async move {
+            service::delete_entity::<crate::domain::GatewayService>(
+                &s,
+                rg.id(&s).await?,
+                &key,
+                None,
+            )
+            .await
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

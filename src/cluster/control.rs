@@ -25,7 +25,6 @@ use uuid::Uuid;
 use super::wire::{self, Heartbeat, HeartbeatReply, Message, WireRecord};
 use crate::domain::now_secs;
 use crate::domain::runtime::{compatible, CredentialRefusal, DpCredential};
-use crate::snapshot;
 use crate::store::{InstanceReport, Store};
 
 /// How often an idle stream carries a ping.
@@ -98,14 +97,10 @@ impl SnapshotHub {
             tracing::info!(runtime_group = %group, "runtime group deleted: its nodes keep their last configuration");
             return;
         }
-        let store = self.store.clone();
-        let built = store
-            .run(move |s| async move { s.load_group_config(group).await })
+        let built = crate::service::config::load(&self.store, group, version)
             .await
-            .map_err(anyhow::Error::from)
-            .and_then(|cfg| {
-                let snap = snapshot::ConfigSnapshot::build(group, version, cfg.clone());
-                let frame = Message::snapshot(&snap, cfg).encode()?;
+            .and_then(|snap| {
+                let frame = Message::snapshot(&snap).encode()?;
                 Ok(Published {
                     hash: snap.hash,
                     frame,

@@ -6,8 +6,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::GatewayConfig;
 use crate::snapshot::ConfigSnapshot;
-use crate::store::GroupConfig;
 use crate::telemetry::RequestRecord;
 
 /// Frames larger than this are refused by default (the node's `--max-snapshot-bytes`).
@@ -30,19 +30,19 @@ pub enum Message {
         runtime_group_id: Uuid,
         version: u64,
         hash: String,
-        config: Box<GroupConfig>,
+        config: Box<GatewayConfig>,
     },
     /// Sent every few seconds while nothing changes, so both ends notice a dead connection.
     Ping,
 }
 
 impl Message {
-    pub fn snapshot(snap: &ConfigSnapshot, config: GroupConfig) -> Message {
+    pub fn snapshot(snap: &ConfigSnapshot) -> Message {
         Message::Snapshot {
             runtime_group_id: snap.runtime_group_id,
             version: snap.version,
             hash: snap.hash.clone(),
-            config: Box::new(config),
+            config: Box::new(snap.config.clone()),
         }
     }
 
@@ -200,9 +200,7 @@ mod tests {
     #[test]
     fn frames_split_across_reads_and_oversized_ones_are_refused() {
         let snap = ConfigSnapshot::empty(Uuid::nil());
-        let frame = Message::snapshot(&snap, GroupConfig::default())
-            .encode()
-            .unwrap();
+        let frame = Message::snapshot(&snap).encode().unwrap();
         let mut d = FrameDecoder::new(1024);
         d.push(&frame[..3]);
         assert_eq!(d.next_frame().unwrap(), None);
@@ -224,8 +222,7 @@ mod tests {
     #[test]
     fn tampered_snapshots_and_garbage_are_refused() {
         let snap = ConfigSnapshot::empty(Uuid::nil());
-        let mut msg =
-            serde_json::to_value(Message::snapshot(&snap, GroupConfig::default())).unwrap();
+        let mut msg = serde_json::to_value(Message::snapshot(&snap)).unwrap();
         msg["hash"] = "0000".into();
         let err = decode(&serde_json::to_vec(&msg).unwrap()).unwrap_err();
         assert!(matches!(err, FrameError::HashMismatch { .. }));

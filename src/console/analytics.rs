@@ -205,7 +205,7 @@ async fn resolve(s: &Store, q: &AnalyticsQuery, since_ms: i64) -> Result<Resolve
         .iter()
         .filter(|g| group.is_none_or(|id| id == g.id))
     {
-        for r in s.load_group_config(g.id).await?.routes {
+        for r in s.load_gateway_config(g.id).await?.routes {
             let name = r.name.clone().unwrap_or_else(|| r.id.to_string());
             let label = if group.is_some() {
                 name.clone()

@@ -105,21 +105,19 @@ async fn create_admin(
         let user = state
             .store
             .run(move |s| async move {
-                // Checked again inside the write: two first visitors must not both become admin.
-                if s.count_users().await? > 0 {
-                    return Err(crate::store::StoreError::NotFound);
-                }
-                s.insert_user(&e2, &hash).await
+                // One transaction that checks there is no user yet: two first visitors must
+                // not both become the admin.
+                crate::service::identity::create_first_admin(&s, &e2, &hash).await
             })
             .await;
         match user {
-            Ok(user) => {
+            Ok(Some(user)) => {
                 sign_in(&session, user.id, &user.email)?;
                 tracing::info!(user.email = %user.email, "organization admin created");
                 return Ok(see_other("/services"));
             }
-            Err(crate::store::StoreError::NotFound) => return Ok(see_other("/login")),
-            Err(e) => return Err(e.into()),
+            Ok(None) => return Ok(see_other("/login")),
+            Err(e) => return Err(WebError::from(e).into()),
         }
     }
     let csrf = csrf_token(&session);

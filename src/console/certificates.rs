@@ -13,7 +13,7 @@ use super::session::{CsrfForm, FormData};
 use super::{fmt_time, parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
 use crate::domain::certificate::sni_names;
 use crate::domain::{CaCertificate, Certificate, FieldErrors, Sni};
-use crate::manage;
+use crate::service;
 
 fn base() -> String {
     format!("/runtime-groups/{}/certificates", entities::group_key())
@@ -197,7 +197,7 @@ async fn render(
                 ca,
             })
             .collect::<Vec<_>>();
-        Ok((certs, cas))
+        Ok::<_, crate::web_error::WebError>((certs, cas))
     })
     .await?;
     let cert_unplaced = entities::unplaced(&forms.cert_errors, &["cert", "key", "snis", "tags"]);
@@ -306,7 +306,7 @@ async fn delete_certificate(
     in_group(&state, move |s, g| async move {
         s.get_entity::<Certificate>(g, &id.to_string(), None)
             .await?;
-        manage::delete_entity::<Certificate>(&s, g, &id.to_string(), None).await
+        service::delete_entity::<Certificate>(&s, g, &id.to_string(), None).await
     })
     .await?;
     tracing::info!(certificate.id = %id, user.email = %user.email, "certificate deleted");
@@ -324,7 +324,7 @@ async fn delete_ca_certificate(
     in_group(&state, move |s, g| async move {
         s.get_entity::<CaCertificate>(g, &id.to_string(), None)
             .await?;
-        manage::delete_entity::<CaCertificate>(&s, g, &id.to_string(), None).await
+        service::delete_entity::<CaCertificate>(&s, g, &id.to_string(), None).await
     })
     .await?;
     tracing::info!(ca_certificate.id = %id, user.email = %user.email, "CA certificate deleted");

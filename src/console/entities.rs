@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{ConsoleError, State};
 use crate::domain::FieldErrors;
-use crate::manage::{self, Managed};
+use crate::service::{self, Managed};
 use crate::store::Store;
 use crate::web_error::WebError;
 
@@ -77,11 +77,12 @@ pub async fn group_scope(
 
 /// Runs `f` on the store's runtime with the id of the request's runtime group (the default group
 /// outside a group scope).
-pub async fn in_group<R, F, Fut>(state: &State, f: F) -> Result<R, ConsoleError>
+pub async fn in_group<R, E, F, Fut>(state: &State, f: F) -> Result<R, ConsoleError>
 where
     R: Send + 'static,
     F: FnOnce(Store, Uuid) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = manage::Result<R>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<R, E>> + Send + 'static,
+    E: Into<WebError> + Send + 'static,
 {
     let scoped = GROUP.try_with(|g| g.id).ok();
     Ok(state
@@ -91,7 +92,7 @@ where
                 Some(g) => g,
                 None => s.get_default_group().await?.id,
             };
-            f(s, group).await
+            f(s, group).await.map_err(Into::into)
         })
         .await?)
 }
@@ -113,7 +114,7 @@ pub async fn create<T: Managed>(
         return Ok(Err(errors));
     }
     let saved = in_group(state, move |s, group| async move {
-        manage::create_entity::<T>(&s, group, parent, &input).await
+        service::create_entity::<T>(&s, group, parent, &input).await
     })
     .await;
     match saved {

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::domain::catalog::konnect_service_tag;
 use crate::domain::{FieldErrors, GatewayService, Route};
-use crate::manage;
+use crate::service;
 use crate::store::StoreError;
 use crate::web_error::WebError;
 
@@ -157,7 +157,8 @@ async fn check_step1(
     svc: &ServiceForm,
 ) -> Result<GatewayService, FieldErrors> {
     let (input, mut errors) = svc.to_input();
-    let built = manage::build_service(None, Uuid::new_v4(), &input);
+    let built = service::build::<crate::domain::GatewayService>(None, Uuid::new_v4(), None, &input)
+        .map_err(crate::web_error::WebError::from);
     if let Err(WebError::Validation(e)) = &built {
         for (k, m) in &e.0 {
             errors.add(k.clone(), m.clone());
@@ -168,7 +169,11 @@ async fn check_step1(
         let taken = state
             .store
             .run(move |s| async move {
-                Ok::<_, StoreError>(s.get_gateway_service(group, &name).await.is_ok())
+                Ok::<_, StoreError>(
+                    s.get_entity::<crate::domain::GatewayService>(group, &name, None)
+                        .await
+                        .is_ok(),
+                )
             })
             .await
             .unwrap_or(false);
@@ -254,7 +259,8 @@ async fn back_to_step1(
 
 pub(super) fn check_route(route: &RouteForm, service: Uuid) -> Result<Route, FieldErrors> {
     let (input, mut errors) = route.to_input();
-    let built = manage::build_route(None, Uuid::new_v4(), &input, Some(service));
+    let built = service::build::<crate::domain::Route>(None, Uuid::new_v4(), Some(service), &input)
+        .map_err(crate::web_error::WebError::from);
     if let Err(WebError::Validation(e)) = &built {
         for (k, m) in &e.0 {
             errors.add(k.clone(), m.clone());
@@ -325,7 +331,9 @@ async fn create_implementation(
     let (svc2, route2) = (svc.clone(), route.clone());
     match state
         .store
-        .run(move |s| async move { s.create_implementation(&version, &svc2, &route2).await })
+        .run(move |s| async move {
+            crate::service::catalog::create_implementation(&s, &version, &svc2, &route2).await
+        })
         .await
     {
         Ok(()) => {
@@ -432,10 +440,17 @@ async fn update_implementation(
         input.remove("path");
     }
     let group = v.group.id;
-    let result = match manage::build_service(Some(&existing), existing.id, &input) {
+    let result = match service::build::<crate::domain::GatewayService>(
+        Some(&existing),
+        existing.id,
+        None,
+        &input,
+    )
+    .map_err(crate::web_error::WebError::from)
+    {
         Ok(svc) if errors.is_empty() => state
             .store
-            .run(move |s| async move { s.update_gateway_service(group, &svc).await })
+            .run(move |s| async move { service::save_built(&s, group, &svc, false).await })
             .await
             .map_err(|e| {
                 save_error(e, "name", || {
@@ -490,7 +505,7 @@ async fn delete_implementation(
     let version = v.version.clone();
     state
         .store
-        .run(move |s| async move { s.delete_implementation(&version).await })
+        .run(move |s| async move { crate::service::catalog::delete_implementation(&s, &version).await })
         .await
         .map_err(WebError::from)?;
     tracing::info!(version.id = %vid, user.email = %user.email, "implementation deleted");

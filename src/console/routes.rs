@@ -10,7 +10,8 @@ use super::implementation::{check_route, route_name_taken, version_for, Ids};
 use super::session::CsrfForm;
 use super::versions::load_version;
 use super::{parse_uuid, redirect_after_post, save_error, CurrentUser, Page, PageResult, State};
-use crate::domain::FieldErrors;
+use crate::domain::{FieldErrors, Route};
+use crate::service;
 use crate::web_error::WebError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -224,11 +225,11 @@ async fn save(
                 .store
                 .run(move |s| async move {
                     match mode {
-                        Mode::Add => s.insert_route(group, &route).await,
+                        Mode::Add => service::save_built(&s, group, &route, true).await,
                         Mode::Edit(rid) => {
                             route.id = rid;
                             route.created_at = created_at;
-                            s.update_route(group, &route).await
+                            service::save_built(&s, group, &route, false).await
                         }
                     }
                 })
@@ -274,7 +275,9 @@ async fn delete_route(
     let group = v.group.id;
     state
         .store
-        .run(move |s| async move { s.delete_route(group, rid).await })
+        .run(move |s| async move {
+            service::delete_entity::<Route>(&s, group, &rid.to_string(), None).await
+        })
         .await
         .map_err(WebError::from)?;
     Ok(redirect_after_post(

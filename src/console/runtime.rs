@@ -13,7 +13,7 @@ use super::session::{CsrfForm, FormData};
 use super::{fmt_time, redirect_after_post, CurrentUser, Page, PageResult, State};
 use crate::domain::runtime::{format_labels, RuntimeGroup, RuntimeGroupInput};
 use crate::domain::{now_secs, FieldErrors};
-use crate::manage::runtime as manage;
+use crate::service::runtime as groups;
 use crate::store::TrafficSummary;
 use crate::web_error::WebError;
 
@@ -164,7 +164,11 @@ async fn create_group(
     let errors = match form.parse() {
         Ok(input) => match state
             .store
-            .run(move |s| async move { manage::create_group(&s, &input).await })
+            .run(move |s| async move {
+                groups::create_group(&s, &input)
+                    .await
+                    .map_err(crate::web_error::WebError::from)
+            })
             .await
         {
             Ok(g) => {
@@ -216,7 +220,7 @@ async fn overview(
     let (summary, nodes, services, routes) = state
         .store
         .run(move |s| async move {
-            let cfg = s.load_group_config(g).await?;
+            let cfg = s.load_gateway_config(g).await?;
             Ok::<_, WebError>((
                 s.group_summary(g, since).await?,
                 s.list_instances(g).await?,
@@ -315,7 +319,11 @@ async fn update_group(
     let errors = match form.parse() {
         Ok(input) => match state
             .store
-            .run(move |s| async move { manage::update_group(&s, id, &input).await })
+            .run(move |s| async move {
+                groups::update_group(&s, id, &input)
+                    .await
+                    .map_err(crate::web_error::WebError::from)
+            })
             .await
         {
             Ok(g) => return Ok(redirect_after_post(&req, &group_path(&g))),
@@ -366,7 +374,11 @@ async fn delete_group(
     let id = group.id;
     state
         .store
-        .run(move |s| async move { manage::delete_group(&s, id).await })
+        .run(move |s| async move {
+            groups::delete_group(&s, id)
+                .await
+                .map_err(crate::web_error::WebError::from)
+        })
         .await?;
     tracing::info!(runtime_group = %group.name, user.email = %user.email, "runtime group deleted; its nodes are orphaned");
     Ok(redirect_after_post(&req, "/runtime-groups"))

@@ -142,7 +142,7 @@ async fn create_service(
     let result = match NewCatalogService::parse(&display_name, &description) {
         Ok(new) => state
             .store
-            .run(move |s| async move { s.insert_catalog_service(&new).await })
+            .run(move |s| async move { crate::service::catalog::create_service(&s, &new).await })
             .await
             .map_err(|e| {
                 save_error(e, "display_name", || {
@@ -351,7 +351,7 @@ async fn delete_service(
     }
     state
         .store
-        .run(move |s| async move { s.delete_catalog_service(sid).await })
+        .run(move |s| async move { crate::service::catalog::delete_service(&s, sid).await })
         .await
         .map_err(WebError::from)?;
     tracing::info!(service.id = %sid, user.email = %user.email, "catalog service deleted");

@@ -87,7 +87,9 @@ async fn create_token(
     let (n2, uid) = (name.clone(), user.id);
     state
         .store
-        .run(move |s| async move { s.insert_admin_token(&n2, &hash, Some(uid)).await })
+        .run(move |s| async move {
+            crate::service::identity::create_token(&s, &n2, &hash, Some(uid)).await
+        })
         .await
         .map_err(WebError::from)?;
     tracing::info!(token.name = %name, user.email = %user.email, "Admin API token created");
@@ -104,7 +106,7 @@ async fn delete_token(
     let id = parse_uuid(&path)?;
     state
         .store
-        .run(move |s| async move { s.delete_admin_token(id).await })
+        .run(move |s| async move { crate::service::identity::delete_token(&s, id).await })
         .await
         .map_err(WebError::from)?;
     Ok(redirect_after_post(&req, "/tokens"))

@@ -15,8 +15,8 @@ use super::entities::{self, group_name, in_group};
 use super::session::CsrfForm;
 use super::{fmt_time, parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
 use crate::domain::{FieldErrors, Target, Upstream};
-use crate::manage;
 use crate::proxy::{HealthState, TargetHealthView};
+use crate::service;
 
 /// Routes relative to a `/runtime-groups/{rg}` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -78,7 +78,7 @@ async fn render_list(
             let targets: Vec<Target> = s.list_all_entities(g, Some(u.id)).await?;
             out.push((u, targets));
         }
-        Ok(out)
+        Ok::<_, crate::web_error::WebError>(out)
     })
     .await?;
     let proxy = state.proxy.current();
@@ -251,7 +251,7 @@ pub async fn render_upstream(
     let (upstream, targets) = in_group(state, move |s, g| async move {
         let u: Upstream = s.get_entity(g, &id.to_string(), None).await?;
         let targets: Vec<Target> = s.list_all_entities(g, Some(u.id)).await?;
-        Ok((u, targets))
+        Ok::<_, crate::web_error::WebError>((u, targets))
     })
     .await?;
     let views = state.proxy.current().upstream_health(upstream.id);
@@ -306,7 +306,7 @@ async fn delete_upstream(
 ) -> PageResult {
     let id = parse_uuid(&path.1)?;
     let upstream: Upstream = in_group(&state, move |s, g| async move {
-        Ok(s.get_entity(g, &id.to_string(), None).await?)
+        Ok::<_, crate::web_error::WebError>(s.get_entity(g, &id.to_string(), None).await?)
     })
     .await?;
     if form.get("confirm_name").trim() != upstream.name {
@@ -325,7 +325,7 @@ async fn delete_upstream(
         .await;
     }
     in_group(&state, move |s, g| async move {
-        manage::delete_entity::<Upstream>(&s, g, &id.to_string(), None).await
+        service::delete_entity::<Upstream>(&s, g, &id.to_string(), None).await
     })
     .await?;
     tracing::info!(upstream.id = %id, upstream.name = %upstream.name, user.email = %user.email, "upstream deleted");

@@ -121,7 +121,9 @@ async fn create_version(
     if let (Ok(vname), Some(gid)) = (parsed, group) {
         let created = state
             .store
-            .run(move |s| async move { s.insert_version(sid, &vname, gid).await })
+            .run(move |s| async move {
+                crate::service::catalog::create_version(&s, sid, &vname, gid).await
+            })
             .await;
         match created {
             Ok(v) => {
@@ -130,7 +132,7 @@ async fn create_version(
                     &format!("/services/{sid}/versions/{}", v.id),
                 ))
             }
-            Err(StoreError::Unique { .. }) => errors.add(
+            Err(crate::service::ServiceError::Unique { .. }) => errors.add(
                 "name",
                 "This service already has a version with this name in that runtime group",
             ),
@@ -175,9 +177,24 @@ pub async fn load_version(state: &State, sid: Uuid, vid: Uuid) -> Result<Version
             let group = s.get_runtime_group(version.runtime_group_id).await?;
             let (implementation, routes) = match version.gateway_service_id {
                 Some(gs) => {
-                    let svc = s.get_gateway_service(group.id, &gs.to_string()).await?;
+                    let svc = s
+                        .get_entity::<crate::domain::GatewayService>(
+                            group.id,
+                            &gs.to_string(),
+                            None,
+                        )
+                        .await?;
                     let routes = s
-                        .list_routes(group.id, Some(gs), None, 0, 1000)
+                        .list_entities::<crate::domain::Route>(
+                            group.id,
+                            &crate::store::EntityFilter {
+                                reference: Some(gs),
+                                tags: None,
+                                ..Default::default()
+                            },
+                            0,
+                            1000,
+                        )
                         .await?
                         .items;
                     (Some(svc), routes)
@@ -303,7 +320,7 @@ async fn delete_version(
     let version = v.version.clone();
     state
         .store
-        .run(move |s| async move { s.delete_version(&version).await })
+        .run(move |s| async move { crate::service::catalog::delete_version(&s, &version).await })
         .await
         .map_err(WebError::from)?;
     tracing::info!(version.id = %vid, user.email = %user.email, "service version deleted");

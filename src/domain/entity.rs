@@ -1,6 +1,7 @@
-//! What the generic storage and Admin API need to know about a Kong entity kind that is kept as
-//! JSON in the shared `entities` table: its kind name, its unique name (if any), its parent (a
-//! target's upstream, an SNI's certificate) and how to build it from input.
+//! What the generic storage, service layer and Admin API need to know about a Kong entity kind
+//! (all kept as JSON in the shared `entities` table): its kind name, its unique name (if any)
+//! and where that name is unique, its owner (a target's upstream, an SNI's certificate), what
+//! it refers to (a route's service) and how to build it from input with Kong's defaults.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -16,12 +17,21 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + 'static {
     const NAME_FIELD: Option<&'static str>;
     /// Whether names are unique per parent (targets in an upstream) rather than per group.
     const SCOPED_BY_PARENT: bool = false;
+    /// Whether names are unique in the whole installation rather than per group (Konnect's
+    /// route names).
+    const NAME_UNIQUE_IN_INSTALL: bool = false;
 
     fn id(&self) -> Uuid;
     fn created_at(&self) -> i64;
     /// The value unique within the runtime group (or within the parent when there is one).
     fn unique_name(&self) -> Option<String>;
+    /// The entity that owns this one: deleting the owner deletes it (an upstream's targets).
     fn parent(&self) -> Option<Uuid> {
+        None
+    }
+    /// An entity this one refers to without being owned by it (a route's service): deleting
+    /// that one is refused while this one exists.
+    fn reference(&self) -> Option<Uuid> {
         None
     }
 

@@ -66,10 +66,35 @@ pub fn default_port(protocol: &str) -> i64 {
     }
 }
 
+impl super::Entity for GatewayService {
+    const KIND: &'static str = "services";
+    const NAME_FIELD: Option<&'static str> = Some("name");
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn created_at(&self) -> i64 {
+        self.created_at
+    }
+    fn unique_name(&self) -> Option<String> {
+        self.name.clone()
+    }
+
+    fn from_input(
+        id: Uuid,
+        now: i64,
+        _parent: Option<Uuid>,
+        base: Option<&GatewayService>,
+        input: &Map<String, Value>,
+    ) -> Result<GatewayService, FieldErrors> {
+        GatewayService::parse(id, now, base, input)
+    }
+}
+
 impl GatewayService {
     /// Builds a service from `input` laid over `base` (the stored entity for PATCH, nothing for
     /// POST/PUT), applying Kong's defaults and rules. `id` and timestamps come from the caller.
-    pub fn from_input(
+    pub fn parse(
         id: Uuid,
         now: i64,
         base: Option<&GatewayService>,
@@ -336,7 +361,7 @@ mod tests {
         let Value::Object(m) = v else {
             panic!("object")
         };
-        GatewayService::from_input(Uuid::nil(), 1, None, &m)
+        GatewayService::parse(Uuid::nil(), 1, None, &m)
     }
 
     #[test]
@@ -382,7 +407,7 @@ mod tests {
         let Value::Object(patch) = json!({"read_timeout": 10}) else {
             panic!()
         };
-        let s = GatewayService::from_input(base.id, 9, Some(&base), &patch).expect("valid");
+        let s = GatewayService::parse(base.id, 9, Some(&base), &patch).expect("valid");
         assert_eq!(
             (s.retries, s.read_timeout, s.created_at, s.updated_at),
             (2, 10, 1, 9)

@@ -95,10 +95,58 @@ pub fn service_ref(input: &Map<String, Value>) -> Result<Option<ServiceRef>, Fie
     }
 }
 
+impl super::Entity for Route {
+    const KIND: &'static str = "routes";
+    const NAME_FIELD: Option<&'static str> = Some("name");
+    const NAME_UNIQUE_IN_INSTALL: bool = true;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn created_at(&self) -> i64 {
+        self.created_at
+    }
+    fn unique_name(&self) -> Option<String> {
+        self.name.clone()
+    }
+    fn reference(&self) -> Option<Uuid> {
+        self.service.as_ref().map(|s| s.id)
+    }
+
+    /// `parent` is the service of a nested path (`/services/{s}/routes`); otherwise the body's
+    /// `service` must already be resolved to `{"id": …}` (names need the store), and without
+    /// one the base's service stays.
+    fn from_input(
+        id: Uuid,
+        now: i64,
+        parent: Option<Uuid>,
+        base: Option<&Route>,
+        input: &Map<String, Value>,
+    ) -> Result<Route, FieldErrors> {
+        let service = match (parent, input.contains_key("service")) {
+            (Some(p), _) => Some(p),
+            (None, false) => base.and_then(|b| b.service.as_ref().map(|s| s.id)),
+            (None, true) => match service_ref(input)? {
+                None => None,
+                Some(ServiceRef::Id(id)) => Some(id),
+                Some(ServiceRef::Name(_)) => {
+                    return Err(FieldErrors::single(
+                        "service",
+                        "a service named here must be resolved to its id first",
+                    ))
+                }
+            },
+        };
+        let mut m = input.clone();
+        m.remove("service");
+        Route::parse(id, now, base, &m, service)
+    }
+}
+
 impl Route {
     /// Builds a route from `input` laid over `base`. `service` is resolved by the caller and
     /// passed in; `input["service"]` is ignored here.
-    pub fn from_input(
+    pub fn parse(
         id: Uuid,
         now: i64,
         base: Option<&Route>,
@@ -352,7 +400,7 @@ mod tests {
         let Value::Object(m) = v else {
             panic!("object")
         };
-        Route::from_input(Uuid::nil(), 1, None, &m, None)
+        Route::parse(Uuid::nil(), 1, None, &m, None)
     }
 
     #[test]

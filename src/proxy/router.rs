@@ -554,7 +554,7 @@ mod tests {
         let serde_json::Value::Object(m) = v else {
             panic!()
         };
-        Route::from_input(Uuid::new_v4(), created_at, None, &m, None).expect("valid route")
+        Route::parse(Uuid::new_v4(), created_at, None, &m, None).expect("valid route")
     }
 
     fn find(router: &Router, method: &str, host: Option<&str>, path: &str) -> Option<RouteMatch> {

@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::db::{classify, Conn, RowExt};
-use super::gateway::{delete_service_cascade_tx, insert_route_tx, insert_service_tx};
+use super::entities::{delete_service_with_routes, insert_entity};
 use super::{Store, StoreError, StoreResult};
 use crate::domain::catalog::{CatalogService, NewCatalogService, ServiceVersion};
 use crate::domain::{now_secs, GatewayService, Route};
@@ -120,7 +120,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         for gs in &impls {
-            delete_service_cascade_tx(&mut tx, gs).await?;
+            delete_service_with_routes(&mut tx, gs).await?;
         }
         let n = sqlx::query("DELETE FROM catalog_services WHERE id = $1")
             .bind(id.to_string())
@@ -202,7 +202,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if let Some(gs) = version.gateway_service_id {
-            delete_service_cascade_tx(&mut tx, &gs.to_string()).await?;
+            delete_service_with_routes(&mut tx, &gs.to_string()).await?;
         }
         self.commit(tx).await
     }
@@ -233,12 +233,12 @@ impl Store {
         .bind(version.id.to_string())
         .execute(&mut *tx)
         .await?;
-        delete_service_cascade_tx(&mut tx, &gs.to_string()).await?;
+        delete_service_with_routes(&mut tx, &gs.to_string()).await?;
         self.commit(tx).await
     }
 }
 
-async fn create_implementation_tx(
+pub async fn create_implementation_tx(
     conn: &mut Conn,
     version: &ServiceVersion,
     svc: &GatewayService,
@@ -258,8 +258,20 @@ async fn create_implementation_tx(
         }
         Some(_) => {}
     }
-    insert_service_tx(conn, version.runtime_group_id, svc).await?;
-    insert_route_tx(conn, version.runtime_group_id, route).await?;
+    // Both live in `entities`: say which one's name was taken, for the dialog's message.
+    let which = |table: &str| {
+        let table = table.to_string();
+        move |e| match e {
+            StoreError::Unique { column, .. } => StoreError::Unique { table, column },
+            other => other,
+        }
+    };
+    insert_entity(conn, version.runtime_group_id, svc)
+        .await
+        .map_err(which("gateway_services"))?;
+    insert_entity(conn, version.runtime_group_id, route)
+        .await
+        .map_err(which("routes"))?;
     sqlx::query(
         "UPDATE service_versions SET gateway_service_id = $1, updated_at = $2 WHERE id = $3",
     )

@@ -144,6 +144,13 @@ impl Backend {
     }
 }
 
+/// One page of a Kong-style listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_offset: Option<u64>,
+}
+
 /// Kong's `?tags=` filter: `a,b` needs every tag, `a/b` any of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TagFilter {

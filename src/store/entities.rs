@@ -1,12 +1,23 @@
-//! Generic storage for the Kong entities kept in the `entities` table (upstreams, targets,
-//! certificates, SNIs, CA certificates): one set of statements for every kind.
+//! Every Kong entity kind in one table, with one set of statements: the row keeps the entity's
+//! JSON and, beside it, what SQL must constrain (its unique name and where it is unique, its
+//! owner, what it refers to, its tags). The functions take a connection or transaction so the
+//! service layer composes them into one atomic operation.
 
 use uuid::Uuid;
 
-use super::db::{classify, next_seq, tag_clause, tags_column, Arg, Conn, RowExt};
-use super::gateway::Page;
+use super::db::{classify, next_seq, tag_clause, tags_column, Arg, Conn, Page, RowExt};
 use super::{Store, StoreError, StoreResult, TagFilter};
-use crate::domain::{Certificate, Entity, Sni};
+use crate::domain::{Entity, GatewayConfig};
+
+/// Which entities of a kind a listing wants.
+#[derive(Debug, Clone, Default)]
+pub struct EntityFilter<'a> {
+    /// Owned by this entity (an upstream's targets).
+    pub parent: Option<Uuid>,
+    /// Referring to this entity (a service's routes).
+    pub reference: Option<Uuid>,
+    pub tags: Option<&'a TagFilter>,
+}
 
 fn scope<T: Entity>(e: &T) -> String {
     match (T::SCOPED_BY_PARENT, e.parent()) {
@@ -23,19 +34,16 @@ fn tags_of<T: Entity>(e: &T) -> StoreResult<String> {
     Ok(tags_column(tags.as_deref()))
 }
 
-pub(super) async fn insert_entity_tx<T: Entity>(
-    conn: &mut Conn,
-    group: Uuid,
-    e: &T,
-) -> StoreResult<()> {
+pub async fn insert_entity<T: Entity>(conn: &mut Conn, group: Uuid, e: &T) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO entities (id, runtime_group_id, kind, scope, parent_id, name, created_at, body, seq, tags) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO entities (id, runtime_group_id, kind, scope, parent_id, ref_id, name, created_at, body, seq, tags) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(e.id().to_string())
     .bind(group.to_string())
     .bind(T::KIND)
     .bind(scope(e))
     .bind(e.parent().map(|p| p.to_string()))
+    .bind(e.reference().map(|p| p.to_string()))
     .bind(e.unique_name())
     .bind(e.created_at())
     .bind(serde_json::to_string(e)?)
@@ -47,13 +55,14 @@ pub(super) async fn insert_entity_tx<T: Entity>(
     Ok(())
 }
 
-async fn update_entity_tx<T: Entity>(conn: &mut Conn, group: Uuid, e: &T) -> StoreResult<()> {
+pub async fn update_entity<T: Entity>(conn: &mut Conn, group: Uuid, e: &T) -> StoreResult<()> {
     let n = sqlx::query(
-        "UPDATE entities SET name = $1, scope = $2, parent_id = $3, body = $4, tags = $5 WHERE id = $6 AND runtime_group_id = $7 AND kind = $8",
+        "UPDATE entities SET name = $1, scope = $2, parent_id = $3, ref_id = $4, body = $5, tags = $6 WHERE id = $7 AND runtime_group_id = $8 AND kind = $9",
     )
     .bind(e.unique_name())
     .bind(scope(e))
     .bind(e.parent().map(|p| p.to_string()))
+    .bind(e.reference().map(|p| p.to_string()))
     .bind(serde_json::to_string(e)?)
     .bind(tags_of(e)?)
     .bind(e.id().to_string())
@@ -69,91 +78,181 @@ async fn update_entity_tx<T: Entity>(conn: &mut Conn, group: Uuid, e: &T) -> Sto
     Ok(())
 }
 
-pub(super) async fn list_all_conn<T: Entity>(conn: &mut Conn, group: &str) -> StoreResult<Vec<T>> {
-    let rows = sqlx::query(
-        "SELECT body FROM entities WHERE runtime_group_id = $1 AND kind = $2 ORDER BY created_at, seq",
+/// Looks an entity up by id or, for kinds with names, by name (within `parent` when names are
+/// scoped by parent). With a parent given, the entity must belong to it.
+pub async fn get_entity<T: Entity>(
+    conn: &mut Conn,
+    group: Uuid,
+    key: &str,
+    parent: Option<Uuid>,
+) -> StoreResult<T> {
+    let g = group.to_string();
+    let parent = parent.map(|p| p.to_string());
+    let row = match (Uuid::parse_str(key), T::NAME_FIELD) {
+        (Ok(id), _) => {
+            sqlx::query(
+                "SELECT body FROM entities WHERE id = $1 AND runtime_group_id = $2 AND kind = $3 AND ($4 IS NULL OR parent_id = $4)",
+            )
+            .bind(id.to_string())
+            .bind(g)
+            .bind(T::KIND)
+            .bind(parent)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        (Err(_), Some(_)) => {
+            let scope = if T::SCOPED_BY_PARENT {
+                parent.clone().unwrap_or_default()
+            } else {
+                String::new()
+            };
+            sqlx::query(
+                "SELECT body FROM entities WHERE name = $1 AND runtime_group_id = $2 AND kind = $3 AND scope = $4 AND ($5 IS NULL OR parent_id = $5)",
+            )
+            .bind(key)
+            .bind(g)
+            .bind(T::KIND)
+            .bind(scope)
+            .bind(parent)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        (Err(_), None) => None,
+    };
+    row.ok_or(StoreError::NotFound)?.json(0)
+}
+
+/// One page of a kind, oldest first (Kong's order).
+pub async fn list_entities<T: Entity>(
+    conn: &mut Conn,
+    backend: super::Backend,
+    group: Uuid,
+    filter: &EntityFilter<'_>,
+    offset: u64,
+    size: u64,
+) -> StoreResult<Page<T>> {
+    let mut args = vec![Arg::Text(group.to_string()), Arg::Text(T::KIND.into())];
+    let mut sql =
+        String::from("SELECT body FROM entities WHERE runtime_group_id = $1 AND kind = $2");
+    for (col, v) in [("parent_id", filter.parent), ("ref_id", filter.reference)] {
+        if let Some(v) = v {
+            args.push(Arg::Text(v.to_string()));
+            sql.push_str(&format!(" AND {col} = ${}", args.len()));
+        }
+    }
+    sql.push_str(&tag_clause(backend, filter.tags, &mut args));
+    let limit = size.saturating_add(1).min(i64::MAX as u64) as i64;
+    args.push(Arg::Int(limit));
+    args.push(Arg::Int(offset.min(i64::MAX as u64) as i64));
+    sql.push_str(&format!(
+        " ORDER BY created_at, seq LIMIT ${} OFFSET ${}",
+        args.len() - 1,
+        args.len()
+    ));
+    let rows = super::db::bind_all(sqlx::query(&sql), &args)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut items = rows
+        .iter()
+        .map(|r| r.json(0))
+        .collect::<StoreResult<Vec<T>>>()?;
+    let more = items.len() as u64 > size;
+    items.truncate(size.min(usize::MAX as u64) as usize);
+    Ok(Page {
+        items,
+        next_offset: more.then_some(offset + size),
+    })
+}
+
+/// Deletes an entity of kind `T` and (by cascade) what it owns. Returns whether it existed;
+/// refused with [`StoreError::ForeignKey`] while another entity refers to it.
+pub async fn delete_entity<T: Entity>(conn: &mut Conn, group: Uuid, id: Uuid) -> StoreResult<bool> {
+    let n =
+        sqlx::query("DELETE FROM entities WHERE id = $1 AND runtime_group_id = $2 AND kind = $3")
+            .bind(id.to_string())
+            .bind(group.to_string())
+            .bind(T::KIND)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| classify(e, "entities"))?
+            .rows_affected();
+    Ok(n > 0)
+}
+
+/// Deletes every entity of kind `T` owned by `parent` (a certificate's SNIs before new ones).
+pub async fn delete_children<T: Entity>(conn: &mut Conn, parent: Uuid) -> StoreResult<u64> {
+    Ok(
+        sqlx::query("DELETE FROM entities WHERE parent_id = $1 AND kind = $2")
+            .bind(parent.to_string())
+            .bind(T::KIND)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
     )
-    .bind(group)
-    .bind(T::KIND)
+}
+
+/// Deletes a gateway service and every route that refers to it.
+pub async fn delete_service_with_routes(conn: &mut Conn, service: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM entities WHERE ref_id = $1 AND kind = 'routes'")
+        .bind(service)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM entities WHERE id = $1 AND kind = 'services'")
+        .bind(service)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A group's whole gateway configuration, read in one transaction so it never mixes two
+/// states of the database.
+pub async fn load_gateway_config(conn: &mut Conn, group: Uuid) -> StoreResult<GatewayConfig> {
+    let g = group.to_string();
+    let rows = sqlx::query(
+        "SELECT kind, body FROM entities WHERE runtime_group_id = $1 ORDER BY created_at, seq",
+    )
+    .bind(&g)
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter().map(|r| r.json(0)).collect()
+    let mut cfg = GatewayConfig::default();
+    for r in &rows {
+        cfg.push_stored(&r.text(0)?, &r.text(1)?)?;
+    }
+    let links = sqlx::query(
+        "SELECT gateway_service_id, id FROM service_versions WHERE runtime_group_id = $1 AND gateway_service_id IS NOT NULL",
+    )
+    .bind(&g)
+    .fetch_all(&mut *conn)
+    .await?;
+    cfg.version_links = links
+        .iter()
+        .map(|r| Ok((r.uuid(0)?, r.uuid(1)?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(cfg)
 }
 
 impl Store {
-    pub async fn insert_entity<T: Entity>(&self, group: Uuid, e: &T) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        insert_entity_tx(&mut tx, group, e).await?;
-        self.commit(tx).await
-    }
-
-    pub async fn update_entity<T: Entity>(&self, group: Uuid, e: &T) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        update_entity_tx(&mut tx, group, e).await?;
-        self.commit(tx).await
-    }
-
-    /// Looks an entity up by id or, for kinds with names, by name (within `parent` when names
-    /// are scoped by parent). With a parent given, the entity must belong to it.
+    /// [`get_entity`] on the read pool.
     pub async fn get_entity<T: Entity>(
         &self,
         group: Uuid,
         key: &str,
         parent: Option<Uuid>,
     ) -> StoreResult<T> {
-        let g = group.to_string();
-        let parent = parent.map(|p| p.to_string());
-        let row = match (Uuid::parse_str(key), T::NAME_FIELD) {
-            (Ok(id), _) => {
-                sqlx::query(
-                    "SELECT body FROM entities WHERE id = $1 AND runtime_group_id = $2 AND kind = $3 AND ($4 IS NULL OR parent_id = $4)",
-                )
-                .bind(id.to_string())
-                .bind(g)
-                .bind(T::KIND)
-                .bind(parent)
-                .fetch_optional(self.read())
-                .await?
-            }
-            (Err(_), Some(_)) => {
-                let scope = if T::SCOPED_BY_PARENT {
-                    parent.clone().unwrap_or_default()
-                } else {
-                    String::new()
-                };
-                sqlx::query(
-                    "SELECT body FROM entities WHERE name = $1 AND runtime_group_id = $2 AND kind = $3 AND scope = $4 AND ($5 IS NULL OR parent_id = $5)",
-                )
-                .bind(key)
-                .bind(g)
-                .bind(T::KIND)
-                .bind(scope)
-                .bind(parent)
-                .fetch_optional(self.read())
-                .await?
-            }
-            (Err(_), None) => None,
-        };
-        row.ok_or(StoreError::NotFound)?.json(0)
+        let mut conn = self.read().acquire().await?;
+        get_entity(&mut conn, group, key, parent).await
     }
 
+    /// [`list_entities`] on the read pool.
     pub async fn list_entities<T: Entity>(
         &self,
         group: Uuid,
-        parent: Option<Uuid>,
-        tags: Option<&TagFilter>,
+        filter: &EntityFilter<'_>,
         offset: u64,
         size: u64,
     ) -> StoreResult<Page<T>> {
-        let mut args = vec![Arg::Text(group.to_string()), Arg::Text(T::KIND.into())];
-        let mut sql =
-            String::from("SELECT body FROM entities WHERE runtime_group_id = $1 AND kind = $2");
-        if let Some(p) = parent {
-            args.push(Arg::Text(p.to_string()));
-            sql.push_str(&format!(" AND parent_id = ${}", args.len()));
-        }
-        sql.push_str(&tag_clause(self.backend(), tags, &mut args));
-        self.list_page(sql, args, offset, size).await
+        let mut conn = self.read().acquire().await?;
+        list_entities(&mut conn, self.backend(), group, filter, offset, size).await
     }
 
     /// Every entity of a kind in the group (optionally under one parent), oldest first.
@@ -162,54 +261,27 @@ impl Store {
         group: Uuid,
         parent: Option<Uuid>,
     ) -> StoreResult<Vec<T>> {
+        let filter = EntityFilter {
+            parent,
+            ..EntityFilter::default()
+        };
         Ok(self
-            .list_entities::<T>(group, parent, None, 0, i64::MAX as u64 - 1)
+            .list_entities::<T>(group, &filter, 0, i64::MAX as u64 - 1)
             .await?
             .items)
     }
 
-    /// Deletes an entity and (by cascade) its children: an upstream's targets, a certificate's
-    /// SNIs. Returns whether it existed.
-    pub async fn delete_entity<T: Entity>(&self, group: Uuid, id: Uuid) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let n = sqlx::query(
-            "DELETE FROM entities WHERE id = $1 AND runtime_group_id = $2 AND kind = $3",
-        )
-        .bind(id.to_string())
-        .bind(group.to_string())
-        .bind(T::KIND)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        self.commit(tx).await?;
-        Ok(n > 0)
-    }
-
-    /// Saves a certificate and, when `snis` is given, makes them exactly its SNIs: one
-    /// transaction, so a taken SNI name leaves the certificate unsaved too.
-    pub async fn save_certificate(
-        &self,
-        group: Uuid,
-        cert: &Certificate,
-        is_new: bool,
-        snis: Option<&[Sni]>,
-    ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        if is_new {
-            insert_entity_tx(&mut tx, group, cert).await?;
-        } else {
-            update_entity_tx(&mut tx, group, cert).await?;
-        }
-        if let Some(snis) = snis {
-            sqlx::query("DELETE FROM entities WHERE parent_id = $1 AND kind = $2")
-                .bind(cert.id.to_string())
-                .bind(Sni::KIND)
+    /// [`load_gateway_config`] in a read transaction of its own (a consistent snapshot on both
+    /// backends).
+    pub async fn load_gateway_config(&self, group: Uuid) -> StoreResult<GatewayConfig> {
+        let mut tx = self.read().begin().await?;
+        if self.backend() == super::Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .execute(&mut *tx)
                 .await?;
-            for s in snis {
-                insert_entity_tx(&mut tx, group, s).await?;
-            }
         }
-        self.commit(tx).await
+        let cfg = load_gateway_config(&mut tx, group).await?;
+        tx.commit().await?;
+        Ok(cfg)
     }
 }

@@ -56,6 +56,44 @@ impl Store {
         Ok(user)
     }
 
+    /// Creates the first user, in one transaction that first checks there is none: two first
+    /// visitors cannot both become the admin. `None` when a user already exists.
+    pub async fn insert_first_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+    ) -> StoreResult<Option<User>> {
+        let mut tx = self.begin().await?;
+        if self.backend() == super::Backend::Postgres {
+            sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await?;
+        if n > 0 {
+            return Ok(None);
+        }
+        let user = User {
+            id: Uuid::new_v4(),
+            email: email.to_string(),
+            password_hash: password_hash.to_string(),
+        };
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(user.id.to_string())
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(now_secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "users"))?;
+        tx.commit().await?;
+        Ok(Some(user))
+    }
+
     /// Emails match case-insensitively, as they were unique.
     pub async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         sqlx::query("SELECT id, email, password_hash FROM users WHERE lower(email) = lower($1)")

@@ -17,11 +17,13 @@ const SQLITE: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_rollup_keys.sql"),
     include_str!("../../migrations/sqlite/0007_portable.sql"),
     include_str!("../../migrations/sqlite/0008_config_revision.sql"),
+    include_str!("../../migrations/sqlite/0009_one_entity_table.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_config_revision.sql"),
+    include_str!("../../migrations/postgres/0003_one_entity_table.sql"),
 ];
 
 /// Any number: it only has to be the same in every Gatehouse process.
@@ -125,6 +127,47 @@ mod tests {
             .fetch_one(&mut *conn)
             .await?;
         assert_eq!(version, SQLITE.len() as i64);
+        let _ = std::fs::remove_dir_all(dir);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn services_and_routes_move_into_the_entity_table() -> StoreResult<()> {
+        let dir = std::env::temp_dir().join(format!("gatehouse-mig-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let pools = connect(&Location::Sqlite(dir.join("m.db"))).await?;
+        let mut conn = pools.write.acquire().await?;
+        apply(&mut conn, Backend::Sqlite, &SQLITE[..8]).await?;
+        conn.execute(
+            "INSERT INTO runtime_groups (id, name, is_default, created_at, updated_at) VALUES ('g', 'default', 1, 1, 1);
+             INSERT INTO gateway_services (id, runtime_group_id, name, created_at, body, seq, tags) VALUES ('s', 'g', 'svc', 1, '{}', 1, ',a,');
+             INSERT INTO routes (id, runtime_group_id, name, service_id, created_at, body, seq, tags) VALUES ('r', 'g', 'rt', 's', 2, '{}', 2, '');
+             INSERT INTO catalog_services (id, name, display_name, created_at, updated_at) VALUES ('c', 'cat', 'Cat', 1, 1);
+             INSERT INTO service_versions (id, service_id, name, runtime_group_id, gateway_service_id, created_at, updated_at) VALUES ('v', 'c', 'v1', 'g', 's', 1, 1);",
+        )
+        .await?;
+        apply(&mut conn, Backend::Sqlite, SQLITE).await?;
+        let rows: Vec<(String, String, Option<String>, String)> =
+            sqlx::query_as("SELECT id, kind, ref_id, tags FROM entities ORDER BY seq")
+                .fetch_all(&mut *conn)
+                .await?;
+        assert_eq!(
+            rows,
+            vec![
+                ("s".into(), "services".into(), None, ",a,".into()),
+                ("r".into(), "routes".into(), Some("s".into()), String::new()),
+            ]
+        );
+        // The route still holds its service, and the version still links to it.
+        let refused = conn.execute("DELETE FROM entities WHERE id = 's'").await;
+        assert!(refused.is_err(), "a service with routes cannot go");
+        conn.execute("DELETE FROM entities WHERE id = 'r'; DELETE FROM entities WHERE id = 's'")
+            .await?;
+        let link: Option<String> =
+            sqlx::query_scalar("SELECT gateway_service_id FROM service_versions WHERE id = 'v'")
+                .fetch_one(&mut *conn)
+                .await?;
+        assert_eq!(link, None, "deleting the service unlinks the version");
         let _ = std::fs::remove_dir_all(dir);
         Ok(())
     }

@@ -212,11 +212,11 @@ impl Store {
             Some(true) => return Err(StoreError::ForeignKey),
             Some(false) => {}
         }
+        // Owned and referring entities first, so no foreign key stands in the way.
         for sql in [
-            "DELETE FROM routes WHERE runtime_group_id = $1",
             "DELETE FROM service_versions WHERE runtime_group_id = $1",
-            "DELETE FROM gateway_services WHERE runtime_group_id = $1",
             "DELETE FROM entities WHERE runtime_group_id = $1 AND parent_id IS NOT NULL",
+            "DELETE FROM entities WHERE runtime_group_id = $1 AND ref_id IS NOT NULL",
             "DELETE FROM entities WHERE runtime_group_id = $1",
             "DELETE FROM runtime_groups WHERE id = $1",
         ] {

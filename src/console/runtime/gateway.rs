@@ -15,7 +15,7 @@ use crate::console::session::CsrfForm;
 use crate::console::{parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
 use crate::domain::runtime::RuntimeGroup;
 use crate::domain::{FieldErrors, GatewayService, Route};
-use crate::manage;
+use crate::service;
 use crate::web_error::WebError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -104,7 +104,7 @@ async fn render_services(
     let g = group.id;
     let cfg = state
         .store
-        .run(move |s| async move { s.load_group_config(g).await })
+        .run(move |s| async move { s.load_gateway_config(g).await })
         .await?;
     let total = cfg.services.len();
     let rows = cfg
@@ -243,7 +243,8 @@ async fn save_service(
             input.remove("path");
         }
     }
-    let checked = manage::build_service(None, Uuid::nil(), &input);
+    let checked = service::build::<crate::domain::GatewayService>(None, Uuid::nil(), None, &input)
+        .map_err(crate::web_error::WebError::from);
     let mut errors = errors;
     if let Err(WebError::Validation(e)) = &checked {
         errors.0.extend(e.0.clone());
@@ -255,8 +256,20 @@ async fn save_service(
         .store
         .run(move |s| async move {
             match existing {
-                None => manage::create_service(&s, group, &input).await,
-                Some(id) => manage::update_service(&s, group, &id.to_string(), &input).await,
+                None => {
+                    service::create_entity::<crate::domain::GatewayService>(&s, group, None, &input)
+                        .await
+                        .map_err(crate::web_error::WebError::from)
+                }
+                Some(id) => service::update_entity::<crate::domain::GatewayService>(
+                    &s,
+                    group,
+                    &id.to_string(),
+                    None,
+                    &input,
+                )
+                .await
+                .map_err(crate::web_error::WebError::from),
             }
         })
         .await;
@@ -313,7 +326,10 @@ async fn edit_service(
     let g = group.id;
     let svc = state
         .store
-        .run(move |s| async move { s.get_gateway_service(g, &id).await })
+        .run(move |s| async move {
+            s.get_entity::<crate::domain::GatewayService>(g, &id, None)
+                .await
+        })
         .await?;
     render_service_form(
         &req,
@@ -341,7 +357,10 @@ async fn update_service(
     // 404 before anything else when the service is not in this group.
     state
         .store
-        .run(move |s| async move { s.get_gateway_service(g, &id.to_string()).await })
+        .run(move |s| async move {
+            s.get_entity::<crate::domain::GatewayService>(g, &id.to_string(), None)
+                .await
+        })
         .await?;
     let svc = ServiceForm::from_form(&form);
     match save_service(&state, group.id, &svc, Some(id)).await? {
@@ -375,7 +394,11 @@ async fn delete_service(
     let g = group.id;
     match state
         .store
-        .run(move |s| async move { manage::delete_service(&s, g, &id.to_string()).await })
+        .run(move |s| async move {
+            service::delete_entity::<crate::domain::GatewayService>(&s, g, &id.to_string(), None)
+                .await
+                .map_err(crate::web_error::WebError::from)
+        })
         .await
     {
         Ok(()) => {
@@ -433,7 +456,7 @@ async fn list_routes(
     let g = group.id;
     let cfg = state
         .store
-        .run(move |s| async move { s.load_group_config(g).await })
+        .run(move |s| async move { s.load_gateway_config(g).await })
         .await?;
     let join = |v: &Option<Vec<String>>| v.clone().unwrap_or_default().join(", ");
     let rows = cfg
@@ -501,7 +524,7 @@ async fn render_route_form(
     let g = group.id;
     let cfg = state
         .store
-        .run(move |s| async move { s.load_group_config(g).await })
+        .run(move |s| async move { s.load_gateway_config(g).await })
         .await?;
     let services = cfg
         .services
@@ -575,7 +598,10 @@ async fn save_route(
         }
         None => errors.add("service", "Choose the gateway service this route exposes"),
     }
-    if let Err(WebError::Validation(e)) = manage::build_route(None, Uuid::nil(), &input, service) {
+    if let Err(WebError::Validation(e)) =
+        service::build::<crate::domain::Route>(None, Uuid::nil(), service, &input)
+            .map_err(crate::web_error::WebError::from)
+    {
         errors.0.extend(e.0);
     }
     if !errors.is_empty() {
@@ -591,8 +617,18 @@ async fn save_route(
         .store
         .run(move |s| async move {
             match existing {
-                None => manage::create_route(&s, group, &input, None).await,
-                Some(id) => manage::update_route(&s, group, &id.to_string(), &input).await,
+                None => service::create_entity::<crate::domain::Route>(&s, group, None, &input)
+                    .await
+                    .map_err(crate::web_error::WebError::from),
+                Some(id) => service::update_entity::<crate::domain::Route>(
+                    &s,
+                    group,
+                    &id.to_string(),
+                    None,
+                    &input,
+                )
+                .await
+                .map_err(crate::web_error::WebError::from),
             }
         })
         .await;
@@ -653,7 +689,7 @@ async fn edit_route(
     let g = group.id;
     let route = state
         .store
-        .run(move |s| async move { s.get_route(g, &id).await })
+        .run(move |s| async move { s.get_entity::<crate::domain::Route>(g, &id, None).await })
         .await?;
     let service_id = route
         .service
@@ -687,7 +723,10 @@ async fn update_route(
     let g = group.id;
     state
         .store
-        .run(move |s| async move { s.get_route(g, &id.to_string()).await })
+        .run(move |s| async move {
+            s.get_entity::<crate::domain::Route>(g, &id.to_string(), None)
+                .await
+        })
         .await?;
     let route = RouteForm::from_form(&form);
     let service_id = form.get("service_id").to_string();
@@ -726,7 +765,11 @@ async fn delete_route(
     let g = group.id;
     state
         .store
-        .run(move |s| async move { manage::delete_route(&s, g, &id.to_string()).await })
+        .run(move |s| async move {
+            service::delete_entity::<crate::domain::Route>(&s, g, &id.to_string(), None)
+                .await
+                .map_err(crate::web_error::WebError::from)
+        })
         .await?;
     tracing::info!(route = %id, user.email = %user.email, "route deleted");
     Ok(redirect_after_post(

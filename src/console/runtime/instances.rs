@@ -16,7 +16,7 @@ use crate::domain::runtime::{
     CREDENTIAL_DAYS_DEFAULT,
 };
 use crate::domain::{now_secs, FieldErrors};
-use crate::manage::runtime as manage;
+use crate::service::runtime as groups;
 use crate::web_error::WebError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -158,7 +158,7 @@ async fn list_instances(
             ))
         })
         .await?;
-    let latest = crate::snapshot::load(&state.store, g, 0)
+    let latest = crate::service::config::load(&state.store, g, 0)
         .await
         .map_err(|e| WebError::internal("building the group snapshot failed", e))?;
     let now = now_secs();
@@ -217,7 +217,7 @@ async fn forget_instance(
     let g = group.id;
     let forgotten = state
         .store
-        .run(move |s| async move { s.forget_instance(g, id).await })
+        .run(move |s| async move { groups::forget_instance(&s, g, id).await })
         .await?;
     if !forgotten {
         return Err(WebError::NotFound.into());
@@ -342,7 +342,11 @@ async fn issue(
     let g = group.id;
     match state
         .store
-        .run(move |s| async move { manage::issue_credential(&s, g, &name, days).await })
+        .run(move |s| async move {
+            groups::issue_credential(&s, g, &name, days)
+                .await
+                .map_err(crate::web_error::WebError::from)
+        })
         .await
     {
         Ok(issued) => {
@@ -457,7 +461,7 @@ async fn render_credentials(
         days,
         errors,
         issued,
-        max: manage::MAX_CREDENTIALS_PER_GROUP,
+        max: groups::MAX_CREDENTIALS_PER_GROUP,
     };
     Page {
         title: "Data plane certificates",
@@ -520,48 +524,55 @@ async fn change_credential(
     let id = parse_uuid(&id)?;
     let g = group.id;
     let days = form.0.get("days").to_string();
-    let done =
-        match action {
-            "renew" => match parse_credential_days(&days) {
-                Ok(d) => {
-                    state
-                        .store
-                        .run(move |s| async move {
-                            manage::renew_credential(&s, g, id, d).await.map(|_| ())
-                        })
-                        .await
-                }
-                Err(errors) => {
-                    let fields = (String::new(), CREDENTIAL_DAYS_DEFAULT.to_string(), errors);
-                    return render_credentials(
-                        &req,
-                        &state,
-                        &user,
-                        &group,
-                        fields,
-                        None,
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                    )
-                    .await;
-                }
-            },
-            "revoke" => state
-                .store
-                .run(move |s| async move { manage::revoke_credential(&s, g, id).await.map(|_| ()) })
-                .await,
-            _ => {
+    let done = match action {
+        "renew" => match parse_credential_days(&days) {
+            Ok(d) => {
                 state
                     .store
                     .run(move |s| async move {
-                        if s.delete_dp_credential(g, id).await? {
-                            Ok(())
-                        } else {
-                            Err(WebError::NotFound)
-                        }
+                        groups::renew_credential(&s, g, id, d)
+                            .await
+                            .map_err(crate::web_error::WebError::from)
+                            .map(|_| ())
                     })
                     .await
             }
-        };
+            Err(errors) => {
+                let fields = (String::new(), CREDENTIAL_DAYS_DEFAULT.to_string(), errors);
+                return render_credentials(
+                    &req,
+                    &state,
+                    &user,
+                    &group,
+                    fields,
+                    None,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await;
+            }
+        },
+        "revoke" => {
+            state
+                .store
+                .run(move |s| async move {
+                    groups::revoke_credential(&s, g, id)
+                        .await
+                        .map_err(crate::web_error::WebError::from)
+                        .map(|_| ())
+                })
+                .await
+        }
+        _ => {
+            state
+                .store
+                .run(move |s| async move {
+                    groups::delete_credential(&s, g, id)
+                        .await
+                        .map_err(WebError::from)
+                })
+                .await
+        }
+    };
     done?;
     tracing::info!(credential = %id, action, user.email = %user.email, "node credential changed");
     Ok(redirect_after_post(

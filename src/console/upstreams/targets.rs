@@ -11,7 +11,7 @@ use crate::console::entities::{self, in_group};
 use crate::console::session::CsrfForm;
 use crate::console::{parse_uuid, redirect_after_post, CurrentUser, PageResult, State};
 use crate::domain::{FieldErrors, Target, Upstream};
-use crate::manage;
+use crate::service;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/upstreams/{id}/targets", web::post().to(create_target))
@@ -35,7 +35,7 @@ async fn create_target(
     let id = parse_uuid(&path.1)?;
     // The upstream must exist before its target form is judged.
     let upstream: Upstream = in_group(&state, move |s, g| async move {
-        Ok(s.get_entity(g, &id.to_string(), None).await?)
+        Ok::<_, crate::web_error::WebError>(s.get_entity(g, &id.to_string(), None).await?)
     })
     .await?;
     let form = TargetForm::from_form(&data);
@@ -78,8 +78,10 @@ async fn find_target(
     tid: Uuid,
 ) -> Result<Target, crate::console::ConsoleError> {
     in_group(state, move |s, g| async move {
-        Ok(s.get_entity::<Target>(g, &tid.to_string(), Some(id))
-            .await?)
+        Ok::<_, crate::web_error::WebError>(
+            s.get_entity::<Target>(g, &tid.to_string(), Some(id))
+                .await?,
+        )
     })
     .await
 }
@@ -94,7 +96,7 @@ async fn delete_target(
     let (id, tid) = (parse_uuid(&path.1)?, parse_uuid(&path.2)?);
     let target = find_target(&state, id, tid).await?;
     in_group(&state, move |s, g| async move {
-        manage::delete_entity::<Target>(&s, g, &tid.to_string(), Some(id)).await
+        service::delete_entity::<Target>(&s, g, &tid.to_string(), Some(id)).await
     })
     .await?;
     tracing::info!(upstream.id = %id, target = %target.target, user.email = %user.email, "target deleted");

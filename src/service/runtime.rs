@@ -1,20 +1,20 @@
-//! Runtime groups and node credentials, for the console and the Admin API alike.
+//! Runtime groups, node credentials and runtime instances, for the console and the Admin API
+//! alike.
 
 use uuid::Uuid;
 
-use super::Result;
+use super::{Result, ServiceError};
 use crate::domain::now_secs;
 use crate::domain::runtime::{DpCredential, RuntimeGroup, RuntimeGroupInput};
 use crate::security;
 use crate::store::{Store, StoreError};
-use crate::web_error::WebError;
 
 /// Konnect's limit on data-plane certificates per group.
 pub const MAX_CREDENTIALS_PER_GROUP: usize = 16;
 
-fn name_conflict(e: StoreError, name: &str) -> WebError {
+fn name_conflict(e: StoreError, name: &str) -> ServiceError {
     match e {
-        StoreError::Unique { column, .. } if column == "name" => WebError::Unique {
+        StoreError::Unique { column, .. } if column == "name" => ServiceError::Unique {
             field: "name".into(),
             value: name.into(),
         },
@@ -43,8 +43,8 @@ pub async fn update_group(
 pub async fn delete_group(store: &Store, id: Uuid) -> Result<()> {
     match store.delete_runtime_group(id).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(WebError::NotFound),
-        Err(StoreError::ForeignKey) => Err(WebError::BadRequest(
+        Ok(false) => Err(ServiceError::NotFound),
+        Err(StoreError::ForeignKey) => Err(ServiceError::Refused(
             "the default runtime group cannot be deleted".into(),
         )),
         Err(e) => Err(e.into()),
@@ -66,7 +66,7 @@ pub async fn issue_credential(
         .filter(|c| c.revoked_at.is_none())
         .count();
     if active >= MAX_CREDENTIALS_PER_GROUP {
-        return Err(WebError::BadRequest(format!(
+        return Err(ServiceError::Refused(format!(
             "a runtime group holds at most {MAX_CREDENTIALS_PER_GROUP} unrevoked node credentials; revoke or delete one first"
         )));
     }
@@ -92,12 +92,25 @@ pub async fn renew_credential(
     store
         .update_dp_credential(group, id, Some(now_secs() + days * 86_400), false)
         .await?
-        .ok_or(WebError::NotFound)
+        .ok_or(ServiceError::NotFound)
 }
 
 pub async fn revoke_credential(store: &Store, group: Uuid, id: Uuid) -> Result<DpCredential> {
     store
         .update_dp_credential(group, id, None, true)
         .await?
-        .ok_or(WebError::NotFound)
+        .ok_or(ServiceError::NotFound)
+}
+
+pub async fn delete_credential(store: &Store, group: Uuid, id: Uuid) -> Result<()> {
+    if store.delete_dp_credential(group, id).await? {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound)
+    }
+}
+
+/// Removes a node from the Runtime Instances table (it reappears if it connects again).
+pub async fn forget_instance(store: &Store, group: Uuid, id: Uuid) -> Result<bool> {
+    Ok(store.forget_instance(group, id).await?)
 }

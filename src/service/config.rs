@@ -1,0 +1,40 @@
+//! The one configuration builder: a runtime group's [`ConfigSnapshot`] read from the store in
+//! one transaction, for the embedded proxy and the cluster hub alike, rebuilt after every
+//! committed change.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::snapshot::ConfigSnapshot;
+use crate::store::Store;
+
+/// Builds a snapshot of `group` now.
+pub async fn load(store: &Store, group: Uuid, version: u64) -> anyhow::Result<ConfigSnapshot> {
+    let cfg = store
+        .run(move |s| async move { s.load_gateway_config(group).await })
+        .await?;
+    Ok(ConfigSnapshot::build(group, version, cfg))
+}
+
+/// Rebuilds the group's snapshot after every committed change and passes it to `apply`. Bursts
+/// of changes coalesce: a change that lands during a build triggers exactly one more build.
+pub async fn follow(
+    store: Store,
+    group: Uuid,
+    apply: impl Fn(Arc<ConfigSnapshot>) + Send + 'static,
+) {
+    let mut changes = store.subscribe();
+    loop {
+        let version = *changes.borrow_and_update();
+        match load(&store, group, version).await {
+            Ok(snap) => apply(Arc::new(snap)),
+            Err(e) => {
+                tracing::error!(error = %e, "building configuration snapshot failed; keeping the previous one")
+            }
+        }
+        if changes.changed().await.is_err() {
+            break;
+        }
+    }
+}
