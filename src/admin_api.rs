@@ -4,6 +4,7 @@
 mod body;
 mod entities;
 mod group;
+mod keys;
 mod pagination;
 mod routes;
 mod services;
@@ -82,6 +83,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(routes::configure)
         .configure(entities::configure)
         .configure(group::configure)
+        // Every Kong entity path again under a runtime group's scope.
+        .service(
+            web::scope("/runtime-groups/{rg}/core-entities")
+                .configure(services::configure)
+                .configure(routes::configure)
+                .configure(entities::configure),
+        )
         .default_service(web::to(|| async {
             ApiError(WebError::NotFound).error_response()
         }));
@@ -119,7 +127,7 @@ async fn require_token(
     let hash = security::hash_token(&token);
     match state
         .store
-        .run(move |s| async move { s.use_admin_token(&hash).await })
+        .run(move |s| async move { crate::service::identity::authenticate_token(&s, &hash).await })
         .await
     {
         Ok(Some(_)) => Ok(next.call(req).await?.map_into_boxed_body()),

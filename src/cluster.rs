@@ -1,26 +1,18 @@
 //! Control plane and data planes: the cluster listener that pushes each runtime group's snapshot
-//! to the nodes following it, and the node process that follows one.
+//! to the nodes following it, and the client a node follows it with. Starting either process
+//! is `app`'s business.
 
 pub mod control;
+pub mod hub;
 pub mod node;
 pub mod pki;
+pub mod spool;
 pub mod wire;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
-
-use anyhow::Context;
-use tokio::sync::watch;
-
-pub use control::{ControlPlane, SnapshotHub};
+pub use control::ControlPlane;
+pub use hub::SnapshotHub;
 pub use node::NodeOptions;
 pub use pki::{CaPin, ClusterCa};
-
-use crate::proxy::Proxy;
-use crate::settings::Settings;
-use crate::snapshot::ConfigSnapshot;
 
 /// What the console shows people who add a node: where to dial and which CA to trust.
 #[derive(Debug, Clone)]
@@ -28,154 +20,4 @@ pub struct ClusterInfo {
     pub url: String,
     pub ca_fingerprint: String,
     pub ca_pem: String,
-}
-
-/// A running data-plane node.
-pub struct RunningNode {
-    pub proxy_addr: SocketAddr,
-    pub proxy_tls_addr: SocketAddr,
-    pub status_addr: Option<SocketAddr>,
-    pub node_id: uuid::Uuid,
-    pub proxy: Arc<Proxy>,
-    shutdown: watch::Sender<bool>,
-    /// Tells the shipper that no record can arrive any more: spool the rest and stop.
-    drain: watch::Sender<bool>,
-    shipper: tokio::task::JoinHandle<()>,
-    runtime: tokio::runtime::Runtime,
-    proxy_workers: Vec<JoinHandle<()>>,
-}
-
-/// Starts a node: the proxy serves the cached snapshot (or nothing: 404s) at once, and follows
-/// the control plane from there.
-pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
-    let opts = settings.node_options()?;
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
-    let identity =
-        node::Identity::load_or_create(&settings.data_dir).context("loading the node id")?;
-    let proxy_l = crate::app::bind(settings.proxy_listen, "proxy")?;
-    let proxy_tls_l = crate::app::bind(settings.proxy_tls_listen, "proxy TLS")?;
-    let status_l = settings
-        .status_listen
-        .map(|a| crate::app::bind(a, "status"))
-        .transpose()?;
-    let proxy_addr = proxy_l.local_addr()?;
-    let proxy_tls_addr = proxy_tls_l.local_addr()?;
-    let status_addr = status_l.as_ref().map(|l| l.local_addr()).transpose()?;
-
-    let initial = match node::load_cache(&settings.data_dir) {
-        Some(snap) => {
-            tracing::info!(hash = %snap.hash, routes = snap.routes.len(), "serving the cached configuration until the control plane answers");
-            snap
-        }
-        None => {
-            tracing::info!(
-                "no cached configuration: answering 404 until the control plane sends one"
-            );
-            ConfigSnapshot::empty(uuid::Uuid::nil())
-        }
-    };
-    let start_hash =
-        if initial.version == 0 && initial.routes.is_empty() && initial.services.is_empty() {
-            String::new()
-        } else {
-            initial.hash.clone()
-        };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("gatehouse-ctl")
-        .enable_all()
-        .build()
-        .context("starting the background runtime")?;
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let (recorder, records) = crate::telemetry::channel(65_536);
-    let recorder = if settings.analytics == crate::settings::OnOff::On {
-        recorder
-    } else {
-        crate::telemetry::Recorder::disabled()
-    };
-    let access_log = settings.access_log == crate::settings::AccessLog::Json;
-    let metrics = Arc::new(crate::telemetry::Metrics::default());
-    let spool = node::Spool::open(&settings.data_dir, opts.spool_bytes)
-        .context("opening the telemetry spool")?;
-    let client = Arc::new(node::ClusterClient::new(opts, identity.clone())?);
-    let (drain, drain_rx) = watch::channel(false);
-    let (proxy, shipper) = runtime.block_on(async {
-        let proxy = Proxy::new(&initial, recorder);
-        let state = node::NodeState::new(start_hash);
-        tokio::spawn(node::follow(
-            client.clone(),
-            proxy.clone(),
-            state.clone(),
-            shutdown_rx.clone(),
-        ));
-        tokio::spawn(node::heartbeats(client.clone(), state, shutdown_rx.clone()));
-        let shipper = tokio::spawn(node::ship_telemetry(
-            records,
-            spool,
-            client.clone(),
-            metrics.clone(),
-            access_log,
-            drain_rx,
-        ));
-        tokio::spawn(crate::proxy::run_active_checks(
-            proxy.clone(),
-            shutdown_rx.clone(),
-        ));
-        if let Some(l) = status_l {
-            tokio::spawn(crate::status::serve(
-                tokio::net::TcpListener::from_std(l)?,
-                proxy.clone(),
-                metrics.clone(),
-                shutdown_rx.clone(),
-            ));
-        }
-        anyhow::Ok((proxy, shipper))
-    })?;
-    let proxy_workers = crate::proxy::spawn_workers(
-        settings.proxy_workers,
-        &proxy_l,
-        &proxy_tls_l,
-        &proxy,
-        &shutdown_rx,
-    )
-    .context("starting proxy workers")?;
-    Ok(RunningNode {
-        proxy_addr,
-        proxy_tls_addr,
-        status_addr,
-        node_id: identity.id,
-        proxy,
-        shutdown,
-        drain,
-        shipper,
-        runtime,
-        proxy_workers,
-    })
-}
-
-impl RunningNode {
-    pub fn wait_for_signal(&self) {
-        crate::app::wait_for_signal(&self.runtime);
-    }
-
-    pub fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        // Workers flush their threads' record buffers as they exit; then the shipper spools
-        // (or delivers) the last of them.
-        for worker in self.proxy_workers {
-            let _ = worker.join();
-        }
-        let _ = self.drain.send(true);
-        let shipper = self.shipper;
-        self.runtime.block_on(async {
-            if tokio::time::timeout(Duration::from_secs(10), shipper)
-                .await
-                .is_err()
-            {
-                tracing::error!("the telemetry shipper did not finish within 10 s");
-            }
-        });
-        self.runtime.shutdown_timeout(Duration::from_secs(5));
-    }
 }

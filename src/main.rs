@@ -20,7 +20,7 @@ fn run() -> anyhow::Result<()> {
         .init();
     let settings = Settings::parse();
     if settings.is_data_plane() {
-        let node = gatehouse::cluster::start_node(settings)?;
+        let node = gatehouse::app::start_node(settings)?;
         tracing::info!(proxy = %node.proxy_addr, node = %node.node_id, "gatehouse data plane is running");
         node.wait_for_signal();
         tracing::info!("shutting down: finishing in-flight requests");

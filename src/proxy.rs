@@ -12,9 +12,11 @@ pub mod paths;
 mod pool;
 pub mod router;
 mod server;
+mod state;
 mod timeout_io;
 pub mod tls;
 
 pub use config::{CompiledConfig, HealthState, TargetHealthView};
 pub use health::run_active_checks;
-pub use server::{serve, spawn_worker, spawn_workers, Proxy};
+pub use server::{serve, spawn_worker, spawn_workers};
+pub use state::Proxy;

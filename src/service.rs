@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod config;
 pub mod identity;
 mod kong;
+pub mod records;
 pub mod runtime;
 
 pub use kong::{

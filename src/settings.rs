@@ -256,41 +256,6 @@ impl Settings {
         self.role == Role::DataPlane || matches!(self.command, Some(Command::DataPlane))
     }
 
-    /// The data-plane settings, checked: a node needs a control plane URL, a credential and a way
-    /// to recognise the control plane's CA.
-    pub fn node_options(&self) -> anyhow::Result<crate::cluster::NodeOptions> {
-        use crate::cluster::CaPin;
-        let n = &self.node;
-        let cp = n.control_plane.as_deref().ok_or_else(|| {
-            anyhow::anyhow!("a data plane needs --control-plane https://HOST:8005 (GATEHOUSE_CLUSTER_CONTROL_PLANE)")
-        })?;
-        let url = url::Url::parse(cp)
-            .map_err(|e| anyhow::anyhow!("--control-plane '{cp}' is not a URL: {e}"))?;
-        if url.scheme() != "https" || url.host_str().is_none() {
-            anyhow::bail!("--control-plane '{cp}' must be an https://HOST:PORT URL (cluster traffic is always TLS)");
-        }
-        let token = n.token.clone().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-            anyhow::anyhow!("a data plane needs --token (GATEHOUSE_CLUSTER_TOKEN): issue one under Runtime Manager > New Runtime Instance")
-        })?;
-        let pin = match (&n.ca_fingerprint, &n.ca_file) {
-            (Some(fp), _) => CaPin::parse_fingerprint(fp).map_err(|e| anyhow::anyhow!("--ca-fingerprint: {e}"))?,
-            (None, Some(path)) => CaPin::Pem(std::fs::read_to_string(path).map_err(|e| {
-                anyhow::anyhow!("reading --ca-file {}: {e}", path.display())
-            })?),
-            (None, None) => anyhow::bail!(
-                "a data plane needs --ca-fingerprint (GATEHOUSE_CLUSTER_CA_FINGERPRINT) or --ca-file to trust the control plane; the console's node command carries it"
-            ),
-        };
-        Ok(crate::cluster::NodeOptions {
-            control_plane: url,
-            token: token.trim().to_string(),
-            pin,
-            data_dir: self.data_dir.clone(),
-            max_frame: n.max_snapshot_bytes,
-            spool_bytes: n.telemetry_spool_bytes,
-        })
-    }
-
     /// Where the store lives. A URL the store cannot use is refused here, naming only its
     /// scheme: a PostgreSQL URL carries a password that must not reach a log.
     pub fn database_location(&self) -> anyhow::Result<crate::store::Location> {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::body;
-use super::group::GroupKey;
+use super::keys::GroupKey;
 use super::pagination::{list_body, PageQuery};
 use super::{ApiError, ApiResult, State};
 use crate::domain::{CaCertificate, Certificate, Entity, Sni, Target, Upstream};

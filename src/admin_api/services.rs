@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body;
-use super::group::{GroupKey, Key};
+use super::keys::{GroupKey, Key};
 use super::pagination::{list_body, PageQuery};
 use super::{ApiResult, State};
 use crate::domain::GatewayService;

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use uuid::Uuid;
 
+use super::hub::SnapshotHub;
 use super::wire::{self, Heartbeat, HeartbeatReply, Message, WireRecord};
 use crate::domain::now_secs;
 use crate::domain::runtime::{compatible, CredentialRefusal, DpCredential};
@@ -31,117 +32,6 @@ use crate::store::{InstanceReport, Store};
 pub const PING_EVERY: Duration = Duration::from_secs(10);
 const MAX_TELEMETRY_BODY: usize = 32 * 1024 * 1024;
 const MAX_SMALL_BODY: usize = 64 * 1024;
-
-/// A group's latest snapshot, encoded once for every node that follows it.
-pub struct Published {
-    pub hash: String,
-    pub frame: Bytes,
-}
-
-type Slot = watch::Sender<Option<Arc<Published>>>;
-
-/// The latest snapshot of every group some node follows. Followers read a `watch`, so a burst of
-/// changes reaches a slow node as one push of the newest state, never as a replay of stale ones.
-pub struct SnapshotHub {
-    store: Store,
-    groups: Mutex<HashMap<Uuid, Slot>>,
-}
-
-impl SnapshotHub {
-    pub fn new(store: Store) -> Arc<SnapshotHub> {
-        Arc::new(SnapshotHub {
-            store,
-            groups: Mutex::new(HashMap::new()),
-        })
-    }
-
-    fn slot(&self, group: Uuid) -> (watch::Receiver<Option<Arc<Published>>>, bool) {
-        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-        match groups.get(&group) {
-            Some(tx) => (tx.subscribe(), false),
-            None => {
-                let (tx, rx) = watch::channel(None);
-                groups.insert(group, tx);
-                (rx, true)
-            }
-        }
-    }
-
-    pub async fn subscribe(&self, group: Uuid) -> watch::Receiver<Option<Arc<Published>>> {
-        let (rx, new) = self.slot(group);
-        if new || rx.borrow().is_none() {
-            self.refresh(group).await;
-        }
-        rx
-    }
-
-    async fn refresh(&self, group: Uuid) {
-        let version = *self.store.subscribe().borrow();
-        let store = self.store.clone();
-        let exists = store
-            .run(move |s| async move {
-                match s.get_runtime_group(group).await {
-                    Ok(_) => Ok(true),
-                    Err(crate::store::StoreError::NotFound) => Ok(false),
-                    Err(e) => Err(e),
-                }
-            })
-            .await;
-        if let Ok(false) = exists {
-            // A deleted group's nodes are orphaned, not emptied: drop its slot so their
-            // streams end, and never push them an empty configuration.
-            self.groups
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&group);
-            tracing::info!(runtime_group = %group, "runtime group deleted: its nodes keep their last configuration");
-            return;
-        }
-        let built = crate::service::config::load(&self.store, group, version)
-            .await
-            .and_then(|snap| {
-                let frame = Message::snapshot(&snap).encode()?;
-                Ok(Published {
-                    hash: snap.hash,
-                    frame,
-                })
-            });
-        let published = match built {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, runtime_group = %group, "building a group snapshot for nodes failed; nodes keep the previous one");
-                return;
-            }
-        };
-        let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = groups.get(&group) {
-            tx.send_if_modified(|cur| {
-                if cur.as_ref().map(|c| c.hash.as_str()) == Some(published.hash.as_str()) {
-                    false
-                } else {
-                    *cur = Some(Arc::new(published));
-                    true
-                }
-            });
-        }
-    }
-
-    /// Rebuilds the followed groups after every committed change; changes that land during a
-    /// rebuild coalesce into one more.
-    pub async fn run(self: Arc<Self>) {
-        let mut changes = self.store.subscribe();
-        while changes.changed().await.is_ok() {
-            changes.borrow_and_update();
-            let groups: Vec<Uuid> = {
-                let g = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-                g.keys().copied().collect()
-            };
-            for group in groups {
-                self.refresh(group).await;
-            }
-        }
-    }
-}
 
 pub struct ControlPlane {
     store: Store,

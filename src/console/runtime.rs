@@ -2,7 +2,9 @@
 //! group's overview, its Runtime Instances, the New Runtime Instance flow that issues a node
 //! credential and shows the command to start a node, and the credentials themselves.
 
+mod credentials;
 mod gateway;
+mod group_routes;
 mod instances;
 
 use actix_web::http::StatusCode;
@@ -25,7 +27,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/runtime-groups/{rg}/edit", web::post().to(update_group))
         .route("/runtime-groups/{rg}/delete", web::post().to(delete_group))
         .configure(instances::configure)
-        .configure(gateway::configure);
+        .configure(credentials::configure)
+        .configure(gateway::configure)
+        .configure(group_routes::configure);
 }
 
 /// The group named in the path (`{rg}`: id, name, or `default`).

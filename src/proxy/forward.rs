@@ -18,7 +18,7 @@ use super::headers::{self, Forwarded};
 use super::paths::upstream_path;
 use super::pool::{ClientBody, ProxyError, Sent};
 use super::router::RequestView;
-use super::server::Proxy;
+use super::state::Proxy;
 use crate::telemetry::RequestRecord;
 
 /// What the proxy knows about the client connection a request arrived on.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::balancer::{Balancer, Outcome};
 use super::pool::Timeouts;
-use super::server::Proxy;
+use super::state::Proxy;
 use crate::domain::upstream::ActiveCheck;
 
 const TICK: Duration = Duration::from_millis(100);

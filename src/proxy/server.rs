@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -15,45 +14,17 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::body::ProxyBody;
-use super::config::CompiledConfig;
 use super::forward::{self, ConnInfo};
-use crate::snapshot::ConfigSnapshot;
+use super::state::Proxy;
 use crate::telemetry::Recorder;
-
-/// Shared proxy state: the configuration being served (swapped atomically) and the recorder.
-pub struct Proxy {
-    config: ArcSwap<CompiledConfig>,
-    pub recorder: Recorder,
-}
-
-impl Proxy {
-    pub fn new(initial: &ConfigSnapshot, recorder: Recorder) -> Arc<Proxy> {
-        Arc::new(Proxy {
-            config: ArcSwap::from_pointee(CompiledConfig::compile(initial, None)),
-            recorder,
-        })
-    }
-
-    pub fn current(&self) -> Arc<CompiledConfig> {
-        self.config.load_full()
-    }
-
-    /// Compiles and swaps in a new snapshot; requests already running keep the one they loaded.
-    pub fn apply(&self, snap: &ConfigSnapshot) {
-        let previous = self.config.load();
-        if previous.hash == snap.hash && previous.version != 0 {
-            return;
-        }
-        let next = CompiledConfig::compile(snap, Some(&previous));
-        tracing::info!(config.version = snap.version, config.hash = %snap.hash, routes = snap.routes.len(), "proxy configuration applied");
-        self.config.store(Arc::new(next));
-    }
-}
 
 /// Serves the proxy on `listener` until `shutdown` turns true, then drains open connections.
 /// With `tls`, every connection first completes a TLS handshake (certificate chosen by SNI).
@@ -254,7 +225,7 @@ pub fn spawn_worker(
                     None
                 }
             };
-            let tls_task = tls.and_then(|l| match super::tls::server_config(proxy.clone()) {
+            let tls_task = tls.and_then(|l| match server_config(proxy.clone()) {
                 Ok(cfg) => Some(tokio::spawn(serve(l, proxy.clone(), shutdown.clone(), Some(TlsAcceptor::from(cfg))))),
                 Err(e) => {
                     tracing::error!(error = %e, "TLS listener not started");
@@ -272,6 +243,40 @@ pub fn spawn_worker(
             Recorder::flush_thread();
         });
     })
+}
+
+/// Resolves the server certificate from whatever configuration the proxy serves right now.
+pub struct SniResolver {
+    proxy: Arc<Proxy>,
+    fallback: Option<Arc<CertifiedKey>>,
+}
+
+impl std::fmt::Debug for SniResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SniResolver")
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        hello
+            .server_name()
+            .and_then(|name| self.proxy.current().certs.find(name))
+            .or_else(|| self.fallback.clone())
+    }
+}
+
+/// The TLS listener's configuration: certificates by SNI, ALPN h2 then http/1.1.
+pub fn server_config(proxy: Arc<Proxy>) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let mut cfg = ServerConfig::builder_with_provider(super::tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver {
+            proxy,
+            fallback: super::tls::fallback_certificate(),
+        }));
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
 }
 
 #[cfg(test)]

@@ -8,17 +8,16 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, ResolvesServerCert};
+
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use uuid::Uuid;
 
-use super::server::Proxy;
 use crate::domain::certificate::{parse_certs, parse_key};
 use crate::domain::{CaCertificate, Certificate, Sni};
 
-fn provider() -> Arc<CryptoProvider> {
+pub(super) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -96,40 +95,6 @@ impl CertIndex {
         let (head, _) = name.rsplit_once('.')?;
         self.prefix.get(head).cloned()
     }
-}
-
-/// Resolves the server certificate from whatever configuration the proxy serves right now.
-pub struct SniResolver {
-    proxy: Arc<Proxy>,
-    fallback: Option<Arc<CertifiedKey>>,
-}
-
-impl std::fmt::Debug for SniResolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SniResolver")
-    }
-}
-
-impl ResolvesServerCert for SniResolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        hello
-            .server_name()
-            .and_then(|name| self.proxy.current().certs.find(name))
-            .or_else(|| self.fallback.clone())
-    }
-}
-
-/// The TLS listener's configuration: certificates by SNI, ALPN h2 then http/1.1.
-pub fn server_config(proxy: Arc<Proxy>) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let mut cfg = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver {
-            proxy,
-            fallback: fallback_certificate(),
-        }));
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
 }
 
 /// One upstream TLS setting, as a comparable key so services that share it share a config.

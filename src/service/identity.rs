@@ -19,6 +19,11 @@ pub async fn ensure_user(store: &Store, email: &str, hash: &str) -> Result<bool>
     Ok(true)
 }
 
+/// The token with this hash, if any; records when it was used.
+pub async fn authenticate_token(store: &Store, token_hash: &str) -> Result<Option<Uuid>> {
+    Ok(store.use_admin_token(token_hash).await?)
+}
+
 /// Registers a token by its hash; the token itself is never stored.
 pub async fn create_token(
     store: &Store,

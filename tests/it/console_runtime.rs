@@ -308,7 +308,7 @@ async fn a_node_started_with_the_new_instance_command_is_listed_in_sync() {
     settings.node.token = Some(token);
     settings.node.ca_fingerprint = Some(fingerprint);
     settings.role = gatehouse::settings::Role::DataPlane;
-    let node = std::thread::spawn(move || gatehouse::cluster::start_node(settings))
+    let node = std::thread::spawn(move || gatehouse::app::start_node(settings))
         .join()
         .expect("thread")
         .expect("node starts");

@@ -1,0 +1,147 @@
+use super::*;
+use crate::telemetry::RequestRecord;
+
+fn record(ts_ms: i64, version: Uuid, status: u16) -> RequestRecord {
+    RequestRecord {
+        ts_ms,
+        runtime_group_id: Uuid::nil(),
+        service_id: Some(Uuid::from_u128(1)),
+        route_id: Some(Uuid::from_u128(2)),
+        version_id: Some(version),
+        method: http::Method::GET,
+        status,
+        latency_ms: 3,
+        upstream_latency_ms: Some(1),
+        bytes_in: 0,
+        bytes_out: 10,
+    }
+}
+
+#[tokio::test]
+async fn unrouted_requests_of_two_groups_are_kept_apart() {
+    let dir = tempfile_dir();
+    let store = Store::open_file(&dir.join("t.db")).await.expect("open");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let unrouted = |group: Uuid| RequestRecord {
+        runtime_group_id: group,
+        service_id: None,
+        route_id: None,
+        version_id: None,
+        ..record(now, Uuid::nil(), 404)
+    };
+    store
+        .insert_request_records(Uuid::nil(), &[unrouted(a), unrouted(b), unrouted(b)])
+        .await
+        .expect("insert");
+    assert_eq!(
+        store
+            .group_summary(a, now - 60_000)
+            .await
+            .expect("a")
+            .requests,
+        1
+    );
+    assert_eq!(
+        store
+            .group_summary(b, now - 60_000)
+            .await
+            .expect("b")
+            .requests,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_resent_node_batch_is_counted_once() {
+    let dir = tempfile_dir();
+    let store = Store::open_file(&dir.join("t.db")).await.expect("open");
+    let (v, node) = (Uuid::new_v4(), Uuid::new_v4());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let batch = vec![record(now, v, 200), record(now, v, 502)];
+    assert!(store
+        .ingest_node_batch("b1", node, &batch)
+        .await
+        .expect("first"));
+    assert!(!store
+        .ingest_node_batch("b1", node, &batch)
+        .await
+        .expect("resent"));
+    assert!(store
+        .ingest_node_batch("b2", node, &batch[..1])
+        .await
+        .expect("second"));
+    let traffic = store
+        .node_traffic_since(now - 60_000)
+        .await
+        .expect("traffic");
+    let t = traffic.get(&node).copied().unwrap_or_default();
+    assert_eq!((t.requests, t.errors), (3, 1));
+    assert_eq!(
+        store
+            .status_counts_for_version(v, 0)
+            .await
+            .expect("counts")
+            .iter()
+            .map(|c| c.count)
+            .sum::<i64>(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn rollups_count_per_status_and_survive_pruning() {
+    let dir = tempfile_dir();
+    let store = Store::open_file(&dir.join("t.db")).await.expect("open");
+    let v = Uuid::new_v4();
+    let now = 100 * 60_000;
+    let batch = vec![
+        record(now, v, 200),
+        record(now + 1, v, 200),
+        record(now + 2, v, 404),
+    ];
+    store
+        .insert_request_records(Uuid::nil(), &[record(now - 10 * 60_000, v, 500)])
+        .await
+        .expect("insert old");
+    store
+        .insert_request_records(Uuid::nil(), &batch)
+        .await
+        .expect("insert");
+    assert_eq!(
+        store.list_request_records(now).await.expect("list"),
+        batch,
+        "raw records read back as written"
+    );
+    let counts = store
+        .status_counts_for_version(v, now - 5 * 60_000)
+        .await
+        .expect("counts");
+    assert_eq!(
+        counts,
+        vec![
+            StatusCount {
+                status: 200,
+                count: 2
+            },
+            StatusCount {
+                status: 404,
+                count: 1
+            }
+        ]
+    );
+    assert_eq!(store.prune_request_records(now).await.expect("prune"), 1);
+    let counts = store.status_counts_for_version(v, 0).await.expect("counts");
+    assert_eq!(
+        counts.iter().map(|c| c.count).sum::<i64>(),
+        4,
+        "rollups are not pruned with raw records"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gatehouse-test-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
