@@ -5,6 +5,7 @@
 # The README's test command. Extra arguments go to both `cargo test` runs (a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets "$@"
