@@ -470,10 +470,16 @@ async fn routes_crud_and_service_references() {
         .admin_json(Method::DELETE, "/services/s", Value::Null)
         .await;
     assert_eq!(
-        (status, body["name"].as_str()),
-        (400, Some("foreign key violation")),
-        "a service with routes is not deleted"
+        body,
+        serde_json::json!({
+            "code": 4,
+            "name": "foreign key violation",
+            "message": "an existing 'routes' entity references this 'services' entity",
+            "fields": { "@referenced_by": "routes" }
+        }),
+        "a service with routes is not deleted, in Kong's words"
     );
+    assert_eq!(status, 400);
 
     for r in ["by-id", "by-name", "nested", "form-svc", "put-route"] {
         let resp = app
