@@ -48,7 +48,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     // Background work (the store's connections, snapshots, telemetry, the echo upstream) runs
     // on a small runtime of its own; the proxy gets one single-threaded runtime per worker.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .thread_name("gatehouse-ctl")
         .enable_all()
         .build()

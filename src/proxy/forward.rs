@@ -15,7 +15,7 @@ use super::balancer::{fnv, Algorithm, Balancer, HashKey, HashOn, Outcome, Target
 use super::body::{Completion, InFlight, ProxyBody, UpstreamBody};
 use super::config::{CompiledConfig, RouteTarget, ServiceTarget};
 use super::headers::{self, Forwarded};
-use super::paths::upstream_path;
+use super::paths::{normalize, upstream_path};
 use super::pool::{ClientBody, ProxyError, Sent};
 use super::router::RequestView;
 use super::state::Proxy;
@@ -77,7 +77,20 @@ pub async fn handle(
     });
     let host_owned: Option<&str> = host_value.as_ref().and_then(|v| v.to_str().ok());
     let original_uri = req.uri().clone();
-    let path = original_uri.path();
+    // Routed and forwarded on the normalized path, so `/mock/../admin` is `/admin`.
+    let normalized = match normalize(original_uri.path()) {
+        Ok(p) => p,
+        Err(_) => {
+            return error(
+                &proxy,
+                record,
+                started,
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+            );
+        }
+    };
+    let path: &str = &normalized;
     let found = config.router.find(&RequestView {
         method: req.method().as_str(),
         host: host_owned,

@@ -14,6 +14,7 @@ mod console_upstreams;
 mod helpers;
 mod lifecycle;
 mod metrics;
+mod paths;
 mod procs;
 mod protocols;
 mod proxy;

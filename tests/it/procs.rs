@@ -99,28 +99,35 @@ impl ControlPlane {
         Self::start_on(dir, crate::backend::database_url().await).await
     }
 
-    /// Starts on a given database (control planes sharing one PostgreSQL).
+    /// Starts on a given database (control planes sharing one PostgreSQL). Ports are picked
+    /// free but another test may take one before the process binds it: then new ones are picked.
     pub(crate) async fn start_on(dir: &Path, database: Option<String>) -> ControlPlane {
-        let (admin_port, cluster_port, proxy_port, console_port) =
-            (free_port(), free_port(), free_port(), free_port());
-        let mut cp = ControlPlane {
-            proc: Proc {
-                child: None,
-                log: dir.join("cp.log"),
-            },
-            dir: dir.to_path_buf(),
-            admin: format!("http://127.0.0.1:{admin_port}"),
-            cluster_port,
-            proxy_port,
-            console_port,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("client"),
-            database,
-        };
-        cp.restart().await;
-        cp
+        let mut attempt = 0;
+        loop {
+            let (admin_port, cluster_port, proxy_port, console_port) =
+                (free_port(), free_port(), free_port(), free_port());
+            let mut cp = ControlPlane {
+                proc: Proc {
+                    child: None,
+                    log: dir.join("cp.log"),
+                },
+                dir: dir.to_path_buf(),
+                admin: format!("http://127.0.0.1:{admin_port}"),
+                cluster_port,
+                proxy_port,
+                console_port,
+                client: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .expect("client"),
+                database: database.clone(),
+            };
+            match cp.try_start().await {
+                Ok(()) => return cp,
+                Err(log) if attempt < 3 && log.contains("gatehouse: binding the") => attempt += 1,
+                Err(log) => panic!("control plane failed: {log}"),
+            }
+        }
     }
 
     /// The control plane's store, opened from the test (as a second process would).
@@ -136,6 +143,14 @@ impl ControlPlane {
 
     /// Starts (again) on the same ports and data dir.
     pub(crate) async fn restart(&mut self) {
+        if let Err(log) = self.try_start().await {
+            panic!("control plane failed: {log}");
+        }
+    }
+
+    /// Spawns the process and waits until its Admin API answers; `Err` with its log when it
+    /// exits with a fatal error (the one `gatehouse: …` line) or does not come up in 20 s.
+    async fn try_start(&mut self) -> Result<(), String> {
         let admin_port = self.admin.rsplit(':').next().unwrap_or("0").to_string();
         let any = |p: u16| format!("127.0.0.1:{p}");
         let mut env = vec![
@@ -150,28 +165,24 @@ impl ControlPlane {
         if let Some(url) = &self.database {
             env.push(("GATEHOUSE_DATABASE_URL", url.clone()));
         }
+        let before = std::fs::read_to_string(&self.proc.log).map_or(0, |t| t.len());
         self.proc = Proc::spawn(&self.dir, "cp", &[], &env);
-        let client = self.client.clone();
         let url = format!("{}/status", self.admin);
-        let log = self.proc.log.clone();
-        eventually(
-            Duration::from_secs(20),
-            "the control plane to start",
-            || {
-                let (client, url, log) = (client.clone(), url.clone(), log.clone());
-                async move {
-                    match client.get(&url).bearer_auth(TOKEN).send().await {
-                        Ok(r) if r.status() == 200 => Some(()),
-                        _ => {
-                            let text = std::fs::read_to_string(&log).unwrap_or_default();
-                            assert!(!text.contains("Error:"), "control plane failed: {text}");
-                            None
-                        }
-                    }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = self.client.get(&url).bearer_auth(TOKEN).send().await {
+                if r.status() == 200 {
+                    return Ok(());
                 }
-            },
-        )
-        .await;
+            }
+            let log = std::fs::read_to_string(&self.proc.log).unwrap_or_default();
+            let this_run = log.get(before..).unwrap_or("");
+            if this_run.lines().any(|l| l.starts_with("gatehouse: ")) || Instant::now() > deadline {
+                self.proc.kill();
+                return Err(this_run.to_string());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub(crate) async fn admin(
