@@ -67,10 +67,7 @@ fn pg_bin() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    crate::helpers::closed_port()
 }
 
 impl PgServer {

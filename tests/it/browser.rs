@@ -409,10 +409,7 @@ fn is_no_such_element(e: &anyhow::Error) -> bool {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    crate::helpers::closed_port()
 }
 
 impl Browser {

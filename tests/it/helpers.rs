@@ -285,9 +285,26 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
 }
 
 /// A loopback port nothing listens on: bound, read, released.
+/// A port nothing listens on right now, for a process the test starts later. Taken below the
+/// kernel's ephemeral range (32768 and up), where outgoing connections of other tests never
+/// land, and handed out once per test process, so two tests never get the same one.
 pub fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Start at a per-process offset so test processes running side by side spread out.
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 600) as u16 * 20,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    loop {
+        let p = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p = if p >= 32_000 { 20_000 + p % 12_000 } else { p };
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
 }
 
 /// Polls `url` with a tight loop until it answers `status`; panics after 5 s.
