@@ -7,7 +7,7 @@ RUN cargo build --release --locked && strip target/release/gatehouse
 
 FROM debian:bookworm-slim
 RUN useradd --system --home-dir /data --shell /usr/sbin/nologin gatehouse \
- && mkdir -p /data && chown gatehouse /data
+ && mkdir -p /data && chown gatehouse /data && chmod 700 /data
 COPY --from=build /src/target/release/gatehouse /usr/local/bin/gatehouse
 USER gatehouse
 ENV GATEHOUSE_DATA_DIR=/data \

@@ -49,7 +49,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 UP=18080; NGX=18081; HAP=18082; GH=18000; ADMIN=18001; CONSOLE=18002
-TOKEN=bench-token-$$
+TOKEN=bench-token-$$-0123456789abcdef0123456789
 
 # The upstream and the nginx proxy are separate nginx instances, each with a worker per core. In
 # one instance, nginx's proxied requests could be answered by the same worker process without a

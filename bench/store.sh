@@ -85,7 +85,7 @@ run_backend() {
   [ "$backend" = postgres ] && db=$(start_pg)
   local P A C
   P=$(free_port); A=$(free_port); C=$(free_port)
-  mkdir -p "$WORK/$backend"
+  mkdir -m 700 -p "$WORK/$backend"
   env GATEHOUSE_DATA_DIR="$WORK/$backend" ${db:+GATEHOUSE_DATABASE_URL=$db} \
     GATEHOUSE_PROXY_LISTEN=127.0.0.1:$P GATEHOUSE_PROXY_TLS_LISTEN=127.0.0.1:$(free_port) \
     GATEHOUSE_ADMIN_LISTEN=127.0.0.1:$A GATEHOUSE_CONSOLE_LISTEN=127.0.0.1:$C \

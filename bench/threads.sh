@@ -20,12 +20,12 @@ NGX
 "$(command -v nginx || echo /usr/sbin/nginx)" -c "$WORK/n.conf"
 GATEHOUSE_DATA_DIR="$WORK/gh" GATEHOUSE_PROXY_LISTEN=127.0.0.1:19000 GATEHOUSE_PROXY_TLS_LISTEN=127.0.0.1:0 \
 GATEHOUSE_ADMIN_LISTEN=127.0.0.1:19001 GATEHOUSE_CONSOLE_LISTEN=127.0.0.1:0 GATEHOUSE_CLUSTER_LISTEN=127.0.0.1:0 \
-GATEHOUSE_ECHO_LISTEN=127.0.0.1:0 GATEHOUSE_BOOTSTRAP_TOKEN=tk GATEHOUSE_ANALYTICS="${ANALYTICS:-on}" \
+GATEHOUSE_ECHO_LISTEN=127.0.0.1:0 GATEHOUSE_BOOTSTRAP_TOKEN=threads-bench-token-0123456789abcdef GATEHOUSE_ANALYTICS="${ANALYTICS:-on}" \
 GATEHOUSE_LOG=warn target/release/gatehouse &
 PID=$!
-for _ in $(seq 1 100); do curl -s -o /dev/null -H "Authorization: Bearer tk" localhost:19001/status && break; sleep 0.05; done
-curl -s -o /dev/null -H "Authorization: Bearer tk" -X POST localhost:19001/services -d name=b -d url=http://127.0.0.1:19080
-curl -s -o /dev/null -H "Authorization: Bearer tk" -X POST localhost:19001/services/b/routes -d name=b -d 'paths[]=/b'
+for _ in $(seq 1 100); do curl -s -o /dev/null -H "Authorization: Bearer threads-bench-token-0123456789abcdef" localhost:19001/status && break; sleep 0.05; done
+curl -s -o /dev/null -H "Authorization: Bearer threads-bench-token-0123456789abcdef" -X POST localhost:19001/services -d name=b -d url=http://127.0.0.1:19080
+curl -s -o /dev/null -H "Authorization: Bearer threads-bench-token-0123456789abcdef" -X POST localhost:19001/services/b/routes -d name=b -d 'paths[]=/b'
 sleep 0.5
 wrk -t2 -c64 -d3s http://127.0.0.1:19000/b > /dev/null
 snap() { for t in /proc/$PID/task/*; do s=($(sed 's/.*) //' "$t/stat")); echo "$(tr ' ' '_' < "$t/comm") $(( s[11] + s[12] ))"; done \

@@ -2,6 +2,7 @@
 //! data-plane`), with the listeners and signal handling both share.
 
 mod control_plane;
+mod data_dir;
 mod data_plane;
 
 use std::net::{SocketAddr, TcpListener};

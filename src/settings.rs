@@ -98,6 +98,14 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub bootstrap_token: Option<String>,
+    /// Start even when the data dir is readable by other users (it holds secrets).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_ALLOW_SHARED_DATA_DIR",
+        default_value_t = false
+    )]
+    pub allow_shared_data_dir: bool,
     /// Worker threads for the proxy runtime (default: one per core).
     #[arg(long, global = true, env = "GATEHOUSE_PROXY_WORKERS")]
     pub proxy_workers: Option<usize>,
@@ -228,6 +236,7 @@ impl Settings {
             admin_email: None,
             admin_password: None,
             bootstrap_token: None,
+            allow_shared_data_dir: false,
             proxy_workers: Some(2),
             role: Role::Traditional,
             analytics: OnOff::On,
@@ -254,6 +263,17 @@ impl Settings {
 
     pub fn is_data_plane(&self) -> bool {
         self.role == Role::DataPlane || matches!(self.command, Some(Command::DataPlane))
+    }
+
+    /// A bootstrap token is a long-lived credential: short ones are refused.
+    pub fn check_bootstrap_token(&self) -> anyhow::Result<()> {
+        match &self.bootstrap_token {
+            Some(t) if t.chars().count() < 32 => anyhow::bail!(
+                "GATEHOUSE_BOOTSTRAP_TOKEN must be at least 32 characters (it has {})",
+                t.chars().count()
+            ),
+            _ => Ok(()),
+        }
     }
 
     /// Where the store lives. A URL the store cannot use is refused here, naming only its

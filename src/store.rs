@@ -22,7 +22,7 @@ pub use analytics::{
 };
 pub use db::{Backend, Conn, Location, Page, TagFilter, Tx};
 pub use entities::EntityFilter;
-pub use identity::{AdminToken, User};
+pub use identity::{AdminToken, TokenSeed, User};
 pub use runtime::{InstanceReport, NodeTraffic};
 
 #[derive(Debug, thiserror::Error)]

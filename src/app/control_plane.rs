@@ -16,6 +16,7 @@ use crate::proxy::Proxy;
 use crate::settings::Settings;
 use crate::store::InstanceReport;
 use crate::store::Store;
+use crate::store::TokenSeed;
 use crate::{admin_api, console, echo, security, service, telemetry};
 
 pub struct RunningApp {
@@ -41,8 +42,8 @@ pub struct RunningApp {
 }
 
 pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    super::data_dir::prepare(&settings.data_dir, settings.allow_shared_data_dir)?;
+    settings.check_bootstrap_token()?;
     let location = settings.database_location()?;
 
     // Background work (the store's connections, snapshots, telemetry, the echo upstream) runs
@@ -58,6 +59,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             .await
             .with_context(|| format!("opening the database {}", location.redacted()))?;
         seed(&store, &settings).await?;
+        super::data_dir::restrict_files(&settings.data_dir)?;
         if store.backend() == crate::store::Backend::Sqlite {
             // One control plane per SQLite file: no node can be connected to it yet. On a
             // shared PostgreSQL, nodes connected to the other control planes still are.
@@ -368,9 +370,12 @@ async fn seed(store: &Store, settings: &Settings) -> anyhow::Result<()> {
     }
     if let Some(token) = &settings.bootstrap_token {
         let hash = security::hash_token(token);
-        if store.use_admin_token(&hash).await?.is_none() {
-            service::identity::create_token(store, "bootstrap", &hash, None).await?;
-            tracing::info!("registered the bootstrap Admin API token");
+        match service::identity::seed_token_once(store, "bootstrap", &hash).await? {
+            TokenSeed::Created => tracing::info!("registered the bootstrap Admin API token"),
+            TokenSeed::Active => {}
+            TokenSeed::Retired => tracing::warn!(
+                "GATEHOUSE_BOOTSTRAP_TOKEN is set but that token was registered before and has since been revoked: it stays revoked (unset the variable)"
+            ),
         }
     }
     Ok(())

@@ -35,10 +35,10 @@ pub struct RunningNode {
 /// the control plane from there.
 pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
     let opts = node_options(&settings)?;
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    super::data_dir::prepare(&settings.data_dir, settings.allow_shared_data_dir)?;
     let identity =
         node::Identity::load_or_create(&settings.data_dir).context("loading the node id")?;
+    super::data_dir::restrict_files(&settings.data_dir)?;
     let proxy_l = bind(settings.proxy_listen, "proxy")?;
     let proxy_tls_l = bind(settings.proxy_tls_listen, "proxy TLS")?;
     let status_l = settings

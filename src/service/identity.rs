@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::{Result, ServiceError};
-use crate::store::{AdminToken, Store, User};
+use crate::store::{AdminToken, Store, TokenSeed, User};
 
 /// The organization's first admin (the setup page); `None` when someone was first already.
 pub async fn create_first_admin(store: &Store, email: &str, hash: &str) -> Result<Option<User>> {
@@ -22,6 +22,12 @@ pub async fn ensure_user(store: &Store, email: &str, hash: &str) -> Result<bool>
 /// The token with this hash, if any; records when it was used.
 pub async fn authenticate_token(store: &Store, token_hash: &str) -> Result<Option<Uuid>> {
     Ok(store.use_admin_token(token_hash).await?)
+}
+
+/// Registers a seeded token (GATEHOUSE_BOOTSTRAP_TOKEN) the first time it is seen, and never
+/// again: a token revoked once stays revoked across restarts.
+pub async fn seed_token_once(store: &Store, name: &str, token_hash: &str) -> Result<TokenSeed> {
+    Ok(store.seed_token_once(name, token_hash).await?)
 }
 
 /// Registers a token by its hash; the token itself is never stored.

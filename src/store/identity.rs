@@ -30,7 +30,57 @@ fn user_row(r: &AnyRow) -> StoreResult<User> {
     })
 }
 
+/// What seeding a token found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSeed {
+    /// Registered now.
+    Created,
+    /// Already registered and not revoked.
+    Active,
+    /// Registered once and revoked since: left revoked.
+    Retired,
+}
+
 impl Store {
+    /// Registers a seeded token the first time its hash is seen, remembering that it was, in
+    /// one transaction.
+    pub async fn seed_token_once(&self, name: &str, token_hash: &str) -> StoreResult<TokenSeed> {
+        let mut tx = self.begin().await?;
+        let active: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_one(&mut *tx)
+                .await?;
+        if active > 0 {
+            return Ok(TokenSeed::Active);
+        }
+        let marker = format!("seeded_token:{token_hash}");
+        let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE key = $1")
+            .bind(&marker)
+            .fetch_one(&mut *tx)
+            .await?;
+        if seen > 0 {
+            return Ok(TokenSeed::Retired);
+        }
+        sqlx::query(
+            "INSERT INTO admin_tokens (id, name, token_hash, created_by, created_at) VALUES ($1, $2, $3, NULL, $4)",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(name)
+        .bind(token_hash)
+        .bind(now_secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "admin_tokens"))?;
+        sqlx::query("INSERT INTO secrets (key, value) VALUES ($1, $2)")
+            .bind(&marker)
+            .bind(now_secs().to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(TokenSeed::Created)
+    }
+
     pub async fn count_users(&self) -> StoreResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(self.read())

@@ -303,7 +303,7 @@ async fn a_node_started_with_the_new_instance_command_is_listed_in_sync() {
 
     // Start a node in-process with exactly the command's settings.
     let dir = tempfile::tempdir().expect("dir");
-    let mut settings = gatehouse::settings::Settings::ephemeral(dir.path().to_path_buf());
+    let mut settings = gatehouse::settings::Settings::ephemeral(dir.path().join("node"));
     settings.node.control_plane = Some(cluster);
     settings.node.token = Some(token);
     settings.node.ca_fingerprint = Some(fingerprint);

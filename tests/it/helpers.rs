@@ -28,7 +28,7 @@ use tokio::sync::watch;
 
 pub const EMAIL: &str = "admin@example.com";
 pub const PASSWORD: &str = "correct-horse-battery";
-pub const TOKEN: &str = "ghp_test_bootstrap_token";
+pub const TOKEN: &str = "ghp_test_bootstrap_token_0123456789abcdef";
 
 pub struct TestApp {
     app: Option<RunningApp>,
@@ -49,7 +49,8 @@ impl TestApp {
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Settings) + Send + 'static) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut settings = Settings::ephemeral(dir.path().to_path_buf());
+        // A data dir the app creates itself (private), as on a fresh install.
+        let mut settings = Settings::ephemeral(dir.path().join("data"));
         settings.admin_email = Some(EMAIL.into());
         settings.admin_password = Some(PASSWORD.into());
         settings.bootstrap_token = Some(TOKEN.into());
@@ -83,6 +84,11 @@ impl TestApp {
     pub fn stop_in_background(&mut self) -> std::thread::JoinHandle<()> {
         let app = self.app.take().expect("running");
         std::thread::spawn(move || app.shutdown())
+    }
+
+    /// The app's data dir (a private temp dir).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
     }
 
     pub fn running(&self) -> &RunningApp {

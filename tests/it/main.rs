@@ -19,5 +19,6 @@ mod procs;
 mod protocols;
 mod proxy;
 mod scale_out;
+mod secrets_at_rest;
 mod telemetry_stop;
 mod upstreams;

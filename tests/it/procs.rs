@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::eventually;
 
-pub(crate) const TOKEN: &str = "ghp_cluster_test_token";
+pub(crate) const TOKEN: &str = "ghp_cluster_test_token_0123456789abcdef";
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 pub(crate) fn free_port() -> u16 {
@@ -26,7 +26,15 @@ pub(crate) struct Proc {
 
 impl Proc {
     pub(crate) fn spawn(dir: &Path, name: &str, args: &[&str], env: &[(&str, String)]) -> Proc {
-        std::fs::create_dir_all(dir).expect("data dir");
+        // Private, as the process requires of a data dir that holds secrets.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .expect("data dir");
+        }
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -170,8 +178,9 @@ impl ControlPlane {
         let url = format!("{}/status", self.admin);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
+            // Up when the Admin API answers at all (401: a test revoked this token).
             if let Ok(r) = self.client.get(&url).bearer_auth(TOKEN).send().await {
-                if r.status() == 200 {
+                if r.status() == 200 || r.status() == 401 {
                     return Ok(());
                 }
             }
