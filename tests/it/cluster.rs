@@ -324,7 +324,7 @@ fn a_node_without_a_pinned_ca_or_token_refuses_to_start() {
             "--token",
             "t",
         ])
-        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env("GATEHOUSE_DATA_DIR", dir.path().join("node"))
         .env_remove("GATEHOUSE_CLUSTER_CA_FINGERPRINT")
         .output()
         .expect("run");
@@ -339,7 +339,7 @@ fn a_node_without_a_pinned_ca_or_token_refuses_to_start() {
             "--token",
             "t",
         ])
-        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env("GATEHOUSE_DATA_DIR", dir.path().join("node"))
         .output()
         .expect("run");
     assert!(String::from_utf8_lossy(&out.stderr).contains("https://"));

@@ -112,18 +112,27 @@ async fn malformed_requests_get_400_and_the_proxy_keeps_serving() {
 
 /// Runs the real binary with `env` and returns (exit code, stderr) once it exits.
 fn run_failing(env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let root = tempfile::tempdir().expect("temp dir");
+    // A private data dir, as the process requires of one that already exists.
+    let dir = root.path().join("data");
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .expect("data dir");
+    }
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.env_clear()
-        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env("GATEHOUSE_DATA_DIR", &dir)
         .env("NO_COLOR", "1")
         .env("RUST_BACKTRACE", "1");
     for (k, v) in env {
-        cmd.env(k, v.replace("{dir}", &dir.path().display().to_string()));
+        cmd.env(k, v.replace("{dir}", &dir.display().to_string()));
     }
     if let Some((_, path)) = env.iter().find(|(k, _)| *k == "CORRUPT") {
         std::fs::write(
-            path.replace("{dir}", &dir.path().display().to_string()),
+            path.replace("{dir}", &dir.display().to_string()),
             "this is not an SQLite database, not even close; it is only text".repeat(20),
         )
         .expect("write corrupt file");

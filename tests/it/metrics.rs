@@ -188,9 +188,12 @@ async fn json_access_log_has_a_line_per_request() {
     let (admin, proxy) = (crate::helpers::closed_port(), crate::helpers::closed_port());
     let out = std::fs::File::create(dir.path().join("stdout")).expect("file");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env("GATEHOUSE_DATA_DIR", dir.path().join("data"))
         .env("GATEHOUSE_ACCESS_LOG", "json")
-        .env("GATEHOUSE_BOOTSTRAP_TOKEN", "ghp_access_log_test")
+        .env(
+            "GATEHOUSE_BOOTSTRAP_TOKEN",
+            "ghp_access_log_test_0123456789abcdef",
+        )
         .env("GATEHOUSE_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
         .env("GATEHOUSE_PROXY_LISTEN", format!("127.0.0.1:{proxy}"))
         .env("GATEHOUSE_PROXY_TLS_LISTEN", "127.0.0.1:0")
