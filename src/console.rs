@@ -3,6 +3,7 @@
 //! render. Every page's content comes from one template; htmx requests get just that content,
 //! full loads get it inside the layout.
 
+mod account;
 mod analytics;
 mod assets;
 mod auth;
@@ -50,6 +51,7 @@ pub struct State {
     pub session_key: actix_web::cookie::Key,
     pub throttle: Arc<Mutex<HashMap<String, auth::Attempts>>>,
     pub cluster: Arc<crate::cluster::ClusterInfo>,
+    pub session_limits: crate::service::identity::SessionLimits,
 }
 
 impl State {
@@ -60,6 +62,7 @@ impl State {
         echo_url: String,
         key_hex: &str,
         cluster: Arc<crate::cluster::ClusterInfo>,
+        session_limits: crate::service::identity::SessionLimits,
     ) -> anyhow::Result<State> {
         let bytes = hex::decode(key_hex)?;
         let session_key = actix_web::cookie::Key::try_from(bytes.as_slice())?;
@@ -71,6 +74,7 @@ impl State {
             session_key,
             throttle: Arc::default(),
             cluster,
+            session_limits,
         })
     }
 }
@@ -119,6 +123,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .configure(runtime::configure)
         .configure(analytics::configure)
         .configure(tokens::configure)
+        .configure(account::configure)
         // Registered last: a scope answers every path under its prefix, so the group pages
         // above must match first.
         .service(

@@ -98,6 +98,12 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub bootstrap_token: Option<String>,
+    /// Console sessions end after this many seconds without a request (default 8 h).
+    #[arg(long, global = true, env = "GATEHOUSE_SESSION_IDLE_TIMEOUT", default_value_t = 8 * 3600)]
+    pub session_idle_timeout_secs: i64,
+    /// Console sessions end this many seconds after sign-in, used or not (default 7 days).
+    #[arg(long, global = true, env = "GATEHOUSE_SESSION_MAX_AGE", default_value_t = 7 * 86_400)]
+    pub session_max_age_secs: i64,
     /// Start even when the data dir is readable by other users (it holds secrets).
     #[arg(
         long,
@@ -237,6 +243,8 @@ impl Settings {
             admin_password: None,
             bootstrap_token: None,
             allow_shared_data_dir: false,
+            session_idle_timeout_secs: 8 * 3600,
+            session_max_age_secs: 7 * 86_400,
             proxy_workers: Some(2),
             role: Role::Traditional,
             analytics: OnOff::On,

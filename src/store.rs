@@ -9,6 +9,7 @@ pub mod entities;
 mod identity;
 mod migrate;
 mod runtime;
+mod sessions;
 mod watch_changes;
 
 use std::future::Future;

@@ -234,6 +234,10 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         metrics: metrics.clone(),
         cluster: cluster_info.clone(),
         session_key,
+        session_limits: crate::service::identity::SessionLimits {
+            idle_secs: settings.session_idle_timeout_secs,
+            max_age_secs: settings.session_max_age_secs,
+        },
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let web_thread = std::thread::Builder::new()
@@ -291,6 +295,7 @@ struct WebParts {
     metrics: Arc<telemetry::Metrics>,
     cluster: Arc<ClusterInfo>,
     session_key: String,
+    session_limits: crate::service::identity::SessionLimits,
 }
 
 impl WebParts {
@@ -302,6 +307,7 @@ impl WebParts {
             self.echo_url.clone(),
             &self.session_key,
             self.cluster.clone(),
+            self.session_limits,
         )
     }
 

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::session::{csrf_token, sign_in, CsrfForm};
+use super::session::{csrf_token, end_session, sign_in, CsrfForm};
 use super::{see_other, ConsoleError, Page, PageResult, State};
 use crate::domain::FieldErrors;
 use crate::security;
@@ -112,7 +112,7 @@ async fn create_admin(
             .await;
         match user {
             Ok(Some(user)) => {
-                sign_in(&session, user.id, &user.email)?;
+                sign_in(&session, &state, user.id).await?;
                 tracing::info!(user.email = %user.email, "organization admin created");
                 return Ok(see_other("/services"));
             }
@@ -213,7 +213,7 @@ async fn log_in(
             if let Ok(mut t) = state.throttle.lock() {
                 t.remove(&key);
             }
-            sign_in(&session, u.id, &u.email)?;
+            sign_in(&session, &state, u.id).await?;
             Ok(see_other("/services"))
         }
         None => {
@@ -232,8 +232,8 @@ async fn log_in(
     }
 }
 
-async fn log_out(session: Session, _form: CsrfForm) -> HttpResponse {
-    session.purge();
+async fn log_out(state: web::Data<State>, session: Session, _form: CsrfForm) -> HttpResponse {
+    end_session(&session, &state).await;
     see_other("/login")
 }
 

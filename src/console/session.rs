@@ -1,5 +1,7 @@
-//! Who is asking and whether a form post is genuine: the signed-in user from the session, and
-//! form bodies checked against the session's CSRF token before any handler sees them.
+//! Who is asking and whether a form post is genuine: the signed-in user from a server-side
+//! session (the cookie carries only its random id; logout, a password change or "sign out
+//! everywhere" end it for every copy of the cookie), and form bodies checked against the
+//! session's CSRF token before any handler sees them.
 
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
@@ -8,11 +10,12 @@ use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
 use super::error::ConsoleError;
+use super::State;
 use crate::security;
+use crate::service::identity;
 use crate::web_error::WebError;
 
-const USER_KEY: &str = "uid";
-const EMAIL_KEY: &str = "email";
+const SID_KEY: &str = "sid";
 const CSRF_KEY: &str = "csrf";
 
 /// The CSRF token of this session, created on first use.
@@ -25,18 +28,36 @@ pub fn csrf_token(session: &Session) -> String {
     t
 }
 
-pub fn sign_in(session: &Session, user: Uuid, email: &str) -> Result<(), ConsoleError> {
+/// Starts a server-side session for `user` in this browser: a new session id (never the one
+/// the browser had before signing in) and a new CSRF token.
+pub async fn sign_in(session: &Session, state: &State, user: Uuid) -> Result<(), ConsoleError> {
+    let sid = state
+        .store
+        .run(move |s| async move { identity::start_session(&s, user).await })
+        .await
+        .map_err(WebError::from)?;
     session.renew();
     session
-        .insert(USER_KEY, user.to_string())
-        .map_err(|e| WebError::internal("writing the session failed", e))?;
-    session
-        .insert(EMAIL_KEY, email)
+        .insert(SID_KEY, sid)
         .map_err(|e| WebError::internal("writing the session failed", e))?;
     session
         .insert(CSRF_KEY, security::random_hex(32))
         .map_err(|e| WebError::internal("writing the session failed", e))?;
     Ok(())
+}
+
+/// Ends this browser's session on the server and forgets the cookie.
+pub async fn end_session(session: &Session, state: &State) {
+    if let Ok(Some(sid)) = session.get::<String>(SID_KEY) {
+        let ended = state
+            .store
+            .run(move |s| async move { identity::end_session(&s, &sid).await })
+            .await;
+        if let Err(e) = ended {
+            tracing::warn!(error = %e, "ending a console session failed");
+        }
+    }
+    session.purge();
 }
 
 /// The signed-in user; handlers that take it are reachable only with a session.
@@ -49,23 +70,34 @@ pub struct CurrentUser {
 
 impl FromRequest for CurrentUser {
     type Error = ConsoleError;
-    type Future = std::future::Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let session = req.get_session();
-        let user = session
-            .get::<String>(USER_KEY)
-            .ok()
-            .flatten()
-            .and_then(|s| Uuid::parse_str(&s).ok())
-            .zip(session.get::<String>(EMAIL_KEY).ok().flatten());
-        std::future::ready(match user {
-            Some((id, email)) => Ok(CurrentUser {
-                id,
-                email,
-                csrf: csrf_token(&session),
-            }),
-            None => Err(ConsoleError::login_required(req)),
+        let req = req.clone();
+        Box::pin(async move {
+            let session = req.get_session();
+            let sid = session.get::<String>(SID_KEY).ok().flatten();
+            let state = req.app_data::<web::Data<State>>().cloned();
+            let (Some(sid), Some(state)) = (sid, state) else {
+                return Err(ConsoleError::login_required(&req));
+            };
+            let limits = state.session_limits;
+            let user = state
+                .store
+                .run(move |s| async move { identity::check_session(&s, &sid, limits).await })
+                .await
+                .map_err(WebError::from)?;
+            match user {
+                Some(u) => Ok(CurrentUser {
+                    id: u.id,
+                    email: u.email,
+                    csrf: csrf_token(&session),
+                }),
+                None => {
+                    session.purge();
+                    Err(ConsoleError::login_required(&req))
+                }
+            }
         })
     }
 }

@@ -18,12 +18,14 @@ const SQLITE: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_portable.sql"),
     include_str!("../../migrations/sqlite/0008_config_revision.sql"),
     include_str!("../../migrations/sqlite/0009_one_entity_table.sql"),
+    include_str!("../../migrations/sqlite/0010_console_sessions.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_config_revision.sql"),
     include_str!("../../migrations/postgres/0003_one_entity_table.sql"),
+    include_str!("../../migrations/postgres/0004_console_sessions.sql"),
 ];
 
 /// Any number: it only has to be the same in every Gatehouse process.

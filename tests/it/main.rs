@@ -20,5 +20,6 @@ mod protocols;
 mod proxy;
 mod scale_out;
 mod secrets_at_rest;
+mod sessions;
 mod telemetry_stop;
 mod upstreams;
