@@ -74,7 +74,7 @@ impl Identity {
                 .map_err(|e| anyhow::anyhow!("{} is not a node id: {e}", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let id = Uuid::new_v4();
-                std::fs::write(&path, id.to_string())?;
+                write_private(&path, id.to_string().as_bytes())?;
                 id
             }
             Err(e) => return Err(e.into()),
@@ -267,7 +267,7 @@ async fn store_cache(data_dir: &Path, frame: Bytes) {
     let dir = data_dir.to_path_buf();
     let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let tmp = dir.join(format!("{CACHE_FILE}.tmp"));
-        std::fs::write(&tmp, &frame)?;
+        write_private(&tmp, &frame)?;
         std::fs::rename(&tmp, dir.join(CACHE_FILE))
     })
     .await;
@@ -434,4 +434,18 @@ pub async fn heartbeats(
             Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
         }
     }
+}
+
+/// Writes a file only its owner can read: what a node keeps (its id, its configuration with
+/// certificate keys, request records) is nobody else's business.
+pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(data)
 }

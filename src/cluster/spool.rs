@@ -58,7 +58,7 @@ impl Spool {
         let ts = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let path = self.dir.join(format!("{ts:016}-{}.json", Uuid::new_v4()));
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &data)?;
+        super::node::write_private(&tmp, &data)?;
         std::fs::rename(&tmp, &path)?;
         self.bytes += data.len() as u64;
         self.files.push_back((path, data.len() as u64));
