@@ -81,6 +81,13 @@ impl State {
 
 pub type PageResult = Result<HttpResponse, ConsoleError>;
 
+/// Every script, style and image comes from the console itself: no inline script, handler or
+/// style attribute anywhere (behaviour lives in `static/app.js`), so injected markup cannot run.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; \
+     base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
 pub fn server(listener: TcpListener, state: State) -> anyhow::Result<Server> {
     let key = state.session_key.clone();
     let data = web::Data::new(state);
@@ -101,7 +108,8 @@ pub fn server(listener: TcpListener, state: State) -> anyhow::Result<Server> {
                 actix_web::middleware::DefaultHeaders::new()
                     .add((header::X_FRAME_OPTIONS, "DENY"))
                     .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                    .add((header::REFERRER_POLICY, "same-origin")),
+                    .add((header::REFERRER_POLICY, "same-origin"))
+                    .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY)),
             )
             .configure(configure)
     })
@@ -150,6 +158,7 @@ struct Layout<'a> {
     content: &'a str,
     css: &'a str,
     htmx: &'a str,
+    app_js: &'a str,
 }
 
 /// A page: its content template rendered alone for htmx requests, inside the layout otherwise.
@@ -185,6 +194,7 @@ impl Page<'_> {
                 content: &body,
                 css: assets::css_url(),
                 htmx: assets::htmx_url(),
+                app_js: assets::app_js_url(),
             }
             .render()
             .map_err(|e| WebError::internal("rendering the layout failed", e))?

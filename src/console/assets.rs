@@ -31,6 +31,11 @@ pub fn htmx_url() -> &'static str {
     URL.get_or_init(|| versioned("htmx.min.js"))
 }
 
+pub fn app_js_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| versioned("app.js"))
+}
+
 pub async fn serve_asset(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let Some(file) = Assets::get(&path) else {
         return HttpResponse::NotFound().finish();

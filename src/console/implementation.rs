@@ -67,6 +67,15 @@ struct ImplDialog<'a> {
     as_page: bool,
 }
 
+impl ImplDialog<'_> {
+    /// Where Cancel leads on the page version of the dialog (without JavaScript).
+    fn version_page(&self) -> &str {
+        self.base
+            .strip_suffix("/implementation")
+            .unwrap_or(&self.base)
+    }
+}
+
 fn suggested_name(v: &VersionView) -> String {
     format!("{}-{}", v.service.name, v.version.name)
         .chars()

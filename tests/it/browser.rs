@@ -108,7 +108,13 @@ async fn onboarding(app: &TestApp, b: &Browser) -> Result<()> {
     let echo = format!("http://{}", app.echo_addr);
     let url = b.find("#svc_url").await?;
     url.clear().await?;
-    url.type_text(&echo).await?;
+    // "Use it" fills the echo upstream's URL: static/app.js at work under the console's CSP.
+    b.find("#use-echo").await?.click().await?;
+    let filled = url.property("value").await?;
+    ensure!(
+        filled.as_str() == Some(echo.as_str()),
+        "Use it fills the echo URL, found {filled:?}"
+    );
     b.find("#impl-next").await?.click().await?;
     b.wait_for("#impl-step2", UI_TIMEOUT).await?;
     let summary = b.find("#impl-step2 .summary").await?.text().await?;

@@ -11,6 +11,7 @@ mod conformance;
 mod console;
 mod console_runtime;
 mod console_upstreams;
+mod csp;
 mod helpers;
 mod lifecycle;
 mod metrics;

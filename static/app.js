@@ -1,0 +1,55 @@
+// The console's behaviour, in one static file so the Content-Security-Policy needs no
+// 'unsafe-inline': handlers are attached by data attributes, never written into the markup.
+(function () {
+  'use strict';
+  function closeModal() {
+    var m = document.getElementById('modal');
+    if (m) m.innerHTML = '';
+  }
+  document.addEventListener('click', function (e) {
+    var copy = e.target.closest('[data-copy]');
+    if (copy) {
+      var text = copy.getAttribute('data-copy');
+      if (navigator.clipboard) { navigator.clipboard.writeText(text); }
+      copy.textContent = 'Copied';
+      setTimeout(function () { copy.textContent = 'Copy'; }, 1500);
+      return;
+    }
+    var add = e.target.closest('[data-add-path]');
+    if (add) {
+      var list = document.getElementById(add.getAttribute('data-add-path'));
+      var input = document.createElement('input');
+      input.name = 'route_paths'; input.type = 'text'; input.placeholder = '/path';
+      input.setAttribute('aria-label', 'Path');
+      list.appendChild(input); input.focus();
+      return;
+    }
+    var fill = e.target.closest('[data-fill]');
+    if (fill) {
+      var field = document.getElementById(fill.getAttribute('data-fill'));
+      if (field) { field.value = fill.getAttribute('data-value'); field.focus(); }
+      return;
+    }
+    if (e.target.closest('[data-close-modal]')) { e.preventDefault(); closeModal(); return; }
+    if (e.target.hasAttribute && e.target.hasAttribute('data-modal-backdrop')) { closeModal(); }
+  });
+  document.addEventListener('change', function (e) {
+    if (e.target.matches && e.target.matches('[data-autosubmit]') && e.target.form) {
+      e.target.form.submit();
+    }
+  });
+  document.addEventListener('keydown', function (e) {
+    if (e.key === 'Escape') { closeModal(); }
+  });
+  // Charts label time in UTC; inside a data-tz="local" panel the browser rewrites the labels.
+  function localizeTimes(root) {
+    root.querySelectorAll('[data-tz=local] [data-ts]').forEach(function (el) {
+      var d = new Date(Number(el.getAttribute('data-ts'))), f = el.getAttribute('data-fmt');
+      var pad = function (n) { return String(n).padStart(2, '0'); };
+      var date = pad(d.getMonth() + 1) + '-' + pad(d.getDate()), time = pad(d.getHours()) + ':' + pad(d.getMinutes());
+      el.textContent = f === 'date' ? d.getFullYear() + '-' + date : f === 'datetime' ? date + ' ' + time : time;
+    });
+  }
+  document.addEventListener('DOMContentLoaded', function () { localizeTimes(document); });
+  document.addEventListener('htmx:afterSwap', function () { localizeTimes(document); });
+})();
