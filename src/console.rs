@@ -88,6 +88,23 @@ pub const CONTENT_SECURITY_POLICY: &str =
      img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; \
      base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
+/// `HEAD` is answered as `GET` without the body, for every page and static file.
+async fn head_as_get(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let head = req.method() == actix_web::http::Method::HEAD;
+    if head {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    let res = next.call(req).await?;
+    Ok(if head {
+        res.map_body(|_, _| actix_web::body::BoxBody::new(()))
+    } else {
+        res.map_into_boxed_body()
+    })
+}
+
 pub fn server(listener: TcpListener, state: State) -> anyhow::Result<Server> {
     let key = state.session_key.clone();
     let data = web::Data::new(state);
@@ -101,9 +118,10 @@ pub fn server(listener: TcpListener, state: State) -> anyhow::Result<Server> {
             .build();
         App::new()
             .app_data(data.clone())
-            .app_data(web::FormConfig::default().limit(256 * 1024))
-            .app_data(web::PayloadConfig::new(256 * 1024))
+            .app_data(web::FormConfig::default().limit(session::FORM_LIMIT))
+            .app_data(web::PayloadConfig::new(session::FORM_LIMIT))
             .wrap(sessions)
+            .wrap(actix_web::middleware::from_fn(head_as_get))
             .wrap(
                 actix_web::middleware::DefaultHeaders::new()
                     .add((header::X_FRAME_OPTIONS, "DENY"))

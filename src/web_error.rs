@@ -36,6 +36,8 @@ pub enum WebError {
     BadRequest(String),
     #[error("{0}")]
     TooManyRequests(String),
+    #[error("The request body is too large: at most {0} bytes are accepted.")]
+    PayloadTooLarge(usize),
     /// The database cannot be reached; the request changed nothing and may be retried.
     #[error("The database is unavailable; nothing was changed. Try again shortly.")]
     Unavailable,
@@ -56,6 +58,7 @@ impl WebError {
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -58,6 +58,7 @@ impl ResponseError for ConsoleError {
                 "Something went wrong",
                 "An unexpected error occurred. It has been logged; please try again.".to_string(),
             ),
+            WebError::PayloadTooLarge(_) => ("Too large", self.0.to_string()),
             other => ("Request refused", other.to_string()),
         };
         let page = ErrorPage {

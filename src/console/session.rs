@@ -16,6 +16,8 @@ use crate::service::identity;
 use crate::web_error::WebError;
 
 const SID_KEY: &str = "sid";
+/// The largest form body the console reads.
+pub const FORM_LIMIT: usize = 256 * 1024;
 const CSRF_KEY: &str = "csrf";
 
 /// The CSRF token of this session, created on first use.
@@ -147,7 +149,14 @@ impl FromRequest for CsrfForm {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let bytes = body.await?;
+            let bytes = body.await.map_err(|e| {
+                // The console's own page for an oversized form, not actix's plain text.
+                if e.as_response_error().status_code() == 413 {
+                    actix_web::Error::from(ConsoleError(WebError::PayloadTooLarge(FORM_LIMIT)))
+                } else {
+                    e
+                }
+            })?;
             let form = FormData::parse(&bytes);
             let expected = req.get_session().get::<String>(CSRF_KEY).ok().flatten();
             let header = req

@@ -9,6 +9,7 @@ mod browser;
 mod cluster;
 mod conformance;
 mod console;
+mod console_http;
 mod console_runtime;
 mod console_upstreams;
 mod csp;
