@@ -12,12 +12,19 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
-                .unwrap_or_else(|_| "info,actix_server=warn".into()),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| "info,actix_server=warn".into());
+    // Values people type (emails, names) are logged escaped either way; JSON lines suit a log
+    // collector, and nothing in a value can start a line of its own.
+    match std::env::var("GATEHOUSE_LOG_FORMAT").as_deref() {
+        Ok("json") => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .init(),
+        Ok("text") | Err(_) => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        Ok(other) => anyhow::bail!("GATEHOUSE_LOG_FORMAT must be text or json, not {other:?}"),
+    }
     let settings = Settings::parse();
     if settings.is_data_plane() {
         let node = gatehouse::app::start_node(settings)?;

@@ -370,7 +370,7 @@ async fn seed(store: &Store, settings: &Settings) -> anyhow::Result<()> {
             let hash = security::hash_password(password)
                 .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?;
             if service::identity::ensure_user(store, email, &hash).await? {
-                tracing::info!(user.email = %email, "seeded the organization admin");
+                tracing::info!(user.email = ?email, "seeded the organization admin");
             }
         }
     }

@@ -158,7 +158,7 @@ async fn authenticate(
             Err(r) => (r, Some(cred)),
         },
     };
-    tracing::warn!(node = ?node, peer = %peer, reason = %refusal, "refused a node");
+    tracing::warn!(node = ?node, peer = %peer, reason = ?refusal, "refused a node");
     if let (Some(node), Some(cred)) = (node, cred) {
         // The credential names the group, so the node can be shown there with the reason.
         let report = report_from(
@@ -280,7 +280,7 @@ async fn stream(
             .remote_nodes
             .store(streams.len() as u64, Ordering::Relaxed);
     }
-    tracing::info!(node = %node_id, hostname = %hb.hostname, peer = %peer, runtime_group = %cred.runtime_group_id, "node connected");
+    tracing::info!(node = %node_id, hostname = ?hb.hostname, peer = %peer, runtime_group = ?cred.runtime_group_id, "node connected");
 
     let mut latest = cp.hub.subscribe(cred.runtime_group_id).await;
     let (tx, rx) = mpsc::channel::<Bytes>(2);
@@ -312,7 +312,7 @@ async fn stream(
                 changed = latest.changed() => if changed.is_err() { break },
                 _ = ping.tick() => {
                     if let Err(reason) = still_valid(&cp.store, cred_id).await {
-                        tracing::warn!(node = %node_id, reason = %reason, "closing the stream of a node whose credential is no longer valid");
+                        tracing::warn!(node = %node_id, reason = ?reason, "closing the stream of a node whose credential is no longer valid");
                         let _ = cp.store.run(move |s| async move { s.set_instance_problem(node_id, &reason).await }).await;
                         break;
                     }
@@ -333,7 +333,7 @@ async fn stream(
             }
         };
         if current {
-            tracing::info!(node = %node_id, runtime_group = %group, "node disconnected");
+            tracing::info!(node = %node_id, runtime_group = ?group, "node disconnected");
             let _ = cp
                 .store
                 .run(move |s| async move { s.set_instance_disconnected(node_id).await })

@@ -73,7 +73,7 @@ impl SnapshotHub {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&group);
-            tracing::info!(runtime_group = %group, "runtime group deleted: its nodes keep their last configuration");
+            tracing::info!(runtime_group = ?group, "runtime group deleted: its nodes keep their last configuration");
             return;
         }
         let built = crate::service::config::load(&self.store, group, version)
@@ -88,7 +88,7 @@ impl SnapshotHub {
         let published = match built {
             Ok(p) => p,
             Err(e) => {
-                tracing::error!(error = %e, runtime_group = %group, "building a group snapshot for nodes failed; nodes keep the previous one");
+                tracing::error!(error = %e, runtime_group = ?group, "building a group snapshot for nodes failed; nodes keep the previous one");
                 return;
             }
         };

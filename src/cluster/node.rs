@@ -318,7 +318,7 @@ pub async fn follow(
                     status: 401,
                     message,
                 }) => tracing::error!(
-                    reason = %message,
+                    reason = ?message,
                     "the control plane refused this node's credential ({message}); serving the last configuration received. Issue a new credential under Runtime Manager > Data plane certificates"
                 ),
                 Err(e) => {
@@ -427,7 +427,7 @@ pub async fn heartbeats(
             Ok((status, body)) => {
                 let reason = refusal(status, &body).to_string();
                 if refused.as_deref() != Some(reason.as_str()) {
-                    tracing::error!(reason = %reason, "heartbeat refused: {reason}; serving the last configuration received");
+                    tracing::error!(reason = ?reason, "heartbeat refused: {reason:?}; serving the last configuration received");
                     refused = Some(reason);
                 }
             }

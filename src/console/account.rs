@@ -113,7 +113,7 @@ async fn change_password(
         .run(move |s| async move { identity::change_password(&s, uid, &hash).await })
         .await
         .map_err(WebError::from)?;
-    tracing::info!(user.email = %user.email, "password changed; every session ended");
+    tracing::info!(user.email = ?user.email, "password changed; every session ended");
     // This browser carries on with a fresh session; every other one must sign in again.
     sign_in(&session, &state, user.id).await?;
     Ok(see_other("/account?changed=1"))
@@ -131,7 +131,7 @@ async fn sign_out_everywhere(
         .run(move |s| async move { identity::end_all_sessions(&s, uid).await })
         .await
         .map_err(WebError::from)?;
-    tracing::info!(user.email = %user.email, sessions = ended, "signed out everywhere");
+    tracing::info!(user.email = ?user.email, sessions = ended, "signed out everywhere");
     end_session(&session, &state).await;
     Ok(see_other("/login"))
 }

@@ -113,7 +113,7 @@ async fn create_admin(
         match user {
             Ok(Some(user)) => {
                 sign_in(&session, &state, user.id).await?;
-                tracing::info!(user.email = %user.email, "organization admin created");
+                tracing::info!(user.email = ?user.email, "organization admin created");
                 return Ok(see_other("/services"));
             }
             Ok(None) => return Ok(see_other("/login")),
@@ -218,7 +218,7 @@ async fn log_in(
         }
         None => {
             record_failure(&state, &key);
-            tracing::warn!(user.email = %email, "failed console login");
+            tracing::warn!(user.email = ?email, "failed console login");
             page.render_status(
                 &req,
                 &LoginPage {

@@ -250,7 +250,7 @@ async fn create_certificate(
     .await?;
     match created {
         Ok(c) => {
-            tracing::info!(certificate.id = %c.id, user.email = %user.email, "certificate created");
+            tracing::info!(certificate.id = %c.id, user.email = ?user.email, "certificate created");
             Ok(redirect_after_post(&req, &base()))
         }
         Err(cert_errors) => {
@@ -278,7 +278,7 @@ async fn create_ca_certificate(
     .await?;
     match created {
         Ok(ca) => {
-            tracing::info!(ca_certificate.id = %ca.id, user.email = %user.email, "CA certificate added");
+            tracing::info!(ca_certificate.id = %ca.id, user.email = ?user.email, "CA certificate added");
             Ok(redirect_after_post(
                 &req,
                 &format!("{}#ca-certificates", base()),
@@ -309,7 +309,7 @@ async fn delete_certificate(
         service::delete_entity::<Certificate>(&s, g, &id.to_string(), None).await
     })
     .await?;
-    tracing::info!(certificate.id = %id, user.email = %user.email, "certificate deleted");
+    tracing::info!(certificate.id = %id, user.email = ?user.email, "certificate deleted");
     Ok(redirect_after_post(&req, &base()))
 }
 
@@ -327,7 +327,7 @@ async fn delete_ca_certificate(
         service::delete_entity::<CaCertificate>(&s, g, &id.to_string(), None).await
     })
     .await?;
-    tracing::info!(ca_certificate.id = %id, user.email = %user.email, "CA certificate deleted");
+    tracing::info!(ca_certificate.id = %id, user.email = ?user.email, "CA certificate deleted");
     Ok(redirect_after_post(
         &req,
         &format!("{}#ca-certificates", base()),

@@ -517,7 +517,7 @@ async fn delete_implementation(
         .run(move |s| async move { crate::service::catalog::delete_implementation(&s, &version).await })
         .await
         .map_err(WebError::from)?;
-    tracing::info!(version.id = %vid, user.email = %user.email, "implementation deleted");
+    tracing::info!(version.id = %vid, user.email = ?user.email, "implementation deleted");
     Ok(redirect_after_post(
         &req,
         &format!("/services/{sid}/versions/{vid}"),

@@ -176,7 +176,7 @@ async fn create_group(
             .await
         {
             Ok(g) => {
-                tracing::info!(runtime_group = %g.name, user.email = %user.email, "runtime group created");
+                tracing::info!(runtime_group = ?g.name, user.email = ?user.email, "runtime group created");
                 return Ok(redirect_after_post(&req, &group_path(&g)));
             }
             Err(e) => name_taken(e)?,
@@ -384,6 +384,6 @@ async fn delete_group(
                 .map_err(crate::web_error::WebError::from)
         })
         .await?;
-    tracing::info!(runtime_group = %group.name, user.email = %user.email, "runtime group deleted; its nodes are orphaned");
+    tracing::info!(runtime_group = ?group.name, user.email = ?user.email, "runtime group deleted; its nodes are orphaned");
     Ok(redirect_after_post(&req, "/runtime-groups"))
 }

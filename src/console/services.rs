@@ -354,6 +354,6 @@ async fn delete_service(
         .run(move |s| async move { crate::service::catalog::delete_service(&s, sid).await })
         .await
         .map_err(WebError::from)?;
-    tracing::info!(service.id = %sid, user.email = %user.email, "catalog service deleted");
+    tracing::info!(service.id = %sid, user.email = ?user.email, "catalog service deleted");
     Ok(redirect_after_post(&req, "/services"))
 }

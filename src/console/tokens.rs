@@ -92,7 +92,7 @@ async fn create_token(
         })
         .await
         .map_err(WebError::from)?;
-    tracing::info!(token.name = %name, user.email = %user.email, "Admin API token created");
+    tracing::info!(token.name = ?name, user.email = ?user.email, "Admin API token created");
     render(&req, &state, &user, Some(token), "", "").await
 }
 

@@ -154,7 +154,7 @@ async fn create_upstream(
     .await?;
     match created {
         Ok(u) => {
-            tracing::info!(upstream.id = %u.id, upstream.name = %u.name, user.email = %user.email, "upstream created");
+            tracing::info!(upstream.id = %u.id, upstream.name = ?u.name, user.email = ?user.email, "upstream created");
             Ok(redirect_after_post(&req, &upstream_path(u.id)))
         }
         Err(errors) => {
@@ -328,6 +328,6 @@ async fn delete_upstream(
         service::delete_entity::<Upstream>(&s, g, &id.to_string(), None).await
     })
     .await?;
-    tracing::info!(upstream.id = %id, upstream.name = %upstream.name, user.email = %user.email, "upstream deleted");
+    tracing::info!(upstream.id = %id, upstream.name = ?upstream.name, user.email = ?user.email, "upstream deleted");
     Ok(redirect_after_post(&req, &base()))
 }

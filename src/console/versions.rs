@@ -323,7 +323,7 @@ async fn delete_version(
         .run(move |s| async move { crate::service::catalog::delete_version(&s, &version).await })
         .await
         .map_err(WebError::from)?;
-    tracing::info!(version.id = %vid, user.email = %user.email, "service version deleted");
+    tracing::info!(version.id = %vid, user.email = ?user.email, "service version deleted");
     Ok(redirect_after_post(&req, &format!("/services/{sid}")))
 }
 

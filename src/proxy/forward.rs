@@ -390,7 +390,7 @@ fn report(balancer: &Balancer, target: &Target, outcome: Outcome, active: bool) 
         &balancer.passive
     };
     if thresholds.counts_anything() && target.health.report(outcome, thresholds) {
-        tracing::warn!(upstream.id = %balancer.upstream_id, upstream.target = %target.name, healthy = target.health.is_healthy(), "target health changed (passive check)");
+        tracing::warn!(upstream.id = %balancer.upstream_id, upstream.target = ?target.name, healthy = target.health.is_healthy(), "target health changed (passive check)");
     }
 }
 

@@ -116,7 +116,7 @@ async fn probe(b: Arc<Balancer>, index: usize, check: ActiveCheck) {
         if b.active_thresholds.counts_anything()
             && target.health.report(outcome, &b.active_thresholds)
         {
-            tracing::warn!(upstream.id = %b.upstream_id, upstream.target = %target.name, healthy = target.health.is_healthy(), "target health changed (active check)");
+            tracing::warn!(upstream.id = %b.upstream_id, upstream.target = ?target.name, healthy = target.health.is_healthy(), "target health changed (active check)");
         }
     }
 }

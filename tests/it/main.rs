@@ -15,6 +15,7 @@ mod console_upstreams;
 mod csp;
 mod helpers;
 mod lifecycle;
+mod logs;
 mod metrics;
 mod paths;
 mod procs;

@@ -215,7 +215,7 @@ async fn change_credential(
         }
     };
     done?;
-    tracing::info!(credential = %id, action, user.email = %user.email, "node credential changed");
+    tracing::info!(credential = %id, action, user.email = ?user.email, "node credential changed");
     Ok(redirect_after_post(
         &req,
         &format!("{}/dp-certificates", group_path(&group)),

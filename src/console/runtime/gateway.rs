@@ -392,7 +392,7 @@ async fn delete_service(
         .await
     {
         Ok(()) => {
-            tracing::info!(service = %id, user.email = %user.email, "gateway service deleted");
+            tracing::info!(service = %id, user.email = ?user.email, "gateway service deleted");
             Ok(redirect_after_post(
                 &req,
                 &format!("{}/services", group_path(&group)),

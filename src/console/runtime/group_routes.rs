@@ -383,7 +383,7 @@ async fn delete_route(
                 .map_err(crate::web_error::WebError::from)
         })
         .await?;
-    tracing::info!(route = %id, user.email = %user.email, "route deleted");
+    tracing::info!(route = %id, user.email = ?user.email, "route deleted");
     Ok(redirect_after_post(
         &req,
         &format!("{}/routes", group_path(&group)),

@@ -202,7 +202,7 @@ async fn forget_instance(
     if !forgotten {
         return Err(WebError::NotFound.into());
     }
-    tracing::info!(node = %id, user.email = %user.email, "runtime instance forgotten");
+    tracing::info!(node = %id, user.email = ?user.email, "runtime instance forgotten");
     Ok(redirect_after_post(
         &req,
         &format!("{}/instances", group_path(&group)),
@@ -330,7 +330,7 @@ pub(super) async fn issue(
         .await
     {
         Ok(issued) => {
-            tracing::info!(runtime_group = %group.name, credential = %issued.0.id, user.email = %user.email, "node credential issued");
+            tracing::info!(runtime_group = ?group.name, credential = %issued.0.id, user.email = ?user.email, "node credential issued");
             Ok(Ok(issued))
         }
         Err(WebError::BadRequest(msg)) => Ok(Err(FieldErrors::single("name", msg))),

@@ -49,7 +49,7 @@ async fn create_target(
     .await?;
     match created {
         Ok(t) => {
-            tracing::info!(upstream.name = %upstream.name, target = %t.target, user.email = %user.email, "target added");
+            tracing::info!(upstream.name = ?upstream.name, target = ?t.target, user.email = ?user.email, "target added");
             Ok(redirect_after_post(&req, &upstream_path(id)))
         }
         Err(errors) => {
@@ -99,7 +99,7 @@ async fn delete_target(
         service::delete_entity::<Target>(&s, g, &tid.to_string(), Some(id)).await
     })
     .await?;
-    tracing::info!(upstream.id = %id, target = %target.target, user.email = %user.email, "target deleted");
+    tracing::info!(upstream.id = %id, target = ?target.target, user.email = ?user.email, "target deleted");
     Ok(redirect_after_post(&req, &upstream_path(id)))
 }
 
@@ -127,6 +127,6 @@ async fn set_target_health(
         };
         return render_upstream(&req, &state, &user, id, extras, StatusCode::CONFLICT).await;
     }
-    tracing::info!(upstream.id = %id, target = %target.target, healthy, user.email = %user.email, "target health set by hand");
+    tracing::info!(upstream.id = %id, target = ?target.target, healthy, user.email = ?user.email, "target health set by hand");
     Ok(redirect_after_post(&req, &upstream_path(id)))
 }
