@@ -12,6 +12,7 @@ mod charts;
 mod entities;
 mod error;
 mod forms;
+mod guard;
 mod implementation;
 mod routes;
 mod runtime;
@@ -52,29 +53,39 @@ pub struct State {
     pub throttle: Arc<Mutex<HashMap<String, auth::Attempts>>>,
     pub cluster: Arc<crate::cluster::ClusterInfo>,
     pub session_limits: crate::service::identity::SessionLimits,
+    /// The one-time code the first-run setup page asks for (printed in the log at start).
+    pub setup_code: Arc<String>,
+    /// Host names the console answers to; anything else is refused (DNS rebinding).
+    pub hosts: Arc<Vec<String>>,
+}
+
+/// What the console is configured with, besides the store and the proxy it shows.
+pub struct Options {
+    pub proxy_url: String,
+    pub echo_url: String,
+    /// The cookie key, hex.
+    pub session_key_hex: String,
+    pub cluster: Arc<crate::cluster::ClusterInfo>,
+    pub session_limits: crate::service::identity::SessionLimits,
+    pub setup_code: String,
+    pub hosts: Vec<String>,
 }
 
 impl State {
-    pub fn new(
-        store: Store,
-        proxy: Arc<Proxy>,
-        proxy_url: String,
-        echo_url: String,
-        key_hex: &str,
-        cluster: Arc<crate::cluster::ClusterInfo>,
-        session_limits: crate::service::identity::SessionLimits,
-    ) -> anyhow::Result<State> {
-        let bytes = hex::decode(key_hex)?;
+    pub fn new(store: Store, proxy: Arc<Proxy>, o: Options) -> anyhow::Result<State> {
+        let bytes = hex::decode(&o.session_key_hex)?;
         let session_key = actix_web::cookie::Key::try_from(bytes.as_slice())?;
         Ok(State {
             store,
             proxy,
-            proxy_url,
-            echo_url,
+            proxy_url: o.proxy_url,
+            echo_url: o.echo_url,
             session_key,
             throttle: Arc::default(),
-            cluster,
-            session_limits,
+            cluster: o.cluster,
+            session_limits: o.session_limits,
+            setup_code: Arc::new(o.setup_code),
+            hosts: Arc::new(o.hosts),
         })
     }
 }
@@ -122,6 +133,7 @@ pub fn server(listener: TcpListener, state: State) -> anyhow::Result<Server> {
             .app_data(web::PayloadConfig::new(session::FORM_LIMIT))
             .wrap(sessions)
             .wrap(actix_web::middleware::from_fn(head_as_get))
+            .wrap(actix_web::middleware::from_fn(guard::host_and_origin))
             .wrap(
                 actix_web::middleware::DefaultHeaders::new()
                     .add((header::X_FRAME_OPTIONS, "DENY"))

@@ -104,6 +104,18 @@ pub struct Settings {
     /// Console sessions end this many seconds after sign-in, used or not (default 7 days).
     #[arg(long, global = true, env = "GATEHOUSE_SESSION_MAX_AGE", default_value_t = 7 * 86_400)]
     pub session_max_age_secs: i64,
+    /// The address people open the console at (https://console.example.com): its host is
+    /// accepted in the Host header besides loopback names.
+    #[arg(long, global = true, env = "GATEHOUSE_CONSOLE_URL")]
+    pub console_url: Option<String>,
+    /// More host names the console answers to, comma-separated (`*` for any).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_CONSOLE_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub console_allowed_hosts: Vec<String>,
     /// Start even when the data dir is readable by other users (it holds secrets).
     #[arg(
         long,
@@ -243,6 +255,8 @@ impl Settings {
             admin_password: None,
             bootstrap_token: None,
             allow_shared_data_dir: false,
+            console_url: None,
+            console_allowed_hosts: Vec::new(),
             session_idle_timeout_secs: 8 * 3600,
             session_max_age_secs: 7 * 86_400,
             proxy_workers: Some(2),
@@ -271,6 +285,29 @@ impl Settings {
 
     pub fn is_data_plane(&self) -> bool {
         self.role == Role::DataPlane || matches!(self.command, Some(Command::DataPlane))
+    }
+
+    /// Host names the console answers to: loopback names, the console URL's host, and the
+    /// allowed-hosts setting.
+    pub fn console_hosts(&self) -> anyhow::Result<Vec<String>> {
+        let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "[::1]", "::1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if let Some(u) = &self.console_url {
+            let url = url::Url::parse(u)
+                .map_err(|e| anyhow::anyhow!("GATEHOUSE_CONSOLE_URL '{u}' is not a URL: {e}"))?;
+            if let Some(h) = url.host_str() {
+                hosts.push(h.to_ascii_lowercase());
+            }
+        }
+        hosts.extend(
+            self.console_allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty()),
+        );
+        Ok(hosts)
     }
 
     /// A bootstrap token is a long-lived credential: short ones are refused.

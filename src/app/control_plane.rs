@@ -30,6 +30,8 @@ pub struct RunningApp {
     pub cluster: Arc<ClusterInfo>,
     /// The embedded proxy's id in the Runtime Instances table.
     pub embedded_node_id: uuid::Uuid,
+    /// The first-run setup code this process printed.
+    pub setup_code: String,
     pub store: Store,
     pub proxy: Arc<Proxy>,
     shutdown: watch::Sender<bool>,
@@ -54,11 +56,20 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         .enable_all()
         .build()
         .context("starting the background runtime")?;
+    // Whoever reaches the console before the owner could otherwise claim the installation:
+    // the first-run setup asks for this code, which only the log shows.
+    let setup_code = security::setup_code();
     let (store, ca, session_key) = runtime.block_on(async {
         let store = Store::open(&location)
             .await
             .with_context(|| format!("opening the database {}", location.redacted()))?;
         seed(&store, &settings).await?;
+        if store.count_users().await? == 0 {
+            tracing::warn!(
+                setup_code = %setup_code,
+                "first-run setup: open the console and enter this setup code to create the admin"
+            );
+        }
         super::data_dir::restrict_files(&settings.data_dir)?;
         if store.backend() == crate::store::Backend::Sqlite {
             // One control plane per SQLite file: no node can be connected to it yet. On a
@@ -238,6 +249,8 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             idle_secs: settings.session_idle_timeout_secs,
             max_age_secs: settings.session_max_age_secs,
         },
+        setup_code: setup_code.clone(),
+        console_hosts: settings.console_hosts()?,
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let web_thread = std::thread::Builder::new()
@@ -275,6 +288,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         status_addr,
         cluster: cluster_info,
         embedded_node_id,
+        setup_code,
         store,
         proxy,
         shutdown,
@@ -296,6 +310,8 @@ struct WebParts {
     cluster: Arc<ClusterInfo>,
     session_key: String,
     session_limits: crate::service::identity::SessionLimits,
+    setup_code: String,
+    console_hosts: Vec<String>,
 }
 
 impl WebParts {
@@ -303,11 +319,15 @@ impl WebParts {
         console::State::new(
             self.store.clone(),
             self.proxy.clone(),
-            self.proxy_url.clone(),
-            self.echo_url.clone(),
-            &self.session_key,
-            self.cluster.clone(),
-            self.session_limits,
+            console::Options {
+                proxy_url: self.proxy_url.clone(),
+                echo_url: self.echo_url.clone(),
+                session_key_hex: self.session_key.clone(),
+                cluster: self.cluster.clone(),
+                session_limits: self.session_limits,
+                setup_code: self.setup_code.clone(),
+                hosts: self.console_hosts.clone(),
+            },
         )
     }
 

@@ -87,6 +87,13 @@ async fn create_admin(
     let email = form.get("email").trim().to_string();
     let password = form.get("password").to_string();
     let mut errors = FieldErrors::new();
+    let code = form.get("setup_code").trim().to_ascii_uppercase();
+    if !security::constant_time_eq(code.as_bytes(), state.setup_code.as_bytes()) {
+        errors.add(
+            "setup_code",
+            "Enter the setup code from Gatehouse's log (the \"first-run setup\" line)",
+        );
+    }
     if !is_email(&email) {
         errors.add("email", "Enter a valid email address");
     }

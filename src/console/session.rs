@@ -170,7 +170,7 @@ impl FromRequest for CsrfForm {
                 header
             };
             match expected {
-                Some(e) if !given.is_empty() && constant_time_eq(e.as_bytes(), given.as_bytes()) => Ok(CsrfForm(form)),
+                Some(e) if !given.is_empty() && security::constant_time_eq(e.as_bytes(), given.as_bytes()) => Ok(CsrfForm(form)),
                 _ => Err(ConsoleError(WebError::Forbidden(
                     "This form has expired or did not come from Gatehouse. Reload the page and try again.".into(),
                 ))
@@ -178,8 +178,4 @@ impl FromRequest for CsrfForm {
             }
         })
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -241,11 +241,13 @@ async fn first_visit_sets_up_the_admin() {
     assert_eq!(location(&r), "/setup");
 
     let csrf = app.csrf("/setup").await;
+    let code = app.running().setup_code.clone();
     let r = app
         .post_form(
             "/setup",
             &[
                 ("csrf_token", &csrf),
+                ("setup_code", &code),
                 ("email", "owner@example.com"),
                 ("password", "longenough1"),
                 ("password_confirm", "different1"),
@@ -274,6 +276,7 @@ async fn first_visit_sets_up_the_admin() {
             "/setup",
             &[
                 ("csrf_token", &csrf),
+                ("setup_code", &code),
                 ("email", "owner@example.com"),
                 ("password", "short"),
                 ("password_confirm", "short"),
@@ -292,6 +295,7 @@ async fn first_visit_sets_up_the_admin() {
             "/setup",
             &[
                 ("csrf_token", &csrf),
+                ("setup_code", &code),
                 ("email", "owner@example.com"),
                 ("password", "longenough1"),
                 ("password_confirm", "longenough1"),

@@ -10,6 +10,7 @@ mod cluster;
 mod conformance;
 mod console;
 mod console_http;
+mod console_origin;
 mod console_runtime;
 mod console_upstreams;
 mod csp;
