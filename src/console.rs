@@ -18,13 +18,13 @@ mod routes;
 mod runtime;
 mod services;
 mod session;
+mod throttle;
 mod tokens;
 mod upstreams;
 mod versions;
 
-use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_session::config::CookieContentSecurity;
 use actix_session::storage::CookieSessionStore;
@@ -50,7 +50,7 @@ pub struct State {
     pub proxy_url: String,
     pub echo_url: String,
     pub session_key: actix_web::cookie::Key,
-    pub throttle: Arc<Mutex<HashMap<String, auth::Attempts>>>,
+    pub throttle: Arc<throttle::Throttle>,
     pub cluster: Arc<crate::cluster::ClusterInfo>,
     pub session_limits: crate::service::identity::SessionLimits,
     /// The one-time code the first-run setup page asks for (printed in the log at start).

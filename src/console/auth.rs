@@ -1,6 +1,4 @@
-//! First-run setup, login (throttled after repeated failures) and logout.
-
-use std::time::{Duration, Instant};
+//! First-run setup, login (throttled by account and by address: see `throttle.rs`) and logout.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -12,15 +10,6 @@ use super::{see_other, ConsoleError, Page, PageResult, State};
 use crate::domain::FieldErrors;
 use crate::security;
 use crate::web_error::WebError;
-
-const MAX_FAILURES: u32 = 5;
-const LOCKOUT: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone)]
-pub struct Attempts {
-    failures: u32,
-    locked_until: Option<Instant>,
-}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/setup", web::get().to(show_setup))
@@ -183,7 +172,8 @@ async fn log_in(
         csrf: &csrf,
     };
 
-    if let Some(wait) = locked_for(&state, &key) {
+    let addr = req.peer_addr().map(|a| a.ip());
+    if let Some(wait) = state.throttle.wait(&key, addr) {
         let msg = format!(
             "Too many failed attempts. Try again in {} seconds.",
             wait.as_secs().max(1)
@@ -217,14 +207,12 @@ async fn log_in(
 
     match ok_user {
         Some(u) => {
-            if let Ok(mut t) = state.throttle.lock() {
-                t.remove(&key);
-            }
+            state.throttle.succeeded(&key);
             sign_in(&session, &state, u.id).await?;
             Ok(see_other("/services"))
         }
         None => {
-            record_failure(&state, &key);
+            state.throttle.failed(&key, addr);
             tracing::warn!(user.email = ?email, "failed console login");
             page.render_status(
                 &req,
@@ -242,35 +230,6 @@ async fn log_in(
 async fn log_out(state: web::Data<State>, session: Session, _form: CsrfForm) -> HttpResponse {
     end_session(&session, &state).await;
     see_other("/login")
-}
-
-fn locked_for(state: &State, key: &str) -> Option<Duration> {
-    let t = state.throttle.lock().ok()?;
-    let until = t.get(key)?.locked_until?;
-    until.checked_duration_since(Instant::now())
-}
-
-fn record_failure(state: &State, key: &str) {
-    let Ok(mut t) = state.throttle.lock() else {
-        return;
-    };
-    if t.len() > 10_000 {
-        t.retain(|_, a| a.locked_until.is_some_and(|u| u > Instant::now()));
-    }
-    let a = t.entry(key.to_string()).or_insert(Attempts {
-        failures: 0,
-        locked_until: None,
-    });
-    if a.locked_until.is_some_and(|u| u <= Instant::now()) {
-        *a = Attempts {
-            failures: 0,
-            locked_until: None,
-        };
-    }
-    a.failures += 1;
-    if a.failures >= MAX_FAILURES {
-        a.locked_until = Some(Instant::now() + LOCKOUT);
-    }
 }
 
 fn is_email(s: &str) -> bool {

@@ -390,7 +390,7 @@ async fn pages_need_a_session_and_posts_need_csrf() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_is_throttled_after_repeated_failures() {
+async fn login_is_throttled_by_account_with_backoff_and_by_address() {
     let app = TestApp::spawn().await;
     let csrf = app.csrf("/login").await;
     for _ in 0..5 {
@@ -425,8 +425,50 @@ async fn login_is_throttled_after_repeated_failures() {
     assert_eq!(
         r.status().as_u16(),
         429,
-        "locked even with the right password"
+        "after five failures, the next attempt must wait, right password or not"
     );
+    // The wait is short and then the owner gets in: knowing an email cannot lock anyone out.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = app
+        .post_form(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", EMAIL),
+                ("password", crate::helpers::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status().as_u16(),
+        303,
+        "the right password after the wait"
+    );
+
+    // One address failing across many accounts is refused for a while, whatever the account.
+    let other = TestApp::spawn().await;
+    let csrf = other.csrf("/login").await;
+    for i in 0..20 {
+        let email = format!("guess{i}@example.com");
+        let r = other
+            .post_form(
+                "/login",
+                &[("csrf_token", &csrf), ("email", &email), ("password", "x")],
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    let r = other
+        .post_form(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", EMAIL),
+                ("password", crate::helpers::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 429, "the address is throttled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
