@@ -57,6 +57,8 @@ pub struct State {
     pub setup_code: Arc<String>,
     /// Host names the console answers to; anything else is refused (DNS rebinding).
     pub hosts: Arc<Vec<String>>,
+    /// The cookie only travels over TLS.
+    pub secure_cookies: bool,
 }
 
 /// What the console is configured with, besides the store and the proxy it shows.
@@ -69,6 +71,7 @@ pub struct Options {
     pub session_limits: crate::service::identity::SessionLimits,
     pub setup_code: String,
     pub hosts: Vec<String>,
+    pub secure_cookies: bool,
 }
 
 impl State {
@@ -86,6 +89,7 @@ impl State {
             session_limits: o.session_limits,
             setup_code: Arc::new(o.setup_code),
             hosts: Arc::new(o.hosts),
+            secure_cookies: o.secure_cookies,
         })
     }
 }
@@ -118,13 +122,14 @@ async fn head_as_get(
 
 pub fn server(listener: TcpListener, state: State) -> anyhow::Result<Server> {
     let key = state.session_key.clone();
+    let secure = state.secure_cookies;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
             .cookie_name("gatehouse_session".into())
             .cookie_http_only(true)
             .cookie_same_site(SameSite::Lax)
-            .cookie_secure(false)
+            .cookie_secure(secure)
             .cookie_content_security(CookieContentSecurity::Private)
             .build();
         App::new()

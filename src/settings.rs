@@ -108,6 +108,15 @@ pub struct Settings {
     /// accepted in the Host header besides loopback names.
     #[arg(long, global = true, env = "GATEHOUSE_CONSOLE_URL")]
     pub console_url: Option<String>,
+    /// Mark the console's cookie `Secure` even when the console URL is not https (a
+    /// TLS-terminating proxy in front of it).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_SECURE_COOKIES",
+        default_value_t = false
+    )]
+    pub secure_cookies: bool,
     /// More host names the console answers to, comma-separated (`*` for any).
     #[arg(
         long,
@@ -256,6 +265,7 @@ impl Settings {
             bootstrap_token: None,
             allow_shared_data_dir: false,
             console_url: None,
+            secure_cookies: false,
             console_allowed_hosts: Vec::new(),
             session_idle_timeout_secs: 8 * 3600,
             session_max_age_secs: 7 * 86_400,
@@ -308,6 +318,16 @@ impl Settings {
                 .filter(|h| !h.is_empty()),
         );
         Ok(hosts)
+    }
+
+    /// Whether the console's cookie must only travel over TLS: forced, or the console is
+    /// opened at an https URL.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies
+            || self
+                .console_url
+                .as_deref()
+                .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
     }
 
     /// A bootstrap token is a long-lived credential: short ones are refused.

@@ -251,6 +251,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         },
         setup_code: setup_code.clone(),
         console_hosts: settings.console_hosts()?,
+        secure_cookies: settings.cookies_secure(),
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let web_thread = std::thread::Builder::new()
@@ -312,6 +313,7 @@ struct WebParts {
     session_limits: crate::service::identity::SessionLimits,
     setup_code: String,
     console_hosts: Vec<String>,
+    secure_cookies: bool,
 }
 
 impl WebParts {
@@ -327,6 +329,7 @@ impl WebParts {
                 session_limits: self.session_limits,
                 setup_code: self.setup_code.clone(),
                 hosts: self.console_hosts.clone(),
+                secure_cookies: self.secure_cookies,
             },
         )
     }

@@ -27,7 +27,10 @@ pub struct RuntimeGroupInput {
     pub labels: BTreeMap<String, String>,
 }
 
-const MAX_LABELS: usize = 50;
+/// Konnect's limit per resource.
+const MAX_LABELS: usize = 5;
+/// Key prefixes Konnect reserves for itself.
+const RESERVED_PREFIXES: &[&str] = &["kong", "konnect", "insomnia", "mesh", "kic", "_"];
 
 impl RuntimeGroupInput {
     /// `labels` is the console's text form: `key:value` pairs separated by commas or new lines.
@@ -83,16 +86,28 @@ impl RuntimeGroupInput {
     }
 }
 
+/// Konnect's label rules: keys and values 1-63 characters, starting and ending with a letter
+/// or digit, `-`, `_` and `.` inside; keys not starting with a reserved prefix.
 fn check_label(key: &str, value: &str) -> Result<(), String> {
+    let lower = key.to_ascii_lowercase();
+    if let Some(p) = RESERVED_PREFIXES.iter().find(|p| lower.starts_with(**p)) {
+        return Err(format!(
+            "Label '{key}': keys cannot start with '{p}' (reserved: {})",
+            RESERVED_PREFIXES.join(", ")
+        ));
+    }
     let ok = |s: &str| {
+        let edges = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
         !s.is_empty()
             && s.len() <= 63
+            && edges(s.chars().next())
+            && edges(s.chars().last())
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
     };
     if !ok(key) || !ok(value) {
         return Err(format!(
-            "Label '{key}:{value}': keys and values are 1-63 letters, digits, '.', '-' or '_'"
+            "Label '{key}:{value}': keys and values are 1-63 characters, start and end with a letter or digit, and may contain '-', '_' or '.' inside"
         ));
     }
     Ok(())
@@ -302,6 +317,36 @@ pub fn compatible(node: &str, cp: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_follow_konnects_rules() {
+        assert!(parse_labels("env:prod, team:payments").is_ok());
+        assert!(parse_labels("a:1,b:2,c:3,d:4,e:5").is_ok());
+        let six = parse_labels("a:1,b:2,c:3,d:4,e:5,f:6").unwrap_err();
+        assert!(six.contains("At most 5"), "{six}");
+        for reserved in [
+            "kong-team:x",
+            "Konnect:x",
+            "insomnia:x",
+            "mesh1:x",
+            "kic:x",
+            "_x:y",
+        ] {
+            let e = parse_labels(reserved).unwrap_err();
+            assert!(e.contains("cannot start with"), "{reserved}: {e}");
+        }
+        for bad in [
+            "-env:prod",
+            "env-:prod",
+            "env:",
+            "env:prod-",
+            "env:a b",
+            "novalue",
+        ] {
+            assert!(parse_labels(bad).is_err(), "{bad}");
+        }
+        assert!(parse_labels("app.tier:web_1").is_ok());
+    }
 
     fn instance(version: &str, hash: &str, last_seen: i64) -> RuntimeInstance {
         RuntimeInstance {

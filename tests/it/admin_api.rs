@@ -729,3 +729,43 @@ async fn group_scoped_listings_page_within_their_group() {
         .await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_group_labels_follow_konnects_rules() {
+    let app = TestApp::spawn().await;
+    let six: serde_json::Map<String, Value> = (1..=6)
+        .map(|i| (format!("k{i}"), Value::from(format!("v{i}"))))
+        .collect();
+    for (labels, expect) in [
+        (Value::Object(six), "At most 5"),
+        (serde_json::json!({ "kong-team": "x" }), "cannot start with"),
+        (
+            serde_json::json!({ "env": "-prod" }),
+            "start and end with a letter or digit",
+        ),
+    ] {
+        let (status, body) = app
+            .admin_json(
+                Method::POST,
+                "/runtime-groups",
+                serde_json::json!({ "name": "labelled", "labels": labels }),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["fields"]["labels"]
+                .as_str()
+                .unwrap_or("")
+                .contains(expect),
+            "{body}"
+        );
+    }
+    let (status, body) = app
+        .admin_json(
+            Method::POST,
+            "/runtime-groups",
+            serde_json::json!({ "name": "labelled", "labels": { "env": "prod", "team": "payments" } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}

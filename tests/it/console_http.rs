@@ -1,5 +1,5 @@
-//! The console as plain HTTP: `HEAD` on every page and static file, and an oversized form
-//! answered with the console's own 413 page.
+//! The console as plain HTTP: `HEAD` on every page and static file, an oversized form answered
+//! with the console's own 413 page, and a `Secure` cookie when the console is served over TLS.
 
 use crate::helpers::TestApp;
 
@@ -67,4 +67,32 @@ async fn an_oversized_form_gets_the_consoles_413_page() {
         html.html().contains("/static/app.css"),
         "with the console's styles"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cookie_is_secure_behind_an_https_console_url() {
+    let cookie_of = |app: &TestApp| {
+        let url = format!("{}/login", app.console);
+        let client = app.client.clone();
+        async move {
+            let r = client.get(url).send().await.expect("login page");
+            r.headers()
+                .get("set-cookie")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        }
+    };
+    let plain = TestApp::spawn().await;
+    let c = cookie_of(&plain).await;
+    assert!(c.contains("httponly") && !c.contains("secure"), "{c}");
+    let https = TestApp::spawn_with(|s| {
+        s.console_url = Some("https://console.example.com".into());
+    })
+    .await;
+    let c = cookie_of(&https).await;
+    assert!(c.contains("; secure"), "{c}");
+    let forced = TestApp::spawn_with(|s| s.secure_cookies = true).await;
+    let c = cookie_of(&forced).await;
+    assert!(c.contains("; secure"), "{c}");
 }
