@@ -6,6 +6,7 @@ mod entities;
 mod group;
 mod keys;
 mod pagination;
+mod plugins;
 mod routes;
 mod services;
 
@@ -81,6 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .configure(services::configure)
         .configure(routes::configure)
+        .configure(plugins::configure)
         .configure(entities::configure)
         .configure(group::configure)
         // Every Kong entity path again under a runtime group's scope.
@@ -88,6 +90,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/runtime-groups/{rg}/core-entities")
                 .configure(services::configure)
                 .configure(routes::configure)
+                .configure(plugins::configure)
                 .configure(entities::configure),
         )
         .default_service(web::to(|| async {

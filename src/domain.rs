@@ -3,22 +3,27 @@
 
 pub mod catalog;
 pub mod certificate;
+pub mod consumer;
 pub mod entity;
 pub mod errors;
 pub mod fields;
 pub mod gateway_service;
 pub mod kinds;
 pub mod names;
+pub mod plugin;
+pub mod plugin_schemas;
 pub mod route;
 pub mod runtime;
 pub mod target;
 pub mod upstream;
 
 pub use certificate::{CaCertificate, Certificate, Sni};
+pub use consumer::{Consumer, KeyAuthCredential};
 pub use entity::Entity;
 pub use errors::FieldErrors;
 pub use gateway_service::GatewayService;
 pub use kinds::GatewayConfig;
+pub use plugin::Plugin;
 pub use route::Route;
 pub use target::Target;
 pub use upstream::Upstream;

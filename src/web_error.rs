@@ -98,6 +98,11 @@ fn fields_json(f: &FieldErrors) -> Value {
     for (k, v) in &f.0 {
         if k == "@entity" {
             m.insert(k.clone(), json!([v]));
+        } else if let Some(field) = k.strip_prefix("config.") {
+            // Kong nests a plugin's config errors: `fields.config.<field>`.
+            if let Value::Object(c) = m.entry("config").or_insert_with(|| json!({})) {
+                c.insert(field.to_string(), json!(v));
+            }
         } else {
             m.insert(k.clone(), json!(v));
         }

@@ -10,7 +10,9 @@ use super::body;
 use super::keys::GroupKey;
 use super::pagination::{list_body, PageQuery};
 use super::{ApiError, ApiResult, State};
-use crate::domain::{CaCertificate, Certificate, Entity, Sni, Target, Upstream};
+use crate::domain::{
+    CaCertificate, Certificate, Consumer, Entity, KeyAuthCredential, Plugin, Sni, Target, Upstream,
+};
 use crate::service::{self, Managed};
 use crate::store::{Page, Store};
 use crate::web_error::WebError;
@@ -20,6 +22,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     top::<Certificate>(cfg);
     top::<Sni>(cfg);
     top::<CaCertificate>(cfg);
+    top::<Consumer>(cfg);
+    top::<KeyAuthCredential>(cfg);
+    top::<Plugin>(cfg);
     cfg.service(web::resource("/upstreams/{parent}/health").get(upstream_health))
         .service(web::resource("/upstreams/{parent}/targets/all").get(list::<Upstream, Target>))
         .service(
@@ -27,10 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
     nested::<Upstream, Target>(cfg);
     nested::<Certificate, Sni>(cfg);
+    nested::<Consumer, KeyAuthCredential>(cfg);
 }
 
 fn top<T: Managed>(cfg: &mut web::ServiceConfig) {
-    let base = format!("/{}", T::KIND);
+    let base = format!("/{}", T::PATH);
     cfg.service(
         web::resource(base.clone())
             .get(list::<NoParent, T>)
@@ -46,7 +52,7 @@ fn top<T: Managed>(cfg: &mut web::ServiceConfig) {
 }
 
 fn nested<P: Managed, T: Managed>(cfg: &mut web::ServiceConfig) {
-    let base = format!("/{}/{{parent}}/{}", P::KIND, T::KIND);
+    let base = format!("/{}/{{parent}}/{}", P::PATH, T::NESTED_PATH);
     cfg.service(
         web::resource(base.clone())
             .get(list::<P, T>)

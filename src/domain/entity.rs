@@ -13,6 +13,10 @@ use super::FieldErrors;
 pub trait Entity: Serialize + DeserializeOwned + Clone + Send + 'static {
     /// The kind as Kong names its collection: `upstreams`, `targets`, `certificates`, …
     const KIND: &'static str;
+    /// Its top-level Admin API path segment (`key-auths` for `keyauth_credentials`).
+    const PATH: &'static str = Self::KIND;
+    /// Its path segment nested under its owner (`/consumers/{c}/key-auth`).
+    const NESTED_PATH: &'static str = Self::PATH;
     /// The field that holds the unique name Kong looks entities up by (`name`, `target`), if any.
     const NAME_FIELD: Option<&'static str>;
     /// Whether names are unique per parent (targets in an upstream) rather than per group.
@@ -25,6 +29,14 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + 'static {
     fn created_at(&self) -> i64;
     /// The value unique within the runtime group (or within the parent when there is one).
     fn unique_name(&self) -> Option<String>;
+    /// Where its unique name is unique, besides the runtime group: the owner's id for kinds
+    /// scoped by parent, a plugin's route/service/consumer, nothing otherwise.
+    fn scope(&self) -> String {
+        match (Self::SCOPED_BY_PARENT, self.parent()) {
+            (true, Some(p)) => p.to_string(),
+            _ => String::new(),
+        }
+    }
     /// The entity that owns this one: deleting the owner deletes it (an upstream's targets).
     fn parent(&self) -> Option<Uuid> {
         None

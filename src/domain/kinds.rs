@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{CaCertificate, Certificate, Entity, GatewayService, Route, Sni, Target, Upstream};
+use super::{
+    CaCertificate, Certificate, Consumer, Entity, GatewayService, KeyAuthCredential, Plugin, Route,
+    Sni, Target, Upstream,
+};
 
 macro_rules! registry {
     ($($field:ident: $ty:ty),* $(,)?) => {
@@ -53,6 +56,9 @@ registry! {
     certificates: Certificate,
     snis: Sni,
     ca_certificates: CaCertificate,
+    consumers: Consumer,
+    keyauth_credentials: KeyAuthCredential,
+    plugins: Plugin,
 }
 
 impl GatewayConfig {

@@ -38,6 +38,8 @@ pub struct RouteTarget {
     pub path_handling_v1: bool,
     pub allows_http: bool,
     pub https_redirect_status_code: u16,
+    /// The route's plugins, resolved when the snapshot was compiled; `None` costs nothing.
+    pub plugins: Option<Arc<crate::plugins::Chain>>,
 }
 
 pub struct CompiledConfig {
@@ -50,6 +52,8 @@ pub struct CompiledConfig {
     pub balancers: Vec<Arc<Balancer>>,
     /// Server certificates by SNI for the TLS listener, and client certificates by id.
     pub certs: CertIndex,
+    /// What the plugins share: key-auth's keys.
+    pub keys: Arc<crate::plugins::key_auth::Keys>,
     pools: HashMap<PoolKey, Arc<Upstream>>,
     health: HashMap<(Uuid, String), Arc<Health>>,
 }
@@ -356,6 +360,7 @@ impl CompiledConfig {
         for e in errors {
             tracing::warn!(route.id = %snap.routes[e.route].id, error = %e.message, "route left out of the router");
         }
+        let mut plugins = crate::plugins::compile(&snap.config);
         let routes = snap
             .routes
             .iter()
@@ -371,6 +376,7 @@ impl CompiledConfig {
                 allows_http: r.protocols.iter().any(|p| p == "http"),
                 https_redirect_status_code: u16::try_from(r.https_redirect_status_code)
                     .unwrap_or(426),
+                plugins: plugins.chains.remove(&r.id),
             })
             .collect();
         let pools = std::mem::take(&mut b.pools);
@@ -383,6 +389,7 @@ impl CompiledConfig {
             routes,
             balancers: balancers.into_values().collect(),
             certs,
+            keys: plugins.keys,
             pools,
             health,
         }

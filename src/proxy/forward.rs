@@ -144,9 +144,30 @@ pub async fn handle(
         );
     }
 
+    // The access phase: plugins may answer the request themselves or change what goes
+    // upstream.
+    let mut query: Option<String> = req.uri().query().map(str::to_string);
+    if let Some(chain) = &route.plugins {
+        if let Some(auth) = &chain.key_auth {
+            match auth.access(req.method(), req.headers(), query.as_deref(), &config.keys) {
+                Ok(Some(who)) => {
+                    if let Some(h) = &who.hide_header {
+                        req.headers_mut().remove(h.as_str());
+                    }
+                    if let (Some(arg), Some(q)) = (&who.hide_query, &query) {
+                        query = crate::plugins::key_auth::without_query_arg(q, arg);
+                    }
+                    headers::set_consumer(req.headers_mut(), &who.identity, who.anonymous);
+                }
+                Ok(None) => {}
+                Err(reject) => return rejected(&proxy, record, started, reject),
+            }
+        }
+    }
+
     let stripped = route.strip_path.then_some(found.matched_len);
     let mut target = upstream_path(&service.base_path, path, stripped, route.path_handling_v1);
-    if let Some(q) = req.uri().query() {
+    if let Some(q) = &query {
         target.push('?');
         target.push_str(q);
     }
@@ -504,6 +525,23 @@ fn content_length<B>(req: &Request<B>) -> u64 {
 }
 
 /// Kong's JSON error body: `{"message":"…"}`.
+/// A request a plugin answered itself, with Kong's JSON body and the plugin's headers.
+fn rejected(
+    proxy: &Proxy,
+    record: RequestRecord,
+    started: Instant,
+    reject: crate::plugins::Reject,
+) -> Response<ProxyBody> {
+    let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = error(proxy, record, started, status, &reject.message);
+    for (name, value) in reject.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    resp
+}
+
 fn error(
     proxy: &Proxy,
     mut record: RequestRecord,

@@ -12,7 +12,8 @@ use super::{id_from_input, key_parts, without_meta, Result, ServiceError};
 use crate::domain::certificate::sni_names;
 use crate::domain::route::{service_ref, ServiceRef};
 use crate::domain::{
-    now_secs, CaCertificate, Certificate, Entity, GatewayService, Route, Sni, Target, Upstream,
+    now_secs, CaCertificate, Certificate, Consumer, Entity, GatewayService, KeyAuthCredential,
+    Plugin, Route, Sni, Target, Upstream,
 };
 use crate::store::entities as db;
 use crate::store::{Conn, Store, StoreError};
@@ -92,6 +93,79 @@ async fn must_exist<T: Entity>(conn: &mut Conn, group: Uuid, field: &str, id: Uu
 }
 
 impl Managed for GatewayService {}
+
+impl Managed for Consumer {
+    /// `custom_id` is unique in the group too (the table's unique key holds the username).
+    async fn check_refs(&self, conn: &mut Conn, group: Uuid) -> Result<()> {
+        let Some(custom) = &self.custom_id else {
+            return Ok(());
+        };
+        // No tag filter, so the backend's SQL spelling does not matter here.
+        let all = db::list_entities::<Consumer>(
+            conn,
+            crate::store::Backend::Sqlite,
+            group,
+            &crate::store::EntityFilter::default(),
+            0,
+            u64::MAX / 2,
+        )
+        .await?;
+        if all
+            .items
+            .iter()
+            .any(|c| c.id != self.id && c.custom_id.as_ref() == Some(custom))
+        {
+            return Err(ServiceError::Unique {
+                field: "custom_id".into(),
+                value: custom.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Managed for KeyAuthCredential {
+    async fn check_refs(&self, conn: &mut Conn, group: Uuid) -> Result<()> {
+        must_exist::<Consumer>(conn, group, "consumer", self.consumer.id).await
+    }
+}
+
+impl Managed for Plugin {
+    async fn check_refs(&self, conn: &mut Conn, group: Uuid) -> Result<()> {
+        if let Some(s) = &self.service {
+            must_exist::<GatewayService>(conn, group, "service", s.id).await?;
+        }
+        if let Some(r) = &self.route {
+            must_exist::<Route>(conn, group, "route", r.id).await?;
+        }
+        if let Some(c) = &self.consumer {
+            must_exist::<Consumer>(conn, group, "consumer", c.id).await?;
+        }
+        Ok(())
+    }
+
+    /// The same plugin twice on one scope is Kong's unique violation (409).
+    async fn save(
+        &self,
+        conn: &mut Conn,
+        group: Uuid,
+        is_new: bool,
+        _input: &Map<String, Value>,
+    ) -> Result<()> {
+        let saved = if is_new {
+            db::insert_entity(conn, group, self).await
+        } else {
+            db::update_entity(conn, group, self).await
+        };
+        saved.map_err(|e| match e {
+            StoreError::Unique { column, .. } if column == "name" => ServiceError::Unique {
+                field: "cache_key".into(),
+                value: format!("plugins:{}:{}", self.name, self.scope_key()),
+            },
+            other => conflict(other, self),
+        })
+    }
+}
 impl Managed for Target {}
 impl Managed for CaCertificate {}
 

@@ -20,10 +20,7 @@ pub struct EntityFilter<'a> {
 }
 
 fn scope<T: Entity>(e: &T) -> String {
-    match (T::SCOPED_BY_PARENT, e.parent()) {
-        (true, Some(p)) => p.to_string(),
-        _ => String::new(),
-    }
+    e.scope()
 }
 
 fn tags_of<T: Entity>(e: &T) -> StoreResult<String> {

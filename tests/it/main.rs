@@ -19,6 +19,7 @@ mod lifecycle;
 mod logs;
 mod metrics;
 mod paths;
+mod plugins;
 mod procs;
 mod protocols;
 mod proxy;
