@@ -276,18 +276,27 @@ async fn nodes_enforce_plugins_and_know_consumers() {
         assert_eq!(status, 201, "{path}: {b}");
     }
     node.wait_for("/guarded", 401, Duration::from_secs(1)).await;
+    // The plugin may arrive in an earlier snapshot than the key: wait for the one with both.
     let url = format!("http://127.0.0.1:{}/guarded", node.proxy_port);
-    let r = reqwest::Client::new()
-        .get(&url)
-        .header("apikey", "node-key")
-        .send()
-        .await
-        .expect("node");
-    assert_eq!(
-        r.status().as_u16(),
-        200,
-        "the node knows the consumer's key"
-    );
-    let seen: Value = r.json().await.expect("json");
+    let seen = eventually(
+        Duration::from_secs(2),
+        "the node knows the consumer's key",
+        || {
+            let url = url.clone();
+            async move {
+                let r = reqwest::Client::new()
+                    .get(&url)
+                    .header("apikey", "node-key")
+                    .send()
+                    .await
+                    .ok()?;
+                if r.status() != 200 {
+                    return None;
+                }
+                r.json::<Value>().await.ok()
+            }
+        },
+    )
+    .await;
     assert_eq!(seen["headers"]["x-consumer-username"], "ann");
 }
