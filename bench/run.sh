@@ -10,13 +10,14 @@
 # ±10 %; interleaving and medians keep a slow minute from deciding the ratio.
 #
 # Usage: bench/run.sh [--duration 5s] [--connections 64] [--threads 2] [--routes "1 1000 10000"] [--rounds 3]
+#        [--bin PATH]   (another build of gatehouse, to compare before and after)
 # With the first route count it also runs a second Gatehouse with GATEHOUSE_ANALYTICS=off and
 # prints the analytics overhead.
 # Installs nginx, haproxy and wrk from Debian packages when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=5s; CONNS=64; THREADS=2; ROUTES="1 1000 10000"; ROUNDS=3
+DURATION=5s; CONNS=64; THREADS=2; ROUTES="1 1000 10000"; ROUNDS=3; BIN=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2;;
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS=$2; shift 2;;
     --routes) ROUTES=$2; shift 2;;
     --rounds) ROUNDS=$2; shift 2;;
+    --bin) BIN=$2; shift 2;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -40,8 +42,10 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
-cargo build --release --quiet
-BIN=target/release/gatehouse
+if [ -z "$BIN" ]; then
+  cargo build --release --quiet
+  BIN=target/release/gatehouse
+fi
 
 WORK=$(mktemp -d)
 PIDS=()

@@ -43,3 +43,27 @@ pub(crate) fn wait_for_signal(runtime: &tokio::runtime::Runtime) {
         }
     });
 }
+
+/// The end of a graceful stop for request records: proxy workers flush their threads' buffers
+/// as they exit, and only then is `task` (the writer, or a node's shipper) told to take the
+/// last of them and finish.
+fn drain_records(
+    runtime: &tokio::runtime::Runtime,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    drain: &tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    what: &str,
+) {
+    for worker in workers {
+        let _ = worker.join();
+    }
+    let _ = drain.send(true);
+    runtime.block_on(async {
+        if tokio::time::timeout(std::time::Duration::from_secs(15), task)
+            .await
+            .is_err()
+        {
+            tracing::error!("{what} did not finish within 15 s");
+        }
+    });
+}

@@ -114,7 +114,10 @@ impl Store {
         self.pools.backend
     }
 
-    /// Runs `f` on the store's home runtime and waits for it from wherever the caller is.
+    /// Runs `f` for a caller on another runtime (the web threads). PostgreSQL connections
+    /// belong to the runtime they were opened on, so the work moves to the store's home runtime;
+    /// SQLite connections run on threads of their own, so the work stays where it is (a hop
+    /// would only queue every console request behind the one background thread).
     pub async fn run<T, E, F, Fut>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(Store) -> Fut,
@@ -123,6 +126,9 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let fut = f(self.clone());
+        if self.backend() == Backend::Sqlite {
+            return fut.await;
+        }
         self.home
             .spawn(fut)
             .await

@@ -49,9 +49,10 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     let location = settings.database_location()?;
 
     // Background work (the store's connections, snapshots, telemetry, the echo upstream) runs
-    // on a small runtime of its own; the proxy gets one single-threaded runtime per worker.
+    // on a small runtime of its own, one thread: a second one measurably slowed the proxy on a
+    // 2-core machine. The proxy gets one single-threaded runtime per worker.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .thread_name("gatehouse-ctl")
         .enable_all()
         .build()
@@ -427,21 +428,13 @@ impl RunningApp {
             });
             let _ = thread.join();
         }
-        // Workers flush their threads' record buffers as they exit; only then can the writer
-        // write the last records and stop.
-        for worker in self.proxy_workers {
-            let _ = worker.join();
-        }
-        let _ = self.drain.send(true);
-        let writer = self.writer;
-        self.runtime.block_on(async {
-            if tokio::time::timeout(Duration::from_secs(15), writer)
-                .await
-                .is_err()
-            {
-                tracing::error!("the telemetry writer did not finish within 15 s");
-            }
-        });
+        super::drain_records(
+            &self.runtime,
+            self.proxy_workers,
+            &self.drain,
+            self.writer,
+            "the telemetry writer",
+        );
         self.runtime.shutdown_timeout(Duration::from_secs(5));
     }
 }

@@ -147,21 +147,13 @@ impl RunningNode {
 
     pub fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        // Workers flush their threads' record buffers as they exit; then the shipper spools
-        // (or delivers) the last of them.
-        for worker in self.proxy_workers {
-            let _ = worker.join();
-        }
-        let _ = self.drain.send(true);
-        let shipper = self.shipper;
-        self.runtime.block_on(async {
-            if tokio::time::timeout(Duration::from_secs(10), shipper)
-                .await
-                .is_err()
-            {
-                tracing::error!("the telemetry shipper did not finish within 10 s");
-            }
-        });
+        super::drain_records(
+            &self.runtime,
+            self.proxy_workers,
+            &self.drain,
+            self.shipper,
+            "the telemetry shipper",
+        );
         self.runtime.shutdown_timeout(Duration::from_secs(5));
     }
 }
