@@ -1,15 +1,27 @@
-//! The plugins the proxy runs, compiled from their stored configuration when a snapshot is
-//! built (never per request): each in a file of its own. They see requests and consumers, never
-//! the store or the web layer.
+//! The plugins the proxy runs, each in a file of its own, compiled from their stored
+//! configuration when a snapshot is built (never per request). A plugin implements
+//! [`Handler`]: Kong's phases after routing — access (may answer the request itself or change
+//! what goes upstream), response (headers; the whole body when it asks for it) and log (the
+//! final record). They see requests and consumers, never the store or the web layer.
 
+mod chain;
+mod context;
 pub mod key_auth;
+mod state;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+pub use chain::{compile, Chain, Compiled, Slot};
+pub use context::{Access, BodyFilter, Ctx, LogEntry, ResponseHead, Shared};
+pub use state::Runtime;
 
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::domain::{Entity, GatewayConfig, Plugin};
+use crate::domain::Plugin;
 
 /// Who a request authenticated as (or the anonymous consumer it fell back to).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,70 +29,95 @@ pub struct Identity {
     pub consumer_id: Uuid,
     pub username: Option<String>,
     pub custom_id: Option<String>,
-    /// `None` for the anonymous consumer.
-    pub credential_id: Option<Uuid>,
+    /// Kong's `X-Credential-Identifier`: the key-auth credential's id, the basic-auth username,
+    /// the jwt key. `None` for the anonymous consumer.
+    pub credential: Option<String>,
 }
 
-/// A request a plugin answered itself (401, 403, …): Kong's JSON body and headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reject {
+/// A request a plugin answered itself (Kong's `kong.response.exit`): a status, Kong's JSON
+/// body (or another body) and headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exit {
     pub status: u16,
-    pub message: String,
-    pub headers: Vec<(&'static str, String)>,
+    pub body: ExitBody,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// The plugins of one route, resolved by Kong's precedence (route and service > route >
-/// service > global; consumer-scoped plugins are not run yet).
-#[derive(Default)]
-pub struct Chain {
-    pub key_auth: Option<Arc<key_auth::KeyAuth>>,
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExitBody {
+    /// `{"message": "…"}`.
+    Message(String),
+    Json(Value),
+    /// Bytes sent as they are (a cached response); its content type is among the headers.
+    Raw(Bytes),
+    Empty,
 }
 
-impl Chain {
-    pub fn is_empty(&self) -> bool {
-        self.key_auth.is_none()
+impl Exit {
+    pub fn message(status: u16, message: impl Into<String>) -> Exit {
+        Exit {
+            status,
+            body: ExitBody::Message(message.into()),
+            headers: Vec::new(),
+        }
+    }
+    pub fn header(mut self, name: HeaderName, value: impl AsRef<str>) -> Exit {
+        if let Ok(v) = HeaderValue::from_str(value.as_ref()) {
+            self.headers.push((name, v));
+        }
+        self
     }
 }
 
-/// Compiles each route's chain from the group's configuration, plus what the plugins share
-/// (key-auth's keys).
-pub struct Compiled {
-    pub chains: HashMap<Uuid, Arc<Chain>>,
-    pub keys: Arc<key_auth::Keys>,
+/// Response headers a waiting plugin adds once its work is done.
+pub type Headers = Vec<(HeaderName, HeaderValue)>;
+
+/// What a plugin's access phase decided.
+pub enum Flow {
+    Continue,
+    /// Answer the client now; later plugins and the upstream never see the request.
+    Exit(Exit),
+    /// Work that needs I/O (a shared rate-limit counter): the request waits for it. The
+    /// future owns what it needs.
+    Wait(Pin<Box<dyn Future<Output = Result<Headers, Exit>> + Send>>),
+    /// The plugin failed: logged with its name, answered 500, the worker carries on.
+    Fail(String),
 }
 
-pub fn compile(cfg: &GatewayConfig) -> Compiled {
-    let keys = Arc::new(key_auth::Keys::build(cfg));
-    let mut chains = HashMap::new();
-    for route in &cfg.routes {
-        let service = route.service.as_ref().map(|s| s.id);
-        let pick = |name: &str| -> Option<&Plugin> {
-            let of = |r: Option<Uuid>, s: Option<Uuid>| {
-                cfg.plugins.iter().find(|p| {
-                    p.enabled
-                        && p.name == name
-                        && p.consumer.is_none()
-                        && p.route.as_ref().map(|f| f.id) == r
-                        && p.service.as_ref().map(|f| f.id) == s
-                })
-            };
-            of(Some(route.id), service)
-                .or_else(|| of(Some(route.id), None))
-                .or_else(|| service.and_then(|s| of(None, Some(s))))
-                .or_else(|| of(None, None))
-        };
-        let mut chain = Chain::default();
-        if let Some(p) = pick("key-auth") {
-            match key_auth::KeyAuth::compile(&p.config, cfg) {
-                Ok(k) => chain.key_auth = Some(Arc::new(k)),
-                Err(e) => {
-                    tracing::error!(plugin.id = %p.id(), error = %e, "key-auth plugin not applied")
-                }
-            }
-        }
-        if !chain.is_empty() {
-            chains.insert(route.id, Arc::new(chain));
-        }
+/// One configured plugin, ready to run. Phases a plugin does not override cost nothing.
+pub trait Handler: Send + Sync + 'static {
+    /// Kong's plugin name.
+    fn name(&self) -> &'static str;
+    /// Kong's `PRIORITY`: higher runs first.
+    fn priority(&self) -> i32;
+    fn access(&self, _req: &mut Access<'_>) -> Flow {
+        Flow::Continue
     }
-    Compiled { chains, keys }
+    /// Whether [`Handler::response`] has work to do.
+    fn wants_response(&self) -> bool {
+        false
+    }
+    /// The response head before it goes to the client (Kong's header_filter). Returning a
+    /// [`BodyFilter`] asks for the whole body once it has arrived (Kong's body_filter).
+    fn response(&self, _head: &mut ResponseHead<'_>, _ctx: &mut Ctx) -> Option<BodyFilter> {
+        None
+    }
+    /// Whether [`Handler::log`] has work to do.
+    fn wants_log(&self) -> bool {
+        false
+    }
+    /// The finished request (Kong's log phase). Runs on the proxy's worker: hand slow work
+    /// (files, HTTP) to a queue.
+    fn log(&self, _entry: &LogEntry) {}
+}
+
+/// Builds a plugin's handler from its stored (validated, defaults filled) configuration.
+pub type Build = fn(&Plugin, &Shared, &Runtime) -> Result<std::sync::Arc<dyn Handler>, String>;
+
+/// The handler builders, by Kong's plugin name.
+pub fn builder(name: &str) -> Option<Build> {
+    Some(match name {
+        "key-auth" => key_auth::build,
+        _ => return None,
+    })
 }

@@ -2,13 +2,16 @@
 //! and forwards them upstream. It must not import the store, the console, the Admin API, sqlx or
 //! actix: configuration arrives as snapshots, and records leave through the telemetry channel.
 
+mod answers;
 pub mod balancer;
 mod body;
 mod config;
+mod dispatch;
 mod forward;
 mod headers;
 mod health;
 pub mod paths;
+mod pipeline;
 mod pool;
 pub mod router;
 mod server;

@@ -20,6 +20,8 @@ pub struct RequestRecord {
     pub service_id: Option<Uuid>,
     pub route_id: Option<Uuid>,
     pub version_id: Option<Uuid>,
+    /// Who the request authenticated as (or the anonymous consumer), when a plugin said.
+    pub consumer_id: Option<Uuid>,
     pub method: http::Method,
     pub status: u16,
     pub latency_ms: i64,

@@ -96,18 +96,36 @@ impl WebError {
 fn fields_json(f: &FieldErrors) -> Value {
     let mut m = serde_json::Map::new();
     for (k, v) in &f.0 {
-        if k == "@entity" {
-            m.insert(k.clone(), json!([v]));
-        } else if let Some(field) = k.strip_prefix("config.") {
-            // Kong nests a plugin's config errors: `fields.config.<field>`.
-            if let Value::Object(c) = m.entry("config").or_insert_with(|| json!({})) {
-                c.insert(field.to_string(), json!(v));
-            }
+        // Kong nests errors inside records: `config.redis.host` is `fields.config.redis.host`.
+        let parts: Vec<&str> = if k.starts_with("config.") {
+            k.split('.').collect()
         } else {
-            m.insert(k.clone(), json!(v));
-        }
+            vec![k.as_str()]
+        };
+        insert_path(&mut m, &parts, v);
     }
     Value::Object(m)
+}
+
+fn insert_path(m: &mut serde_json::Map<String, Value>, parts: &[&str], v: &str) {
+    match parts {
+        [] => {}
+        [last] if *last == "@entity" => {
+            m.insert(last.to_string(), json!([v]));
+        }
+        [last] => {
+            m.insert(last.to_string(), json!(v));
+        }
+        [first, rest @ ..] => {
+            let next = m.entry(first.to_string()).or_insert_with(|| json!({}));
+            if !next.is_object() {
+                *next = json!({});
+            }
+            if let Value::Object(o) = next {
+                insert_path(o, rest, v);
+            }
+        }
+    }
 }
 
 /// The service layer's refusals, mapped once onto what the web edge shows.

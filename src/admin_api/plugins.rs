@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::body;
 use super::keys::{GroupKey, Key};
 use super::{ApiResult, State};
-use crate::domain::plugin_schemas::{self, Field};
+use crate::domain::plugin_schemas::{self, Field, Ty};
 use crate::domain::{Entity, GatewayService, Plugin, Route};
 use crate::service;
 use crate::web_error::WebError;
@@ -98,36 +98,61 @@ async fn enabled() -> HttpResponse {
 async fn plugin_schema(path: web::Path<String>) -> ApiResult {
     let name = path.into_inner();
     let schema = plugin_schemas::schema(&name).ok_or(WebError::NotFound)?;
-    let config: Vec<Value> = schema
-        .fields
-        .iter()
-        .map(|(n, f)| {
-            let mut def = Map::new();
-            match f {
-                Field::Bool(d) => {
-                    def.insert("type".into(), json!("boolean"));
-                    def.insert("required".into(), json!(true));
-                    def.insert("default".into(), json!(d));
-                }
-                Field::OptString => {
-                    def.insert("type".into(), json!("string"));
-                    def.insert("required".into(), json!(false));
-                }
-                Field::HeaderNames(d) => {
-                    def.insert("type".into(), json!("array"));
-                    def.insert("required".into(), json!(true));
-                    def.insert("elements".into(), json!({ "type": "string" }));
-                    def.insert("default".into(), json!(d));
-                }
-            }
-            json!({ *n: def })
-        })
-        .collect();
+    let consumer = if schema.consumer_allowed {
+        json!({ "type": "foreign", "reference": "consumers" })
+    } else {
+        json!({ "type": "foreign", "reference": "consumers", "eq": null })
+    };
     Ok(HttpResponse::Ok().json(json!({
         "fields": [
-            { "consumer": { "type": "foreign", "reference": "consumers", "eq": if schema.consumer_allowed { Value::Null } else { json!(null) } } },
-            { "protocols": { "type": "set", "default": ["grpc", "grpcs", "http", "https"] } },
-            { "config": { "type": "record", "required": true, "fields": config } },
+            { "consumer": consumer },
+            { "protocols": { "type": "set", "default": ["grpc", "grpcs", "http", "https"], "elements": { "type": "string", "one_of": ["grpc", "grpcs", "http", "https", "tcp", "tls", "udp", "ws", "wss"] } } },
+            { "config": { "type": "record", "required": true, "fields": fields(schema.fields) } },
         ]
     })))
+}
+
+fn fields(list: &[Field]) -> Vec<Value> {
+    list.iter()
+        .map(|f| {
+            let mut def = describe(&f.ty);
+            def.insert("required".into(), json!(f.required));
+            if let Some(d) = f.default.value() {
+                def.insert("default".into(), d);
+            }
+            json!({ f.name: def })
+        })
+        .collect()
+}
+
+fn describe(ty: &Ty) -> Map<String, Value> {
+    let mut def = Map::new();
+    def.insert("type".into(), json!(ty.kong_name()));
+    match ty {
+        Ty::Integer {
+            between: Some((lo, hi)),
+        } => {
+            def.insert("between".into(), json!([lo, hi]));
+        }
+        Ty::Number {
+            between: Some((lo, hi)),
+        } => {
+            def.insert("between".into(), json!([lo, hi]));
+        }
+        Ty::String { one_of, .. } if !one_of.is_empty() => {
+            def.insert("one_of".into(), json!(one_of));
+        }
+        Ty::Array { of, .. } => {
+            def.insert("elements".into(), Value::Object(describe(of)));
+        }
+        Ty::Map { values } => {
+            def.insert("keys".into(), json!({ "type": "string" }));
+            def.insert("values".into(), Value::Object(describe(values)));
+        }
+        Ty::Record(inner) => {
+            def.insert("fields".into(), Value::Array(fields(inner)));
+        }
+        _ => {}
+    }
+    def
 }

@@ -149,6 +149,9 @@ pub struct WireRecord {
     pub service_id: Option<Uuid>,
     pub route_id: Option<Uuid>,
     pub version_id: Option<Uuid>,
+    /// Absent from nodes older than consumers.
+    #[serde(default)]
+    pub consumer_id: Option<Uuid>,
     pub method: String,
     pub status: u16,
     pub latency_ms: i64,
@@ -164,6 +167,7 @@ impl WireRecord {
             service_id: r.service_id,
             route_id: r.route_id,
             version_id: r.version_id,
+            consumer_id: r.consumer_id,
             method: r.method.as_str().to_string(),
             status: r.status,
             latency_ms: r.latency_ms,
@@ -182,6 +186,7 @@ impl WireRecord {
             service_id: self.service_id,
             route_id: self.route_id,
             version_id: self.version_id,
+            consumer_id: self.consumer_id,
             method: http::Method::from_bytes(self.method.as_bytes()).ok()?,
             status: self.status,
             latency_ms: self.latency_ms,

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::{HeaderMap, Method};
+use http::{header::WWW_AUTHENTICATE, HeaderMap, Method};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Identity, Reject};
-use crate::domain::GatewayConfig;
+use super::{Access, Exit, Flow, Handler, Identity, Runtime, Shared};
+use crate::domain::{GatewayConfig, Plugin};
 
 /// Every key-auth key of the group, to its consumer.
 #[derive(Default)]
@@ -20,9 +20,7 @@ pub struct Keys {
 }
 
 impl Keys {
-    pub fn build(cfg: &GatewayConfig) -> Keys {
-        let consumers: HashMap<Uuid, &crate::domain::Consumer> =
-            cfg.consumers.iter().map(|c| (c.id, c)).collect();
+    pub fn build(cfg: &GatewayConfig, consumers: &HashMap<Uuid, Arc<Identity>>) -> Keys {
         let by_key = cfg
             .keyauth_credentials
             .iter()
@@ -31,10 +29,8 @@ impl Keys {
                 Some((
                     k.key.clone(),
                     Arc::new(Identity {
-                        consumer_id: c.id,
-                        username: c.username.clone(),
-                        custom_id: c.custom_id.clone(),
-                        credential_id: Some(k.id),
+                        credential: Some(k.id.to_string()),
+                        ..Identity::clone(c)
                     }),
                 ))
             })
@@ -53,6 +49,10 @@ pub struct KeyAuth {
     www_authenticate: String,
 }
 
+pub fn build(p: &Plugin, shared: &Shared, _: &Runtime) -> Result<Arc<dyn Handler>, String> {
+    Ok(Arc::new(KeyAuth::compile(&p.config, shared)?))
+}
+
 /// What authentication found; the caller applies it to the upstream request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
@@ -64,8 +64,41 @@ pub struct Authenticated {
     pub hide_query: Option<String>,
 }
 
+impl Handler for KeyAuth {
+    fn name(&self) -> &'static str {
+        "key-auth"
+    }
+    fn priority(&self) -> i32 {
+        1250
+    }
+    fn access(&self, req: &mut Access<'_>) -> Flow {
+        if self.anonymous.is_some() && req.already_authenticated() {
+            return Flow::Continue;
+        }
+        match self.check(
+            req.method,
+            req.headers,
+            req.query.as_deref(),
+            &req.shared.keys,
+        ) {
+            Ok(Some(who)) => {
+                if let Some(h) = &who.hide_header {
+                    req.headers.remove(h.as_str());
+                }
+                if let (Some(arg), Some(q)) = (&who.hide_query, req.query.as_deref()) {
+                    *req.query = without_query_arg(q, arg);
+                }
+                req.authenticate(who.identity, who.anonymous);
+                Flow::Continue
+            }
+            Ok(None) => Flow::Continue,
+            Err(exit) => Flow::Exit(exit),
+        }
+    }
+}
+
 impl KeyAuth {
-    pub fn compile(config: &Value, cfg: &GatewayConfig) -> Result<KeyAuth, String> {
+    pub fn compile(config: &Value, shared: &Shared) -> Result<KeyAuth, String> {
         let flag = |k: &str, d: bool| config.get(k).and_then(Value::as_bool).unwrap_or(d);
         let key_names: Vec<String> = config
             .get("key_names")
@@ -77,24 +110,6 @@ impl KeyAuth {
             })
             .filter(|v: &Vec<String>| !v.is_empty())
             .ok_or("no key_names")?;
-        let anonymous = match config.get("anonymous").and_then(Value::as_str) {
-            None | Some("") => None,
-            Some(who) => {
-                let c = cfg
-                    .consumers
-                    .iter()
-                    .find(|c| c.id.to_string() == who || c.username.as_deref() == Some(who))
-                    .ok_or_else(|| {
-                        format!("anonymous consumer {who} is configured but doesn't exist")
-                    })?;
-                Some(Arc::new(Identity {
-                    consumer_id: c.id,
-                    username: c.username.clone(),
-                    custom_id: c.custom_id.clone(),
-                    credential_id: None,
-                }))
-            }
-        };
         let www_authenticate = match config.get("realm").and_then(Value::as_str) {
             Some(r) => format!("Key realm=\"{r}\""),
             None => "Key".to_string(),
@@ -102,7 +117,7 @@ impl KeyAuth {
         Ok(KeyAuth {
             key_names,
             hide_credentials: flag("hide_credentials", false),
-            anonymous,
+            anonymous: shared.anonymous(config)?,
             key_in_header: flag("key_in_header", true),
             key_in_query: flag("key_in_query", true),
             run_on_preflight: flag("run_on_preflight", true),
@@ -110,23 +125,19 @@ impl KeyAuth {
         })
     }
 
-    fn unauthorized(&self, message: &str) -> Reject {
-        Reject {
-            status: 401,
-            message: message.to_string(),
-            headers: vec![("www-authenticate", self.www_authenticate.clone())],
-        }
+    fn unauthorized(&self, message: &str) -> Exit {
+        Exit::message(401, message).header(WWW_AUTHENTICATE, &self.www_authenticate)
     }
 
-    /// The access phase. `Ok(None)`: the plugin does not run for this request (a preflight
-    /// with `run_on_preflight` off).
-    pub fn access(
+    /// `Ok(None)`: the plugin does not run for this request (a preflight with
+    /// `run_on_preflight` off).
+    pub fn check(
         &self,
         method: &Method,
         headers: &HeaderMap,
         query: Option<&str>,
         keys: &Keys,
-    ) -> Result<Option<Authenticated>, Reject> {
+    ) -> Result<Option<Authenticated>, Exit> {
         if method == Method::OPTIONS && !self.run_on_preflight {
             return Ok(None);
         }
@@ -172,7 +183,7 @@ impl KeyAuth {
     }
 
     /// A failed authentication: the anonymous consumer when configured, else the 401.
-    fn fail(&self, message: &str) -> Result<Option<Authenticated>, Reject> {
+    fn fail(&self, message: &str) -> Result<Option<Authenticated>, Exit> {
         match &self.anonymous {
             Some(a) => Ok(Some(Authenticated {
                 identity: a.clone(),
@@ -226,10 +237,9 @@ mod tests {
             consumers: vec![consumer],
             ..GatewayConfig::default()
         };
-        (
-            KeyAuth::compile(&config, &cfg).expect("compile"),
-            Keys::build(&cfg),
-        )
+        let shared = Shared::build(&cfg);
+        let k = KeyAuth::compile(&config, &shared).expect("compile");
+        (k, shared.keys)
     }
 
     #[test]
@@ -237,33 +247,38 @@ mod tests {
         let (k, keys) =
             setup(serde_json::json!({ "key_names": ["apikey"], "hide_credentials": true }));
         let mut h = HeaderMap::new();
-        let none = k.access(&Method::GET, &h, None, &keys).expect_err("no key");
+        let none = k.check(&Method::GET, &h, None, &keys).expect_err("no key");
         assert_eq!(
-            (none.status, none.message.as_str()),
-            (401, "No API key found in request")
+            none,
+            Exit::message(401, "No API key found in request").header(WWW_AUTHENTICATE, "Key")
         );
-        assert_eq!(none.headers, vec![("www-authenticate", "Key".to_string())]);
         let bad = k
-            .access(&Method::GET, &h, Some("apikey=nope"), &keys)
+            .check(&Method::GET, &h, Some("apikey=nope"), &keys)
             .expect_err("bad key");
-        assert_eq!(bad.message, "Unauthorized");
+        assert_eq!(
+            bad.body,
+            super::super::ExitBody::Message("Unauthorized".into())
+        );
         let ok = k
-            .access(&Method::GET, &h, Some("a=1&apikey=secret"), &keys)
+            .check(&Method::GET, &h, Some("a=1&apikey=secret"), &keys)
             .expect("ok")
             .expect("ran");
         assert_eq!(ok.identity.username.as_deref(), Some("bob"));
         assert_eq!(ok.hide_query.as_deref(), Some("apikey"));
         h.insert("apikey", "secret".parse().expect("value"));
         let ok = k
-            .access(&Method::GET, &h, None, &keys)
+            .check(&Method::GET, &h, None, &keys)
             .expect("ok")
             .expect("ran");
         assert_eq!(ok.hide_header.as_deref(), Some("apikey"));
         h.append("apikey", "other".parse().expect("value"));
         let dup = k
-            .access(&Method::GET, &h, None, &keys)
+            .check(&Method::GET, &h, None, &keys)
             .expect_err("duplicate");
-        assert_eq!(dup.message, "Duplicate API key found");
+        assert_eq!(
+            dup.body,
+            super::super::ExitBody::Message("Duplicate API key found".into())
+        );
         assert_eq!(
             without_query_arg("a=1&apikey=x&b=2", "apikey").as_deref(),
             Some("a=1&b=2")
@@ -278,12 +293,12 @@ mod tests {
         }));
         let h = HeaderMap::new();
         let anon = k
-            .access(&Method::GET, &h, None, &keys)
+            .check(&Method::GET, &h, None, &keys)
             .expect("anonymous")
             .expect("ran");
         assert!(anon.anonymous);
-        assert_eq!(anon.identity.credential_id, None);
-        assert_eq!(k.access(&Method::OPTIONS, &h, None, &keys), Ok(None));
+        assert_eq!(anon.identity.credential, None);
+        assert_eq!(k.check(&Method::OPTIONS, &h, None, &keys), Ok(None));
         assert_eq!(k.www_authenticate, "Key realm=\"gh\"");
     }
 }

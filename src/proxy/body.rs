@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::balancer::{Algorithm, Balancer, Health, Target};
+use super::pipeline::LogTap;
 use super::pool::Pooled;
 use crate::telemetry::{Recorder, RequestRecord};
 
@@ -25,16 +26,38 @@ pub struct Completion {
     pub recorder: Recorder,
     pub record: RequestRecord,
     pub started: Instant,
+    /// The route's log-phase plugins and what they are told.
+    pub log: Option<Box<LogTap>>,
 }
 
 impl Completion {
+    pub fn new(recorder: Recorder, record: RequestRecord, started: Instant) -> Completion {
+        Completion {
+            recorder,
+            record,
+            started,
+            log: None,
+        }
+    }
+
     pub fn finish(mut self, bytes_out: u64) {
         self.record.bytes_out = bytes_out;
         self.record.latency_ms = self.started.elapsed().as_millis() as i64;
+        if let Some(mut tap) = self.log.take() {
+            let e = &mut tap.entry;
+            e.status = self.record.status;
+            e.response_size = bytes_out;
+            e.latency_ms = self.record.latency_ms;
+            e.upstream_latency_ms = self.record.upstream_latency_ms;
+            super::pipeline::log(&tap);
+        }
         self.recorder.record(self.record);
     }
 }
 
+// Boxing the completion would add an allocation to every generated response; the enum lives
+// inside the response future either way.
+#[allow(clippy::large_enum_variant)]
 pub enum ProxyBody {
     Full(Option<Bytes>, Option<Completion>),
     Upstream(Box<UpstreamBody>),
@@ -192,4 +215,13 @@ impl Drop for ProxyBody {
             }
         }
     }
+}
+
+/// The whole upstream body, for plugins that change or keep it; the completion is handed back
+/// so the record counts what the client is finally sent.
+pub async fn collect(mut body: Box<UpstreamBody>) -> Result<(Bytes, Option<Completion>), BoxError> {
+    use http_body_util::BodyExt;
+    let completion = body.completion.take();
+    let collected = ProxyBody::Upstream(body).collect().await?;
+    Ok((collected.to_bytes(), completion))
 }

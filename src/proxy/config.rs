@@ -52,8 +52,10 @@ pub struct CompiledConfig {
     pub balancers: Vec<Arc<Balancer>>,
     /// Server certificates by SNI for the TLS listener, and client certificates by id.
     pub certs: CertIndex,
-    /// What the plugins share: key-auth's keys.
-    pub keys: Arc<crate::plugins::key_auth::Keys>,
+    /// What the plugins share: consumers and credentials.
+    pub plugins: Arc<crate::plugins::Shared>,
+    /// Plugin state kept across snapshots (rate-limit counters, caches, queues).
+    pub plugin_runtime: Arc<crate::plugins::Runtime>,
     pools: HashMap<PoolKey, Arc<Upstream>>,
     health: HashMap<(Uuid, String), Arc<Health>>,
 }
@@ -360,7 +362,10 @@ impl CompiledConfig {
         for e in errors {
             tracing::warn!(route.id = %snap.routes[e.route].id, error = %e.message, "route left out of the router");
         }
-        let mut plugins = crate::plugins::compile(&snap.config);
+        let plugin_runtime = previous
+            .map(|p| p.plugin_runtime.clone())
+            .unwrap_or_default();
+        let mut plugins = crate::plugins::compile(&snap.config, &plugin_runtime);
         let routes = snap
             .routes
             .iter()
@@ -389,7 +394,8 @@ impl CompiledConfig {
             routes,
             balancers: balancers.into_values().collect(),
             certs,
-            keys: plugins.keys,
+            plugins: plugins.shared,
+            plugin_runtime,
             pools,
             health,
         }

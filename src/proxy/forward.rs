@@ -8,17 +8,22 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 
-use http_body_util::{Either, Empty};
+use http_body_util::Either;
 use hyper_util::rt::TokioIo;
 
-use super::balancer::{fnv, Algorithm, Balancer, HashKey, HashOn, Outcome, Target};
-use super::body::{Completion, InFlight, ProxyBody, UpstreamBody};
-use super::config::{CompiledConfig, RouteTarget, ServiceTarget};
+use super::answers::{self, error, https_required};
+use super::balancer::{fnv, Algorithm, Balancer, HashKey, HashOn};
+use super::body::{collect, Completion, ProxyBody, UpstreamBody};
+use super::config::CompiledConfig;
+use super::config::RouteTarget;
+use super::dispatch::{dispatch, DispatchError};
 use super::headers::{self, Forwarded};
 use super::paths::{normalize, upstream_path};
-use super::pool::{ClientBody, ProxyError, Sent};
+use super::pipeline::{self, LogTap};
+use super::pool::Sent;
 use super::router::RequestView;
 use super::state::Proxy;
+use crate::plugins::{Access, Chain, Ctx, Exit, LogEntry, ResponseHead};
 use crate::telemetry::RequestRecord;
 
 /// What the proxy knows about the client connection a request arrived on.
@@ -60,6 +65,7 @@ pub async fn handle(
         service_id: None,
         route_id: None,
         version_id: None,
+        consumer_id: None,
         method: req.method().clone(),
         status: 0,
         latency_ms: 0,
@@ -145,24 +151,52 @@ pub async fn handle(
     }
 
     // The access phase: plugins may answer the request themselves or change what goes
-    // upstream.
+    // upstream. A route without plugins skips all of it.
     let mut query: Option<String> = req.uri().query().map(str::to_string);
+    let mut ctx = Ctx::default();
     if let Some(chain) = &route.plugins {
-        if let Some(auth) = &chain.key_auth {
-            match auth.access(req.method(), req.headers(), query.as_deref(), &config.keys) {
-                Ok(Some(who)) => {
-                    if let Some(h) = &who.hide_header {
-                        req.headers_mut().remove(h.as_str());
-                    }
-                    if let (Some(arg), Some(q)) = (&who.hide_query, &query) {
-                        query = crate::plugins::key_auth::without_query_arg(q, arg);
-                    }
-                    headers::set_consumer(req.headers_mut(), &who.identity, who.anonymous);
-                }
-                Ok(None) => {}
-                Err(reject) => return rejected(&proxy, record, started, reject),
+        let content_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let (parts, body) = req.into_parts();
+        let mut parts = parts;
+        let outcome = pipeline::access(
+            chain,
+            &mut Access {
+                method: &parts.method,
+                path,
+                headers: &mut parts.headers,
+                query: &mut query,
+                client_ip: conn.peer.ip(),
+                https: conn.https,
+                content_length,
+                route_id: route.id,
+                service_id: Some(service.id),
+                shared: &config.plugins,
+                ctx: &mut ctx,
+            },
+        )
+        .await;
+        req = Request::from_parts(parts, body);
+        if let Err(e) = outcome {
+            record.consumer_id = ctx.consumer.as_ref().map(|c| c.consumer_id);
+            let mut completion = Completion::new(proxy.recorder.clone(), record, started);
+            if chain.log {
+                completion.log = Some(log_tap(
+                    chain,
+                    &req,
+                    RequestLine::new(&original_uri, host_owned, conn.https),
+                    &conn,
+                    &ctx,
+                    &completion.record,
+                    String::new(),
+                ));
             }
+            return answers::exit(completion, e, std::mem::take(&mut ctx.downstream));
         }
+        record.consumer_id = ctx.consumer.as_ref().map(|c| c.consumer_id);
     }
 
     let stripped = route.strip_path.then_some(found.matched_len);
@@ -171,6 +205,17 @@ pub async fn handle(
         target.push('?');
         target.push_str(q);
     }
+    let log = route.plugins.as_ref().filter(|c| c.log).map(|c| {
+        log_tap(
+            c,
+            &req,
+            RequestLine::new(&original_uri, host_owned, conn.https),
+            &conn,
+            &ctx,
+            &record,
+            target.clone(),
+        )
+    });
     let uri = match target.parse::<Uri>() {
         Ok(u) => u,
         Err(_) => {
@@ -228,6 +273,7 @@ pub async fn handle(
     *req.uri_mut() = uri;
     *req.version_mut() = http::Version::HTTP_11;
 
+    let method = req.method().clone();
     let sent = match dispatch(&service, req.map(Either::Left), hash_key.as_ref()).await {
         Ok(sent) => sent,
         Err(e) => {
@@ -245,7 +291,13 @@ pub async fn handle(
                     "An invalid response was received from the upstream server",
                 ),
             };
-            return error(&proxy, record, started, status, message);
+            let mut completion = Completion::new(proxy.recorder.clone(), record, started);
+            completion.log = log;
+            return answers::exit(
+                completion,
+                Exit::message(status.as_u16(), message),
+                std::mem::take(&mut ctx.downstream),
+            );
         }
     };
     record.upstream_latency_ms = Some(sent.upstream_latency.as_millis() as i64);
@@ -266,153 +318,134 @@ pub async fn handle(
     if let Some(c) = set_cookie {
         parts.headers.append(header::SET_COOKIE, c);
     }
-    let body = UpstreamBody {
+    let mut completion = Completion::new(proxy.recorder.clone(), record, started);
+    completion.log = log;
+    let body = Box::new(UpstreamBody {
         inner,
         read_timeout: service.timeouts.read,
         sleep: None,
         conn: Some(pooled),
-        completion: Some(Completion {
-            recorder: proxy.recorder.clone(),
-            record,
-            started,
-        }),
+        completion: Some(completion),
         bytes: 0,
         _in_flight: sent.in_flight,
+    });
+    match &route.plugins {
+        Some(chain) => respond(chain, parts, body, ctx, &method, route, conn.https).await,
+        None => Response::from_parts(parts, ProxyBody::Upstream(body)),
+    }
+}
+
+/// The response phase of a route with plugins: downstream headers from the access phase, the
+/// plugins' header changes, and the body filters when a plugin asked for the whole body.
+async fn respond(
+    chain: &Chain,
+    mut parts: http::response::Parts,
+    mut body: Box<UpstreamBody>,
+    mut ctx: Ctx,
+    method: &http::Method,
+    route: &RouteTarget,
+    https: bool,
+) -> Response<ProxyBody> {
+    for (name, value) in std::mem::take(&mut ctx.downstream) {
+        parts.headers.insert(name, value);
+    }
+    if !chain.response {
+        return Response::from_parts(parts, ProxyBody::Upstream(body));
+    }
+    let filters = pipeline::response(
+        chain,
+        &mut ResponseHead {
+            status: parts.status.as_u16(),
+            headers: &mut parts.headers,
+            method,
+            route_id: route.id,
+            service_id: route.service.as_ref().map(|s| s.id),
+        },
+        &mut ctx,
+        https,
+    );
+    let filters = match filters {
+        Ok(f) => f,
+        Err(e) => {
+            let completion = body.completion.take();
+            return answers::exit_after(completion, e);
+        }
     };
-    Response::from_parts(parts, ProxyBody::Upstream(Box::new(body)))
-}
-
-#[derive(Debug, thiserror::Error)]
-enum DispatchError {
-    #[error("no healthy target to send the request to")]
-    NoTarget,
-    #[error(transparent)]
-    Proxy(#[from] ProxyError),
-}
-
-struct Dispatched {
-    sent: Sent,
-    upstream_latency: std::time::Duration,
-    in_flight: Option<InFlight>,
-}
-
-/// Sends the request to a target the balancer picks, moving to another target when connecting
-/// fails. A request whose bytes may have reached the upstream is only sent again when it can be
-/// replayed exactly: an idempotent method without a body.
-async fn dispatch(
-    service: &ServiceTarget,
-    req: Request<ClientBody>,
-    hash: Option<&HashKey>,
-) -> Result<Dispatched, DispatchError> {
-    let balancer = &service.balancer;
-    // Replaying means another target can take the request: a single-target service pays
-    // nothing for the copy.
-    let replay = if balancer.targets.len() > 1 {
-        replayable(&req)
-    } else {
-        None
-    };
-    let mut req = Some(req);
-    let mut tried: u64 = 0;
-    let mut last_error = None;
-    for _attempt in 0..=service.retries {
-        let Some(next) = req.take().or_else(|| replay.as_ref().map(rebuild)) else {
-            break;
-        };
-        let Some(idx) = balancer.pick(hash, tried).or_else(|| {
-            // Every target tried once: go round again rather than give up early.
-            (tried != 0).then(|| balancer.pick(hash, 0)).flatten()
-        }) else {
-            return Err(last_error.map_or(DispatchError::NoTarget, DispatchError::Proxy));
-        };
-        let target = &balancer.targets[idx];
-        let in_flight = InFlight::start(balancer, target);
-        match target.pool.attempt(next, service.timeouts).await {
-            Ok(sent) => {
-                let latency = sent.upstream_latency;
-                if balancer.algorithm == Algorithm::Latency {
-                    target.health.observe_latency(latency.as_micros() as u64);
-                }
-                if balancer.passive.counts_anything() {
-                    if let Some(outcome) =
-                        balancer.passive.classify(sent.response.status().as_u16())
-                    {
-                        report(balancer, target, outcome, false);
-                    }
-                }
-                return Ok(Dispatched {
-                    sent,
-                    upstream_latency: latency,
-                    in_flight,
-                });
-            }
-            Err(failed) => {
-                drop(in_flight);
-                let outcome = if failed.error.is_timeout() {
-                    Outcome::Timeout
-                } else {
-                    Outcome::TcpFailure
-                };
-                report(balancer, target, outcome, false);
-                tracing::debug!(error = %failed.error, upstream.addr = %target.name, "upstream attempt failed");
-                if idx < 64 {
-                    tried |= 1 << idx;
-                }
-                // A read timeout means the upstream got the request and may still act on it.
-                let may_replay =
-                    replay.is_some() && !matches!(failed.error, ProxyError::ReadTimeout);
-                req = failed.unsent;
-                last_error = Some(failed.error);
-                if req.is_none() && !may_replay {
-                    break;
-                }
-            }
+    if filters.is_empty() {
+        return Response::from_parts(parts, ProxyBody::Upstream(body));
+    }
+    match collect(body).await {
+        Ok((bytes, completion)) => {
+            let bytes = pipeline::body(filters, bytes);
+            parts.headers.remove(header::TRANSFER_ENCODING);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            Response::from_parts(parts, ProxyBody::full(bytes, completion))
+        }
+        Err(e) => {
+            tracing::warn!(route.id = %route.id, error = %e, "reading the upstream body for a plugin failed");
+            answers::exit_after(
+                None,
+                Exit::message(
+                    502,
+                    "An invalid response was received from the upstream server",
+                ),
+            )
         }
     }
-    Err(last_error.map_or(DispatchError::NoTarget, DispatchError::Proxy))
-}
-/// The parts of a bodiless idempotent request, enough to send it again on another connection.
-struct Replay {
-    method: http::Method,
-    uri: Uri,
-    headers: http::HeaderMap,
 }
 
-fn replayable(req: &Request<ClientBody>) -> Option<Replay> {
-    use hyper::body::Body as _;
-    let idempotent = matches!(
-        *req.method(),
-        http::Method::GET
-            | http::Method::HEAD
-            | http::Method::PUT
-            | http::Method::DELETE
-            | http::Method::OPTIONS
-            | http::Method::TRACE
-    );
-    (idempotent && req.body().is_end_stream()).then(|| Replay {
-        method: req.method().clone(),
-        uri: req.uri().clone(),
-        headers: req.headers().clone(),
-    })
+/// The request as the client sent it, for logs: path and query, and the full URL.
+struct RequestLine {
+    uri: String,
+    url: String,
 }
 
-fn rebuild(r: &Replay) -> Request<ClientBody> {
-    let mut req = Request::new(Either::Right(Empty::new()));
-    *req.method_mut() = r.method.clone();
-    *req.uri_mut() = r.uri.clone();
-    *req.headers_mut() = r.headers.clone();
-    req
-}
-
-fn report(balancer: &Balancer, target: &Target, outcome: Outcome, active: bool) {
-    let thresholds = if active {
-        &balancer.active_thresholds
-    } else {
-        &balancer.passive
-    };
-    if thresholds.counts_anything() && target.health.report(outcome, thresholds) {
-        tracing::warn!(upstream.id = %balancer.upstream_id, upstream.target = ?target.name, healthy = target.health.is_healthy(), "target health changed (passive check)");
+impl RequestLine {
+    fn new(original: &Uri, host: Option<&str>, https: bool) -> RequestLine {
+        let scheme = if https { "https" } else { "http" };
+        let pq = original.path_and_query().map_or("/", |p| p.as_str());
+        RequestLine {
+            uri: pq.to_string(),
+            url: format!("{scheme}://{}{pq}", host.unwrap_or("")),
+        }
     }
+}
+
+/// What the log phase will be told, built before the request goes upstream.
+fn log_tap(
+    chain: &Arc<Chain>,
+    req: &Request<Incoming>,
+    line: RequestLine,
+    conn: &ConnInfo,
+    ctx: &Ctx,
+    record: &RequestRecord,
+    upstream_uri: String,
+) -> Box<LogTap> {
+    Box::new(LogTap {
+        chain: chain.clone(),
+        https: conn.https,
+        entry: LogEntry {
+            started_at_ms: record.ts_ms,
+            client_ip: conn.peer.ip(),
+            method: req.method().clone(),
+            uri: line.uri,
+            url: line.url,
+            request_headers: req.headers().clone(),
+            request_size: content_length(req),
+            upstream_uri,
+            status: 0,
+            response_headers: http::HeaderMap::new(),
+            response_size: 0,
+            latency_ms: 0,
+            upstream_latency_ms: None,
+            route_id: record.route_id,
+            service_id: record.service_id,
+            runtime_group_id: record.runtime_group_id,
+            consumer: ctx.consumer.clone(),
+        },
+    })
 }
 
 /// The consistent-hashing key of a request (falling back as Kong does) and, when the key is a
@@ -487,11 +520,7 @@ fn tunnel(
 ) -> Response<ProxyBody> {
     record.status = 101;
     let upstream = hyper::upgrade::on(&mut response);
-    let completion = Completion {
-        recorder: proxy.recorder.clone(),
-        record,
-        started,
-    };
+    let completion = Completion::new(proxy.recorder.clone(), record, started);
     tokio::spawn(async move {
         // The upstream connection now belongs to the tunnel; it never returns to the pool.
         let _held = pooled;
@@ -522,78 +551,4 @@ fn content_length<B>(req: &Request<B>) -> u64 {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-/// Kong's JSON error body: `{"message":"…"}`.
-/// A request a plugin answered itself, with Kong's JSON body and the plugin's headers.
-fn rejected(
-    proxy: &Proxy,
-    record: RequestRecord,
-    started: Instant,
-    reject: crate::plugins::Reject,
-) -> Response<ProxyBody> {
-    let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = error(proxy, record, started, status, &reject.message);
-    for (name, value) in reject.headers {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            resp.headers_mut().insert(name, v);
-        }
-    }
-    resp
-}
-
-fn error(
-    proxy: &Proxy,
-    mut record: RequestRecord,
-    started: Instant,
-    status: StatusCode,
-    message: &str,
-) -> Response<ProxyBody> {
-    record.status = status.as_u16();
-    let body = serde_json::json!({ "message": message }).to_string();
-    let completion = Completion {
-        recorder: proxy.recorder.clone(),
-        record,
-        started,
-    };
-    let mut resp = Response::new(ProxyBody::full(body, Some(completion)));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    h.insert(header::SERVER, HeaderValue::from_static("gatehouse"));
-    resp
-}
-
-/// An http request on an https-only route: 426, or a redirect with the route's status code.
-fn https_required(
-    proxy: &Proxy,
-    record: RequestRecord,
-    started: Instant,
-    route: &RouteTarget,
-    host: Option<&str>,
-    uri: &Uri,
-) -> Response<ProxyBody> {
-    let status = StatusCode::from_u16(route.https_redirect_status_code)
-        .unwrap_or(StatusCode::UPGRADE_REQUIRED);
-    let mut resp = error(proxy, record, started, status, "Please use HTTPS protocol");
-    if status != StatusCode::UPGRADE_REQUIRED {
-        let host = host
-            .map(|h| h.rsplit_once(':').map(|(h, _)| h).unwrap_or(h))
-            .unwrap_or("localhost");
-        let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        if let Ok(v) = HeaderValue::from_str(&format!("https://{host}{pq}")) {
-            resp.headers_mut().insert(header::LOCATION, v);
-        }
-    } else {
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        resp.headers_mut().insert(
-            header::UPGRADE,
-            HeaderValue::from_static("TLS/1.2, HTTP/1.1"),
-        );
-    }
-    resp
 }

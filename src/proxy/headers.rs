@@ -95,32 +95,6 @@ pub fn add_via(headers: &mut HeaderMap) {
     headers.append(header::VIA, VIA);
 }
 
-/// Kong's consumer headers upstream: who authenticated, with which credential, or that the
-/// request runs as the anonymous consumer. Values a client sent under these names are replaced.
-pub fn set_consumer(h: &mut HeaderMap, who: &crate::plugins::Identity, anonymous: bool) {
-    let mut set = |name: &'static str, value: Option<String>| match value
-        .and_then(|v| HeaderValue::from_str(&v).ok())
-    {
-        Some(v) => {
-            h.insert(name, v);
-        }
-        None => {
-            h.remove(name);
-        }
-    };
-    set("x-consumer-id", Some(who.consumer_id.to_string()));
-    set("x-consumer-custom-id", who.custom_id.clone());
-    set("x-consumer-username", who.username.clone());
-    set(
-        "x-credential-identifier",
-        who.credential_id.map(|c| c.to_string()),
-    );
-    set(
-        "x-anonymous-consumer",
-        anonymous.then(|| "true".to_string()),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -453,6 +453,7 @@ fn decode_records(mut b: &[u8]) -> Option<Vec<RequestRecord>> {
             service_id,
             route_id,
             version_id,
+            consumer_id: None,
             method,
             status,
             latency_ms,

@@ -148,6 +148,7 @@ mod tests {
             service_id: None,
             route_id: route,
             version_id: None,
+            consumer_id: None,
             method: http::Method::GET,
             status,
             latency_ms,

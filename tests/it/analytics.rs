@@ -286,6 +286,7 @@ async fn retention_prunes_old_analytics_and_empty_states_say_so() {
         service_id: None,
         route_id: None,
         version_id: None,
+        consumer_id: None,
         method: http::Method::GET,
         status: 200,
         latency_ms: 5,

@@ -97,12 +97,16 @@ async fn key_auth_guards_a_route_like_kong() {
         .admin_json(
             Method::POST,
             "/plugins",
-            json!({ "name": "key-auth", "config": { "key_names": "apikey", "nope": 1 } }),
+            json!({ "name": "key-auth", "config": { "key_names": ["api key"], "nope": 1 } }),
         )
         .await;
     assert_eq!(status, 400);
     assert_eq!(body["name"], "schema violation");
-    assert!(body["fields"]["config"]["key_names"].is_string(), "{body}");
+    assert_eq!(
+        body["fields"]["config"]["key_names"],
+        "bad header name 'api key', allowed characters are A-Z, a-z, 0-9, '_', and '-'",
+        "{body}"
+    );
     assert_eq!(body["fields"]["config"]["nope"], "unknown field");
 
     let (status, www, body) = eventually(Duration::from_secs(2), "key-auth live", || async {

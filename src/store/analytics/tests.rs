@@ -8,6 +8,7 @@ fn record(ts_ms: i64, version: Uuid, status: u16) -> RequestRecord {
         service_id: Some(Uuid::from_u128(1)),
         route_id: Some(Uuid::from_u128(2)),
         version_id: Some(version),
+        consumer_id: None,
         method: http::Method::GET,
         status,
         latency_ms: 3,
@@ -28,6 +29,7 @@ async fn unrouted_requests_of_two_groups_are_kept_apart() {
         service_id: None,
         route_id: None,
         version_id: None,
+        consumer_id: None,
         ..record(now, Uuid::nil(), 404)
     };
     store

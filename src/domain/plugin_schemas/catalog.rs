@@ -1,0 +1,40 @@
+//! Every plugin this build runs, grouped as Konnect's catalogue groups them.
+
+use super::Schema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Authentication,
+    Security,
+    TrafficControl,
+    Transformations,
+    Logging,
+    Analytics,
+}
+
+impl Group {
+    pub const ALL: [Group; 6] = [
+        Group::Authentication,
+        Group::Security,
+        Group::TrafficControl,
+        Group::Transformations,
+        Group::Logging,
+        Group::Analytics,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            Group::Authentication => "Authentication",
+            Group::Security => "Security",
+            Group::TrafficControl => "Traffic Control",
+            Group::Transformations => "Transformations",
+            Group::Logging => "Logging",
+            Group::Analytics => "Analytics & Monitoring",
+        }
+    }
+}
+
+pub const ALL: &[&Schema] = &[&super::key_auth::SCHEMA];
+
+pub fn schema(name: &str) -> Option<&'static Schema> {
+    ALL.iter().copied().find(|s| s.name == name)
+}
