@@ -9,11 +9,13 @@ mod assets;
 mod auth;
 mod certificates;
 mod charts;
+mod consumers;
 mod entities;
 mod error;
 mod forms;
 mod guard;
 mod implementation;
+mod plugins;
 mod routes;
 mod runtime;
 mod services;
@@ -174,6 +176,8 @@ fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(actix_web::middleware::from_fn(entities::group_scope))
                 .configure(upstreams::configure)
                 .configure(certificates::configure)
+                .configure(plugins::configure)
+                .configure(consumers::configure)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
                 })),

@@ -166,6 +166,26 @@ pub struct VersionView {
     pub group: RuntimeGroup,
     pub implementation: Option<GatewayService>,
     pub routes: Vec<Route>,
+    /// Plugins on the implementation's gateway service or one of its routes.
+    pub plugins: Vec<crate::domain::Plugin>,
+}
+
+impl VersionView {
+    /// What a plugin of the version applies to, in words.
+    pub fn plugin_scope(&self, p: &crate::domain::Plugin) -> String {
+        match &p.route {
+            Some(r) => {
+                let name = self
+                    .routes
+                    .iter()
+                    .find(|x| x.id == r.id)
+                    .and_then(|x| x.name.clone())
+                    .unwrap_or_else(|| r.id.to_string());
+                format!("route {name}")
+            }
+            None => "gateway service".into(),
+        }
+    }
 }
 
 pub async fn load_version(state: &State, sid: Uuid, vid: Uuid) -> Result<VersionView, WebError> {
@@ -201,12 +221,27 @@ pub async fn load_version(state: &State, sid: Uuid, vid: Uuid) -> Result<Version
                 }
                 None => (None, Vec::new()),
             };
+            let plugins = match &implementation {
+                Some(svc) => s
+                    .list_all_entities::<crate::domain::Plugin>(group.id, None)
+                    .await?
+                    .into_iter()
+                    .filter(|p| {
+                        p.service.as_ref().is_some_and(|x| x.id == svc.id)
+                            || p.route
+                                .as_ref()
+                                .is_some_and(|x| routes.iter().any(|r| r.id == x.id))
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
             Ok::<_, StoreError>(VersionView {
                 service,
                 version,
                 group,
                 implementation,
                 routes,
+                plugins,
             })
         })
         .await

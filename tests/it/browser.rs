@@ -50,6 +50,103 @@ async fn runtime_manager_and_analytics_in_a_real_browser() {
     browser.finish(outcome).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_auth_added_and_a_consumer_key_issued_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::launch().await;
+    let outcome = key_auth_walkthrough(&app, &browser).await;
+    browser.finish(outcome).await;
+}
+
+/// The walkthrough's route gets key-auth from the version page's Plugins section (catalogue,
+/// schema form); the proxy then answers 401 without a key and 200 with a consumer's key
+/// issued on the Consumers page (shown once).
+async fn key_auth_walkthrough(app: &TestApp, b: &Browser) -> Result<()> {
+    log_in(app, b).await?;
+    create_service(b, "Example Service").await?;
+    create_version(b, "v.1").await?;
+    open_dialog(b).await?;
+    b.find("#use-echo").await?.click().await?;
+    b.find("#impl-next").await?.click().await?;
+    b.wait_for("#impl-step2", UI_TIMEOUT).await?;
+    b.find("#route_name").await?.type_text("mockbin").await?;
+    let paths = b.find_all("#route-paths input[name=route_paths]").await?;
+    paths[0].clear().await?;
+    paths[0].type_text("/mock").await?;
+    b.find("#impl-create").await?.click().await?;
+    b.wait_for("#plugins", UI_TIMEOUT).await?;
+    app.wait_for_proxy("/mock", 200).await;
+
+    b.link("+ Add plugin").await?.click().await?;
+    b.wait_for("a[data-plugin=\"key-auth\"]", UI_TIMEOUT)
+        .await?
+        .click()
+        .await?;
+    let names = b.wait_for("#config-key_names", UI_TIMEOUT).await?;
+    ensure!(
+        names.property("value").await?.as_str() == Some("apikey"),
+        "the form shows key-auth's default key name"
+    );
+    b.button("Add plugin").await?.click().await?;
+    let listed = eventually("key-auth in the Plugins list", UI_TIMEOUT, || async move {
+        let Some(row) = b.try_find("#plugins tr[data-name=\"key-auth\"]").await? else {
+            return Ok(None);
+        };
+        Ok(Some(row.text().await?))
+    })
+    .await?;
+    ensure!(
+        listed.contains("service"),
+        "scoped to the gateway service: {listed}"
+    );
+    let client = reqwest::Client::new();
+    let proxy = format!("http://{}/mock", app.proxy_addr);
+    let status = eventually("the proxy asks for a key", Duration::from_secs(3), || {
+        let (client, proxy) = (&client, &proxy);
+        async move {
+            let s = client.get(proxy).send().await?.status().as_u16();
+            Ok((s == 401).then_some(s))
+        }
+    })
+    .await?;
+    ensure!(status == 401);
+
+    b.link("Consumers").await?.click().await?;
+    b.wait_for("#c-username", UI_TIMEOUT)
+        .await?
+        .type_text("alice")
+        .await?;
+    b.button("Create consumer").await?.click().await?;
+    wait_for_heading(b, "alice").await?;
+    b.button("Create key").await?.click().await?;
+    let key = b
+        .wait_for("#new-key-value", UI_TIMEOUT)
+        .await?
+        .property("value")
+        .await?;
+    let key = key.as_str().unwrap_or_default().to_string();
+    ensure!(key.len() >= 16, "a generated key is shown once: {key:?}");
+    let ok = eventually(
+        "the proxy accepts alice's key",
+        Duration::from_secs(3),
+        || {
+            let (client, proxy, key) = (&client, &proxy, &key);
+            async move {
+                let r = client.get(proxy).header("apikey", key).send().await?;
+                Ok((r.status() == 200).then_some(()))
+            }
+        },
+    )
+    .await;
+    ensure!(ok.is_ok(), "200 with the consumer's key");
+    b.goto(&b.current_url().await?).await?;
+    ensure!(
+        b.try_find("#new-key-value").await?.is_none(),
+        "the key is not shown again"
+    );
+    Ok(())
+}
+
 /// Creates a runtime group, issues a node credential from New Runtime Instance and reads the
 /// command, then opens Analytics.
 async fn runtime_manager(app: &TestApp, b: &Browser) -> Result<()> {
