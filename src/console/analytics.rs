@@ -106,6 +106,8 @@ pub struct AnalyticsQuery {
     #[serde(default)]
     route: String,
     #[serde(default)]
+    consumer: String,
+    #[serde(default)]
     class: String,
     #[serde(default)]
     view: String,
@@ -138,12 +140,14 @@ struct AnalyticsPage<'a> {
     services: Vec<Choice>,
     versions: Vec<Choice>,
     routes: Vec<Choice>,
+    consumers: Vec<Choice>,
     tiles: Tiles,
     chart: String,
     step: String,
     series: Vec<(String, i64, i64, i64, i64)>,
     errors: Vec<StatusCount>,
     top: Vec<TopRoute>,
+    top_consumers: Vec<TopRoute>,
     csv: String,
 }
 
@@ -161,6 +165,8 @@ struct Resolved {
     versions: Vec<Choice>,
     routes: Vec<Choice>,
     route_names: HashMap<String, String>,
+    consumers: Vec<Choice>,
+    consumer_names: HashMap<String, String>,
 }
 
 async fn resolve(s: &Store, q: &AnalyticsQuery, since_ms: i64) -> Result<Resolved, StoreError> {
@@ -199,13 +205,35 @@ async fn resolve(s: &Store, q: &AnalyticsQuery, since_ms: i64) -> Result<Resolve
             selected: Some(v.id) == version,
         })
         .collect();
+    let consumer = uuid_or_none(&q.consumer);
     let mut route_names = HashMap::new();
     let mut routes = Vec::new();
+    let mut consumer_names = HashMap::new();
+    let mut consumers = Vec::new();
     for g in all_groups
         .iter()
         .filter(|g| group.is_none_or(|id| id == g.id))
     {
-        for r in s.load_gateway_config(g.id).await?.routes {
+        let cfg = s.load_gateway_config(g.id).await?;
+        for c in &cfg.consumers {
+            let name = c
+                .username
+                .clone()
+                .or(c.custom_id.clone())
+                .unwrap_or_else(|| c.id.to_string());
+            let label = if group.is_some() {
+                name
+            } else {
+                format!("{name} ({})", g.name)
+            };
+            consumer_names.insert(c.id.to_string(), label.clone());
+            consumers.push(Choice {
+                id: c.id.to_string(),
+                name: label,
+                selected: Some(c.id) == consumer,
+            });
+        }
+        for r in cfg.routes {
             let name = r.name.clone().unwrap_or_else(|| r.id.to_string());
             let label = if group.is_some() {
                 name.clone()
@@ -231,6 +259,7 @@ async fn resolve(s: &Store, q: &AnalyticsQuery, since_ms: i64) -> Result<Resolve
         },
         version,
         route,
+        consumer,
         status_class: class.filter(|c| (1..=5).contains(c)),
         ..AnalyticsFilter::since(since_ms)
     };
@@ -241,6 +270,8 @@ async fn resolve(s: &Store, q: &AnalyticsQuery, since_ms: i64) -> Result<Resolve
         versions,
         routes,
         route_names,
+        consumers,
+        consumer_names,
     })
 }
 
@@ -261,7 +292,7 @@ async fn analytics_page(
         "chart"
     };
     let class = query.class.clone();
-    let (resolved, tiles, points, codes, top) = state
+    let (resolved, tiles, points, codes, top, top_consumers) = state
         .store
         .run(move |s| async move {
             let r = resolve(&s, &query, since).await?;
@@ -269,12 +300,13 @@ async fn analytics_page(
             let points = s.analytics_series(&r.filter, step, now).await?;
             let codes = s.analytics_status_counts(&r.filter).await?;
             let top = s.analytics_top(&r.filter, "route_id", 10).await?;
-            Ok::<_, StoreError>((r, tiles, points, codes, top))
+            let top_consumers = s.analytics_top(&r.filter, "consumer_id", 10).await?;
+            Ok::<_, StoreError>((r, tiles, points, codes, top, top_consumers))
         })
         .await
         .map_err(WebError::from)?;
     let csv = format!(
-        "/analytics.csv?frame={key}&group={}&service={}&version={}&route={}&class={}",
+        "/analytics.csv?frame={key}&group={}&service={}&version={}&route={}&consumer={}&class={}",
         resolved
             .filter
             .group
@@ -294,6 +326,11 @@ async fn analytics_page(
         resolved
             .filter
             .route
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        resolved
+            .filter
+            .consumer
             .map(|u| u.to_string())
             .unwrap_or_default(),
         class
@@ -319,10 +356,24 @@ async fn analytics_page(
                 errors: t.errors,
             })
             .collect(),
+        top_consumers: top_consumers
+            .into_iter()
+            .filter(|t| !t.id.is_empty())
+            .map(|t| TopRoute {
+                name: resolved
+                    .consumer_names
+                    .get(&t.id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("deleted consumer {}", &t.id[..8.min(t.id.len())])),
+                requests: t.requests,
+                errors: t.errors,
+            })
+            .collect(),
         groups: resolved.groups,
         services: resolved.services,
         versions: resolved.versions,
         routes: resolved.routes,
+        consumers: resolved.consumers,
         tiles,
         csv,
     };

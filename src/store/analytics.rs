@@ -21,6 +21,8 @@ pub struct AnalyticsFilter {
     pub service: Option<Uuid>,
     pub version: Option<Uuid>,
     pub route: Option<Uuid>,
+    /// Requests authenticated as this consumer.
+    pub consumer: Option<Uuid>,
     /// Any of these versions (a catalog service's); `Some(empty)` matches nothing.
     pub versions: Option<Vec<Uuid>>,
     /// 2 for 2xx … 5xx.
@@ -64,6 +66,7 @@ impl AnalyticsFilter {
             ("service_id", self.service),
             ("version_id", self.version),
             ("route_id", self.route),
+            ("consumer_id", self.consumer),
         ] {
             if let Some(v) = v {
                 add(&format!("{col} ="), Arg::Text(v.to_string()));
@@ -227,7 +230,7 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Vec<EntityTraffic>> {
         let col = match dimension {
-            "route_id" | "version_id" | "service_id" => dimension,
+            "route_id" | "version_id" | "service_id" | "consumer_id" => dimension,
             _ => return Ok(Vec::new()),
         };
         let (w, args) = f.clause("status / 100");
@@ -395,7 +398,9 @@ fn status_count(r: &sqlx::any::AnyRow) -> StoreResult<StatusCount> {
 // writer most of its CPU at proxy speed (two B-tree inserts each), a block costs one. Layout per
 // record, little-endian: ts_ms i64, group id, service id, route id, version id (16 bytes each,
 // nil = none), status u16, latency_ms i64, upstream_latency_ms i64 (-1 = none), bytes_in u64,
-// bytes_out u64, method length u8, method bytes.
+// bytes_out u64, method length u8 (the high bit set: a consumer id follows the method),
+// method bytes, consumer id (16 bytes, when flagged). Blocks written before consumers decode
+// unchanged.
 const FIXED: usize = 8 + 16 * 4 + 2 + 8 * 4 + 1;
 
 fn encode_records(records: &[RequestRecord]) -> Vec<u8> {
@@ -413,9 +418,13 @@ fn encode_records(records: &[RequestRecord]) -> Vec<u8> {
         out.extend_from_slice(&r.bytes_in.to_le_bytes());
         out.extend_from_slice(&r.bytes_out.to_le_bytes());
         let m = r.method.as_str().as_bytes();
-        let m = &m[..m.len().min(255)];
-        out.push(m.len() as u8);
+        let m = &m[..m.len().min(127)];
+        let flag = if r.consumer_id.is_some() { 0x80 } else { 0 };
+        out.push(m.len() as u8 | flag);
         out.extend_from_slice(m);
+        if let Some(c) = r.consumer_id {
+            out.extend_from_slice(c.as_bytes());
+        }
     }
     out
 }
@@ -445,15 +454,16 @@ fn decode_records(mut b: &[u8]) -> Option<Vec<RequestRecord>> {
         let upstream = i64_(&mut b)?;
         let bytes_in = i64_(&mut b)? as u64;
         let bytes_out = i64_(&mut b)? as u64;
-        let len = *take(&mut b, 1)?.first()? as usize;
-        let method = http::Method::from_bytes(take(&mut b, len)?).ok()?;
+        let len = *take(&mut b, 1)?.first()?;
+        let method = http::Method::from_bytes(take(&mut b, usize::from(len & 0x7f))?).ok()?;
+        let consumer_id = if len & 0x80 != 0 { id(&mut b)? } else { None };
         out.push(RequestRecord {
             ts_ms,
             runtime_group_id,
             service_id,
             route_id,
             version_id,
-            consumer_id: None,
+            consumer_id,
             method,
             status,
             latency_ms,
@@ -472,7 +482,15 @@ async fn insert_records_tx(
     records: &[RequestRecord],
 ) -> StoreResult<()> {
     // Aggregated in memory first: one upsert per rollup row and per histogram bucket.
-    type Key = (i64, Uuid, Option<Uuid>, Option<Uuid>, Option<Uuid>, u16);
+    type Key = (
+        i64,
+        Uuid,
+        Option<Uuid>,
+        Option<Uuid>,
+        Option<Uuid>,
+        Option<Uuid>,
+        u16,
+    );
     #[derive(Default)]
     struct Sums {
         count: i64,
@@ -490,6 +508,7 @@ async fn insert_records_tx(
             r.service_id,
             r.route_id,
             r.version_id,
+            r.consumer_id,
             r.status,
         );
         let e = rollups.entry(key).or_default();
@@ -498,7 +517,7 @@ async fn insert_records_tx(
         e.upstream += r.upstream_latency_ms.unwrap_or(0);
         e.bytes_in += r.bytes_in as i64;
         e.bytes_out += r.bytes_out as i64;
-        let class_key = (key.0, key.1, key.2, key.3, key.4, r.status / 100);
+        let class_key = (key.0, key.1, key.2, key.3, key.4, key.5, r.status / 100);
         *buckets
             .entry((class_key, histogram::bucket_of(r.latency_ms)))
             .or_insert(0) += 1;
@@ -520,11 +539,11 @@ async fn insert_records_tx(
         .execute(&mut *conn)
         .await?;
     }
-    for ((minute, group, service, route, version, status), sums) in rollups {
+    for ((minute, group, service, route, version, consumer, status), sums) in rollups {
         sqlx::query(
-            "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum, upstream_latency_ms_sum, bytes_in, bytes_out)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (minute, runtime_group_id, route_id, version_id, status)
+            "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum, upstream_latency_ms_sum, bytes_in, bytes_out, consumer_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (minute, runtime_group_id, route_id, version_id, consumer_id, status)
              DO UPDATE SET count = request_rollups.count + excluded.count,
                latency_ms_sum = request_rollups.latency_ms_sum + excluded.latency_ms_sum,
                upstream_latency_ms_sum = request_rollups.upstream_latency_ms_sum + excluded.upstream_latency_ms_sum,
@@ -542,14 +561,15 @@ async fn insert_records_tx(
         .bind(sums.upstream)
         .bind(sums.bytes_in)
         .bind(sums.bytes_out)
+        .bind(id(consumer))
         .execute(&mut *conn)
         .await?;
     }
-    for (((minute, group, service, route, version, class), bucket), n) in buckets {
+    for (((minute, group, service, route, version, consumer, class), bucket), n) in buckets {
         sqlx::query(
-            "INSERT INTO latency_buckets (minute, runtime_group_id, service_id, route_id, version_id, status_class, bucket, count)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (minute, runtime_group_id, route_id, version_id, status_class, bucket)
+            "INSERT INTO latency_buckets (minute, runtime_group_id, service_id, route_id, version_id, status_class, bucket, count, consumer_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (minute, runtime_group_id, route_id, version_id, consumer_id, status_class, bucket)
              DO UPDATE SET count = latency_buckets.count + excluded.count",
         )
         .bind(minute)
@@ -560,6 +580,7 @@ async fn insert_records_tx(
         .bind(i64::from(class))
         .bind(bucket as i64)
         .bind(n)
+        .bind(id(consumer))
         .execute(&mut *conn)
         .await?;
     }

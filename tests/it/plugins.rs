@@ -304,3 +304,74 @@ async fn nodes_enforce_plugins_and_know_consumers() {
     .await;
     assert_eq!(seen["headers"]["x-consumer-username"], "ann");
 }
+
+/// Records carry the consumer a request authenticated as: the Analytics page filters by
+/// consumer with exact counts and lists the top consumers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_counts_requests_by_consumer() {
+    let app = TestApp::spawn().await;
+    app.login().await;
+    let up = header_echo().await;
+    service_with_route(
+        &app,
+        "echo",
+        &up,
+        json!({}),
+        json!({ "name": "ka", "paths": ["/ka"] }),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for name in ["alice", "bob"] {
+        let (status, c) = app
+            .admin_json(Method::POST, "/consumers", json!({ "username": name }))
+            .await;
+        assert_eq!(status, 201, "{c}");
+        let (status, _) = app
+            .admin_json(
+                Method::POST,
+                &format!("/consumers/{name}/key-auth"),
+                json!({ "key": format!("{name}-key") }),
+            )
+            .await;
+        assert_eq!(status, 201);
+        ids.push(c["id"].as_str().expect("id").to_string());
+    }
+    let (status, _) = app
+        .admin_json(
+            Method::POST,
+            "/routes/ka/plugins",
+            json!({ "name": "key-auth" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    eventually(Duration::from_secs(2), "key-auth live", || async {
+        (call(&app, "/ka", None).await.0 == 401).then_some(())
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(call(&app, "/ka", Some("alice-key")).await.0, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(call(&app, "/ka", Some("bob-key")).await.0, 200);
+    }
+    let count = |id: String| {
+        let app = &app;
+        async move {
+            let (_, html) = app
+                .get_html(&format!("/analytics?frame=15m&consumer={id}"))
+                .await;
+            crate::helpers::select_text(&html, "#tile-traffic")
+                .join("")
+                .trim()
+                .to_string()
+        }
+    };
+    eventually(Duration::from_secs(10), "alice's 3 requests", || async {
+        (count(ids[0].clone()).await == "3").then_some(())
+    })
+    .await;
+    assert_eq!(count(ids[1].clone()).await, "2");
+    let (_, html) = app.get_html("/analytics?frame=15m").await;
+    let top = crate::helpers::select_text(&html, "#top-consumers").join(" ");
+    assert!(top.contains("alice") && top.contains("bob"), "{top}");
+}

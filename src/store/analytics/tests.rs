@@ -147,3 +147,21 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+#[test]
+fn record_blocks_round_trip_with_and_without_a_consumer() {
+    let plain = record(1, Uuid::new_v4(), 200);
+    let mut with = record(2, Uuid::new_v4(), 401);
+    with.consumer_id = Some(Uuid::new_v4());
+    with.method = http::Method::POST;
+    let block = super::encode_records(&[plain.clone(), with.clone()]);
+    assert_eq!(
+        super::decode_records(&block),
+        Some(vec![plain.clone(), with])
+    );
+    // A block written before consumers (no flag bit) still decodes.
+    assert_eq!(
+        super::decode_records(&super::encode_records(std::slice::from_ref(&plain))),
+        Some(vec![plain])
+    );
+}
