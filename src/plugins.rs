@@ -7,6 +7,7 @@
 mod chain;
 mod context;
 pub mod key_auth;
+pub mod prometheus;
 mod state;
 
 pub use chain::{compile, Chain, Compiled, Slot};
@@ -118,6 +119,7 @@ pub type Build = fn(&Plugin, &Shared, &Runtime) -> Result<std::sync::Arc<dyn Han
 pub fn builder(name: &str) -> Option<Build> {
     Some(match name {
         "key-auth" => key_auth::build,
+        "prometheus" => prometheus::build,
         _ => return None,
     })
 }

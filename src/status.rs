@@ -29,7 +29,7 @@ pub fn render_metrics(proxy: &Proxy, metrics: &Metrics) -> String {
                 .map(move |v| (b.upstream_id, v.target, v.state.metric_label()))
         })
         .collect();
-    metrics.render(&Gauges {
+    let mut text = metrics.render(&Gauges {
         target_health,
         config_version: cfg.version,
         config_hash: &cfg.hash,
@@ -38,7 +38,9 @@ pub fn render_metrics(proxy: &Proxy, metrics: &Metrics) -> String {
         connected_nodes: 1 + metrics
             .remote_nodes
             .load(std::sync::atomic::Ordering::Relaxed),
-    })
+    });
+    text.push_str(&crate::plugins::prometheus::render(&cfg.plugin_runtime));
+    text
 }
 
 pub fn status_json(proxy: &Proxy) -> serde_json::Value {

@@ -198,6 +198,18 @@ pub struct Shared {
     pub consumers: HashMap<Uuid, Arc<Identity>>,
     by_username: HashMap<String, Uuid>,
     pub keys: key_auth::Keys,
+    /// Gateway services (name, else host) and routes (name, else id) by id, for metric labels.
+    names: Arc<Names>,
+}
+
+/// What metrics call services and routes.
+#[derive(Default)]
+pub struct Names(HashMap<Uuid, String>);
+
+impl Names {
+    pub fn name_of(&self, id: Uuid) -> Option<String> {
+        self.0.get(&id).cloned()
+    }
 }
 
 impl Shared {
@@ -222,11 +234,26 @@ impl Shared {
             .iter()
             .filter_map(|c| Some((c.username.clone()?, c.id)))
             .collect();
+        let names = cfg
+            .services
+            .iter()
+            .map(|s| (s.id, s.name.clone().unwrap_or_else(|| s.host.clone())))
+            .chain(
+                cfg.routes
+                    .iter()
+                    .map(|r| (r.id, r.name.clone().unwrap_or_else(|| r.id.to_string()))),
+            )
+            .collect();
         Shared {
             keys: key_auth::Keys::build(cfg, &consumers),
             consumers,
             by_username,
+            names: Arc::new(Names(names)),
         }
+    }
+
+    pub fn names(&self) -> Arc<Names> {
+        self.names.clone()
     }
 
     /// The consumer an `anonymous` setting names (id or username).

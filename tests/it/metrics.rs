@@ -226,3 +226,121 @@ async fn json_access_log_has_a_line_per_request() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Kong's prometheus plugin, global with every metric on: request counts by code, source and
+/// consumer, latency histograms and bandwidth, under Kong's names, counted exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prometheus_plugin_counts_like_kong() {
+    let app = TestApp::spawn().await;
+    let (_, _) = app
+        .admin_json(
+            Method::POST,
+            "/services",
+            json!({"name": "e", "url": format!("http://{}", app.echo_addr)}),
+        )
+        .await;
+    let (_, _) = app
+        .admin_json(
+            Method::POST,
+            "/services/e/routes",
+            json!({"name": "er", "paths": ["/e"]}),
+        )
+        .await;
+    let (status, c) = app
+        .admin_json(Method::POST, "/consumers", json!({"username": "ann"}))
+        .await;
+    assert_eq!(status, 201, "{c}");
+    app.admin_json(
+        Method::POST,
+        "/consumers/ann/key-auth",
+        json!({"key": "ann-key"}),
+    )
+    .await;
+    let (status, p) = app
+        .admin_json(
+            Method::POST,
+            "/plugins",
+            json!({"name": "prometheus", "config": {"per_consumer": true, "status_code_metrics": true, "latency_metrics": true, "bandwidth_metrics": true}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{p}");
+    assert_eq!(p["config"]["upstream_health_metrics"], false);
+    let (status, _) = app
+        .admin_json(
+            Method::POST,
+            "/routes/er/plugins",
+            json!({"name": "key-auth", "config": {"anonymous": null}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let client = reqwest::Client::new();
+    let status_addr = app.running().status_addr.expect("status listener");
+    // The plugins are live once a keyless request is refused; that refusal is counted too.
+    let refused = eventually(Duration::from_secs(3), "plugins live", || async {
+        let r = client
+            .get(format!("{}/e/status/200", app.proxy))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 401).then_some(())
+    })
+    .await;
+    let _ = refused;
+    let scrape = || async {
+        client
+            .get(format!("http://{status_addr}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    };
+    fn value(text: &str, prefix: &str) -> Option<u64> {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+    const REFUSED: &str = "kong_http_requests_total{service=\"e\",route=\"er\",code=\"401\",source=\"kong\",workspace=\"default\",consumer=\"\"}";
+    const UPSTREAM: &str =
+        "kong_upstream_latency_ms_count{service=\"e\",route=\"er\",workspace=\"default\"}";
+    const TOTAL: &str =
+        "kong_request_latency_ms_count{service=\"e\",route=\"er\",workspace=\"default\"}";
+    // Requests sent while the plugins were going live are counted too: measure from here.
+    let text = scrape().await;
+    let before = |p: &str| value(&text, p).unwrap_or(0);
+    let (refused0, upstream0, total0) = (before(REFUSED), before(UPSTREAM), before(TOTAL));
+    for path in ["/e/status/200", "/e/status/200", "/e/status/503"] {
+        let r = client
+            .get(format!("{}{path}", app.proxy))
+            .header("apikey", "ann-key")
+            .send()
+            .await
+            .expect("proxy");
+        assert!(r.status() == 200 || r.status() == 503);
+    }
+    client
+        .get(format!("{}/e/status/200", app.proxy))
+        .send()
+        .await
+        .expect("proxy");
+    let text = scrape().await;
+    let line = |p: &str| value(&text, p);
+    assert_eq!(
+        line("kong_http_requests_total{service=\"e\",route=\"er\",code=\"200\",source=\"service\",workspace=\"default\",consumer=\"ann\"}"),
+        Some(2),
+        "{text}"
+    );
+    assert_eq!(
+        line("kong_http_requests_total{service=\"e\",route=\"er\",code=\"503\",source=\"service\",workspace=\"default\",consumer=\"ann\"}"),
+        Some(1)
+    );
+    assert_eq!(line(REFUSED), Some(refused0 + 1));
+    assert_eq!(line(UPSTREAM), Some(upstream0 + 3));
+    assert_eq!(line(TOTAL), Some(total0 + 4));
+    assert!(
+        line("kong_bandwidth_bytes{service=\"e\",route=\"er\",direction=\"egress\",workspace=\"default\",consumer=\"ann\"}")
+            .is_some_and(|n| n > 0),
+        "{text}"
+    );
+}

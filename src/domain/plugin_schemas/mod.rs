@@ -7,6 +7,7 @@
 mod catalog;
 mod fill;
 mod key_auth;
+mod prometheus;
 
 pub use catalog::{schema, Group, ALL};
 
