@@ -276,7 +276,7 @@ async fn the_prometheus_plugin_counts_like_kong() {
     let client = reqwest::Client::new();
     let status_addr = app.running().status_addr.expect("status listener");
     // The plugins are live once a keyless request is refused; that refusal is counted too.
-    let refused = eventually(Duration::from_secs(3), "plugins live", || async {
+    eventually(Duration::from_secs(3), "plugins live", || async {
         let r = client
             .get(format!("{}/e/status/200", app.proxy))
             .send()
@@ -285,7 +285,6 @@ async fn the_prometheus_plugin_counts_like_kong() {
         (r.status() == 401).then_some(())
     })
     .await;
-    let _ = refused;
     let scrape = || async {
         client
             .get(format!("http://{status_addr}/metrics"))
