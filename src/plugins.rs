@@ -8,6 +8,7 @@ mod chain;
 mod context;
 pub mod key_auth;
 pub mod prometheus;
+mod proxy_cache;
 mod state;
 
 pub use chain::{compile, Chain, Compiled, Slot};
@@ -120,6 +121,7 @@ pub fn builder(name: &str) -> Option<Build> {
     Some(match name {
         "key-auth" => key_auth::build,
         "prometheus" => prometheus::build,
+        "proxy-cache" => proxy_cache::build,
         _ => return None,
     })
 }

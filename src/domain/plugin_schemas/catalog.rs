@@ -33,7 +33,11 @@ impl Group {
     }
 }
 
-pub const ALL: &[&Schema] = &[&super::key_auth::SCHEMA, &super::prometheus::SCHEMA];
+pub const ALL: &[&Schema] = &[
+    &super::key_auth::SCHEMA,
+    &super::prometheus::SCHEMA,
+    &super::proxy_cache::SCHEMA,
+];
 
 pub fn schema(name: &str) -> Option<&'static Schema> {
     ALL.iter().copied().find(|s| s.name == name)

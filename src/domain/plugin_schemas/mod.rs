@@ -8,6 +8,7 @@ mod catalog;
 mod fill;
 mod key_auth;
 mod prometheus;
+mod proxy_cache;
 
 pub use catalog::{schema, Group, ALL};
 
