@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod certificate;
 pub mod consumer;
+pub mod credentials;
 pub mod entity;
 pub mod errors;
 pub mod fields;
@@ -19,6 +20,7 @@ pub mod upstream;
 
 pub use certificate::{CaCertificate, Certificate, Sni};
 pub use consumer::{Consumer, KeyAuthCredential};
+pub use credentials::{Acl, BasicAuthCredential};
 pub use entity::Entity;
 pub use errors::FieldErrors;
 pub use gateway_service::GatewayService;

@@ -4,6 +4,8 @@
 //! what goes upstream), response (headers; the whole body when it asks for it) and log (the
 //! final record). They see requests and consumers, never the store or the web layer.
 
+pub mod acl;
+pub mod basic_auth;
 mod chain;
 mod context;
 pub mod key_auth;
@@ -118,6 +120,8 @@ pub type Build = fn(&Plugin, &Shared, &Runtime) -> Result<std::sync::Arc<dyn Han
 pub fn builder(name: &str) -> Option<Build> {
     Some(match name {
         "key-auth" => key_auth::build,
+        "basic-auth" => basic_auth::build,
+        "acl" => acl::build,
         _ => return None,
     })
 }

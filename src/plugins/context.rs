@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{key_auth, Identity};
+use super::{acl, basic_auth, key_auth, Identity};
 use crate::domain::GatewayConfig;
 
 /// The request in the access phase: plugins may change its headers and query before it goes
@@ -198,6 +198,8 @@ pub struct Shared {
     pub consumers: HashMap<Uuid, Arc<Identity>>,
     by_username: HashMap<String, Uuid>,
     pub keys: key_auth::Keys,
+    pub basic: basic_auth::Credentials,
+    pub acls: acl::Groups,
 }
 
 impl Shared {
@@ -224,6 +226,8 @@ impl Shared {
             .collect();
         Shared {
             keys: key_auth::Keys::build(cfg, &consumers),
+            basic: basic_auth::Credentials::build(cfg, &consumers),
+            acls: acl::Groups::build(cfg),
             consumers,
             by_username,
         }

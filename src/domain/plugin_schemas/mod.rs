@@ -4,6 +4,8 @@
 //! validation, `/schemas/plugins/{name}` and the console's generated forms. One file per
 //! plugin; `catalog.rs` lists them.
 
+mod acl;
+mod basic_auth;
 mod catalog;
 mod fill;
 mod key_auth;
