@@ -8,6 +8,7 @@ pub mod acl;
 pub mod basic_auth;
 mod chain;
 mod context;
+pub mod jwt;
 pub mod key_auth;
 mod state;
 
@@ -122,6 +123,7 @@ pub fn builder(name: &str) -> Option<Build> {
         "key-auth" => key_auth::build,
         "basic-auth" => basic_auth::build,
         "acl" => acl::build,
+        "jwt" => jwt::build,
         _ => return None,
     })
 }

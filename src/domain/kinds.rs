@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     Acl, BasicAuthCredential, CaCertificate, Certificate, Consumer, Entity, GatewayService,
-    KeyAuthCredential, Plugin, Route, Sni, Target, Upstream,
+    JwtSecret, KeyAuthCredential, Plugin, Route, Sni, Target, Upstream,
 };
 
 macro_rules! registry {
@@ -60,6 +60,7 @@ registry! {
     keyauth_credentials: KeyAuthCredential,
     basicauth_credentials: BasicAuthCredential,
     acls: Acl,
+    jwt_secrets: JwtSecret,
     plugins: Plugin,
 }
 

@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{acl, basic_auth, key_auth, Identity};
+use super::{acl, basic_auth, jwt, key_auth, Identity};
 use crate::domain::GatewayConfig;
 
 /// The request in the access phase: plugins may change its headers and query before it goes
@@ -200,6 +200,7 @@ pub struct Shared {
     pub keys: key_auth::Keys,
     pub basic: basic_auth::Credentials,
     pub acls: acl::Groups,
+    pub jwts: jwt::Secrets,
 }
 
 impl Shared {
@@ -228,6 +229,7 @@ impl Shared {
             keys: key_auth::Keys::build(cfg, &consumers),
             basic: basic_auth::Credentials::build(cfg, &consumers),
             acls: acl::Groups::build(cfg),
+            jwts: jwt::Secrets::build(cfg, &consumers),
             consumers,
             by_username,
         }

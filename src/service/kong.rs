@@ -13,7 +13,7 @@ use crate::domain::certificate::sni_names;
 use crate::domain::route::{service_ref, ServiceRef};
 use crate::domain::{
     now_secs, Acl, BasicAuthCredential, CaCertificate, Certificate, Consumer, Entity,
-    GatewayService, KeyAuthCredential, Plugin, Route, Sni, Target, Upstream,
+    GatewayService, JwtSecret, KeyAuthCredential, Plugin, Route, Sni, Target, Upstream,
 };
 use crate::store::entities as db;
 use crate::store::{Conn, Store, StoreError};
@@ -131,6 +131,12 @@ impl Managed for KeyAuthCredential {
 }
 
 impl Managed for BasicAuthCredential {
+    async fn check_refs(&self, conn: &mut Conn, group: Uuid) -> Result<()> {
+        must_exist::<Consumer>(conn, group, "consumer", self.consumer.id).await
+    }
+}
+
+impl Managed for JwtSecret {
     async fn check_refs(&self, conn: &mut Conn, group: Uuid) -> Result<()> {
         must_exist::<Consumer>(conn, group, "consumer", self.consumer.id).await
     }

@@ -11,8 +11,10 @@ use serde_json::{json, Value};
 
 use crate::helpers::{eventually, full, hyper_upstream, service_with_route, TestApp};
 
+mod jwt;
+
 /// An upstream answering with the request's headers as JSON.
-async fn header_echo() -> String {
+pub(super) async fn header_echo() -> String {
     let addr = hyper_upstream(|req| async move {
         let headers: serde_json::Map<String, Value> = req
             .headers()
@@ -27,13 +29,13 @@ async fn header_echo() -> String {
 }
 
 /// What the client saw: status, WWW-Authenticate, body.
-struct Seen {
-    status: u16,
-    www: Option<String>,
-    body: Value,
+pub(super) struct Seen {
+    pub status: u16,
+    pub www: Option<String>,
+    pub body: Value,
 }
 
-async fn call(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Seen {
+pub(super) async fn call(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Seen {
     let mut req = reqwest::Client::new().get(format!("{}{path}", app.proxy));
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -59,14 +61,19 @@ fn basic(user_pass: &str) -> String {
     )
 }
 
-async fn created(app: &TestApp, path: &str, body: Value) -> Value {
+pub(super) async fn created(app: &TestApp, path: &str, body: Value) -> Value {
     let (status, v) = app.admin_json(Method::POST, path, body).await;
     assert_eq!(status, 201, "{path}: {v}");
     v
 }
 
 /// Waits until `path` with `headers` answers `status`, and returns what it answered.
-async fn until(app: &TestApp, path: &str, headers: &[(&str, &str)], status: u16) -> Seen {
+pub(super) async fn until(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&str, &str)],
+    status: u16,
+) -> Seen {
     eventually(
         Duration::from_secs(2),
         &format!("{path} answers {status}"),

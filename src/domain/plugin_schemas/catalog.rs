@@ -37,6 +37,7 @@ pub const ALL: &[&Schema] = &[
     &super::key_auth::SCHEMA,
     &super::basic_auth::SCHEMA,
     &super::acl::SCHEMA,
+    &super::jwt::SCHEMA,
 ];
 
 pub fn schema(name: &str) -> Option<&'static Schema> {

@@ -8,6 +8,7 @@ mod acl;
 mod basic_auth;
 mod catalog;
 mod fill;
+mod jwt;
 mod key_auth;
 
 pub use catalog::{schema, Group, ALL};
