@@ -34,7 +34,10 @@ pub struct Credentials {
     /// recognised by a fast digest afterwards. The salt is random per snapshot, so the
     /// digests say nothing outside this process; a new snapshot (the credential changed)
     /// starts empty. A password that does not match the digest still goes through argon2,
-    /// so a wrong one is always checked against the stored hash.
+    /// so a wrong one is always checked against the stored hash. That check runs on the
+    /// proxy's worker (authentication must finish before the request goes on, and a Wait
+    /// future cannot set the consumer), so a flood of wrong passwords for a known username
+    /// costs argon2 time each; Kong's own answer to that is its rate-limiting plugins.
     verified: Mutex<HashMap<Uuid, [u8; 32]>>,
     salt: [u8; 16],
 }
