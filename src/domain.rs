@@ -4,10 +4,12 @@
 pub mod catalog;
 pub mod certificate;
 pub mod consumer;
+pub mod credentials;
 pub mod entity;
 pub mod errors;
 pub mod fields;
 pub mod gateway_service;
+pub mod jwt_secret;
 pub mod kinds;
 pub mod names;
 pub mod plugin;
@@ -19,9 +21,11 @@ pub mod upstream;
 
 pub use certificate::{CaCertificate, Certificate, Sni};
 pub use consumer::{Consumer, KeyAuthCredential};
+pub use credentials::{Acl, BasicAuthCredential};
 pub use entity::Entity;
 pub use errors::FieldErrors;
 pub use gateway_service::GatewayService;
+pub use jwt_secret::JwtSecret;
 pub use kinds::GatewayConfig;
 pub use plugin::Plugin;
 pub use route::Route;

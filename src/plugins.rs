@@ -4,8 +4,11 @@
 //! what goes upstream), response (headers; the whole body when it asks for it) and log (the
 //! final record). They see requests and consumers, never the store or the web layer.
 
+pub mod acl;
+pub mod basic_auth;
 mod chain;
 mod context;
+pub mod jwt;
 pub mod key_auth;
 pub mod prometheus;
 mod proxy_cache;
@@ -122,6 +125,9 @@ pub fn builder(name: &str) -> Option<Build> {
         "key-auth" => key_auth::build,
         "prometheus" => prometheus::build,
         "proxy-cache" => proxy_cache::build,
+        "basic-auth" => basic_auth::build,
+        "acl" => acl::build,
+        "jwt" => jwt::build,
         _ => return None,
     })
 }

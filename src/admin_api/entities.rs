@@ -11,7 +11,8 @@ use super::keys::GroupKey;
 use super::pagination::{list_body, PageQuery};
 use super::{ApiError, ApiResult, State};
 use crate::domain::{
-    CaCertificate, Certificate, Consumer, Entity, KeyAuthCredential, Plugin, Sni, Target, Upstream,
+    Acl, BasicAuthCredential, CaCertificate, Certificate, Consumer, Entity, JwtSecret,
+    KeyAuthCredential, Plugin, Sni, Target, Upstream,
 };
 use crate::service::{self, Managed};
 use crate::store::{Page, Store};
@@ -24,6 +25,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     top::<CaCertificate>(cfg);
     top::<Consumer>(cfg);
     top::<KeyAuthCredential>(cfg);
+    top::<BasicAuthCredential>(cfg);
+    top::<Acl>(cfg);
+    top::<JwtSecret>(cfg);
     top::<Plugin>(cfg);
     cfg.service(web::resource("/upstreams/{parent}/health").get(upstream_health))
         .service(web::resource("/upstreams/{parent}/targets/all").get(list::<Upstream, Target>))
@@ -33,6 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     nested::<Upstream, Target>(cfg);
     nested::<Certificate, Sni>(cfg);
     nested::<Consumer, KeyAuthCredential>(cfg);
+    nested::<Consumer, BasicAuthCredential>(cfg);
+    nested::<Consumer, Acl>(cfg);
+    nested::<Consumer, JwtSecret>(cfg);
 }
 
 fn top<T: Managed>(cfg: &mut web::ServiceConfig) {

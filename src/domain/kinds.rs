@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
-    CaCertificate, Certificate, Consumer, Entity, GatewayService, KeyAuthCredential, Plugin, Route,
-    Sni, Target, Upstream,
+    Acl, BasicAuthCredential, CaCertificate, Certificate, Consumer, Entity, GatewayService,
+    JwtSecret, KeyAuthCredential, Plugin, Route, Sni, Target, Upstream,
 };
 
 macro_rules! registry {
@@ -58,6 +58,9 @@ registry! {
     ca_certificates: CaCertificate,
     consumers: Consumer,
     keyauth_credentials: KeyAuthCredential,
+    basicauth_credentials: BasicAuthCredential,
+    acls: Acl,
+    jwt_secrets: JwtSecret,
     plugins: Plugin,
 }
 

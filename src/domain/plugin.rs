@@ -148,7 +148,10 @@ impl Entity for Plugin {
                         Ok(c) => config = Value::Object(c),
                         Err(fields) => {
                             for (k, v) in fields {
-                                errors.add(format!("config.{k}"), v);
+                                // Kong reports a plugin's entity checks on the plugin
+                                // (`fields["@entity"]`), not inside `config`.
+                                let path = if k == "@entity" { k } else { format!("config.{k}") };
+                                errors.add(path, v);
                             }
                         }
                     }

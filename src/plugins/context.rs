@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{key_auth, Identity};
+use super::{acl, basic_auth, jwt, key_auth, Identity};
 use crate::domain::GatewayConfig;
 
 /// The request in the access phase: plugins may change its headers and query before it goes
@@ -200,6 +200,9 @@ pub struct Shared {
     pub keys: key_auth::Keys,
     /// Gateway services (name, else host) and routes (name, else id) by id, for metric labels.
     names: Arc<Names>,
+    pub basic: basic_auth::Credentials,
+    pub acls: acl::Groups,
+    pub jwts: jwt::Secrets,
 }
 
 /// What metrics call services and routes.
@@ -246,6 +249,9 @@ impl Shared {
             .collect();
         Shared {
             keys: key_auth::Keys::build(cfg, &consumers),
+            basic: basic_auth::Credentials::build(cfg, &consumers),
+            acls: acl::Groups::build(cfg),
+            jwts: jwt::Secrets::build(cfg, &consumers),
             consumers,
             by_username,
             names: Arc::new(Names(names)),

@@ -12,8 +12,8 @@ use super::{id_from_input, key_parts, without_meta, Result, ServiceError};
 use crate::domain::certificate::sni_names;
 use crate::domain::route::{service_ref, ServiceRef};
 use crate::domain::{
-    now_secs, CaCertificate, Certificate, Consumer, Entity, GatewayService, KeyAuthCredential,
-    Plugin, Route, Sni, Target, Upstream,
+    now_secs, Acl, BasicAuthCredential, CaCertificate, Certificate, Consumer, Entity,
+    GatewayService, JwtSecret, KeyAuthCredential, Plugin, Route, Sni, Target, Upstream,
 };
 use crate::store::entities as db;
 use crate::store::{Conn, Store, StoreError};
@@ -125,6 +125,24 @@ impl Managed for Consumer {
 }
 
 impl Managed for KeyAuthCredential {
+    async fn check_refs(&self, conn: &mut Conn, group: Uuid) -> Result<()> {
+        must_exist::<Consumer>(conn, group, "consumer", self.consumer.id).await
+    }
+}
+
+impl Managed for BasicAuthCredential {
+    async fn check_refs(&self, conn: &mut Conn, group: Uuid) -> Result<()> {
+        must_exist::<Consumer>(conn, group, "consumer", self.consumer.id).await
+    }
+}
+
+impl Managed for JwtSecret {
+    async fn check_refs(&self, conn: &mut Conn, group: Uuid) -> Result<()> {
+        must_exist::<Consumer>(conn, group, "consumer", self.consumer.id).await
+    }
+}
+
+impl Managed for Acl {
     async fn check_refs(&self, conn: &mut Conn, group: Uuid) -> Result<()> {
         must_exist::<Consumer>(conn, group, "consumer", self.consumer.id).await
     }

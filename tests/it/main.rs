@@ -21,6 +21,7 @@ mod metrics;
 mod paths;
 mod plugins;
 mod plugins_cache;
+mod plugins_auth;
 mod procs;
 mod protocols;
 mod proxy;

@@ -37,6 +37,9 @@ pub const ALL: &[&Schema] = &[
     &super::key_auth::SCHEMA,
     &super::prometheus::SCHEMA,
     &super::proxy_cache::SCHEMA,
+    &super::basic_auth::SCHEMA,
+    &super::acl::SCHEMA,
+    &super::jwt::SCHEMA,
 ];
 
 pub fn schema(name: &str) -> Option<&'static Schema> {

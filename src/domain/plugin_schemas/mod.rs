@@ -4,8 +4,11 @@
 //! validation, `/schemas/plugins/{name}` and the console's generated forms. One file per
 //! plugin; `catalog.rs` lists them.
 
+mod acl;
+mod basic_auth;
 mod catalog;
 mod fill;
+mod jwt;
 mod key_auth;
 mod prometheus;
 mod proxy_cache;
