@@ -6,7 +6,9 @@
 
 mod chain;
 mod context;
+pub mod ip_restriction;
 pub mod key_auth;
+pub mod request_size_limiting;
 mod state;
 
 pub use chain::{compile, Chain, Compiled, Slot};
@@ -118,6 +120,8 @@ pub type Build = fn(&Plugin, &Shared, &Runtime) -> Result<std::sync::Arc<dyn Han
 pub fn builder(name: &str) -> Option<Build> {
     Some(match name {
         "key-auth" => key_auth::build,
+        "ip-restriction" => ip_restriction::build,
+        "request-size-limiting" => request_size_limiting::build,
         _ => return None,
     })
 }

@@ -148,7 +148,14 @@ impl Entity for Plugin {
                         Ok(c) => config = Value::Object(c),
                         Err(fields) => {
                             for (k, v) in fields {
-                                errors.add(format!("config.{k}"), v);
+                                // Kong reports entity checks beside the fields, and a config
+                                // record's own validator on `config` itself.
+                                let at = match k.as_str() {
+                                    "@entity" => k,
+                                    "" => "config".to_string(),
+                                    _ => format!("config.{k}"),
+                                };
+                                errors.add(at, v);
                             }
                         }
                     }

@@ -20,6 +20,7 @@ mod logs;
 mod metrics;
 mod paths;
 mod plugins;
+mod plugins_traffic;
 mod procs;
 mod protocols;
 mod proxy;

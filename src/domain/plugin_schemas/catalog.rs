@@ -33,7 +33,11 @@ impl Group {
     }
 }
 
-pub const ALL: &[&Schema] = &[&super::key_auth::SCHEMA];
+pub const ALL: &[&Schema] = &[
+    &super::key_auth::SCHEMA,
+    &super::ip_restriction::SCHEMA,
+    &super::request_size_limiting::SCHEMA,
+];
 
 pub fn schema(name: &str) -> Option<&'static Schema> {
     ALL.iter().copied().find(|s| s.name == name)

@@ -6,9 +6,12 @@
 
 mod catalog;
 mod fill;
+mod ip_restriction;
 mod key_auth;
+mod request_size_limiting;
 
 pub use catalog::{schema, Group, ALL};
+pub use ip_restriction::parse_ip_or_cidr;
 
 use serde_json::{Map, Value};
 
