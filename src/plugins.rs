@@ -8,6 +8,7 @@ mod chain;
 mod context;
 pub mod ip_restriction;
 pub mod key_auth;
+pub mod rate_limiting;
 pub mod request_size_limiting;
 mod state;
 
@@ -122,6 +123,7 @@ pub fn builder(name: &str) -> Option<Build> {
         "key-auth" => key_auth::build,
         "ip-restriction" => ip_restriction::build,
         "request-size-limiting" => request_size_limiting::build,
+        "rate-limiting" => rate_limiting::build,
         _ => return None,
     })
 }

@@ -136,7 +136,7 @@ impl Entity for Plugin {
                     format!("plugin '{name}' not enabled; add it to the 'plugins' configuration property"),
                 ),
                 Some(schema) => {
-                    let given = match m.get("config") {
+                    let mut given = match m.get("config") {
                         None | Some(Value::Null) => Map::new(),
                         Some(Value::Object(c)) => c.clone(),
                         Some(_) => {
@@ -144,6 +144,7 @@ impl Entity for Plugin {
                             Map::new()
                         }
                     };
+                    plugin_schemas::expand_shorthands(&name, &mut given);
                     match schema.fill(&given) {
                         Ok(c) => config = Value::Object(c),
                         Err(fields) => {

@@ -1,5 +1,6 @@
-//! Kong's traffic plugins on the real proxy: ip-restriction (allow/deny, status, message) and
-//! request-size-limiting (413/417/411).
+//! Kong's traffic plugins on the real proxy: ip-restriction (allow/deny, status, message),
+//! request-size-limiting (413/417/411) and rate-limiting (exact counts, Kong's headers, limit_by,
+//! counters kept across config changes).
 
 use std::time::Duration;
 
@@ -179,4 +180,220 @@ async fn request_size_limiting_refuses_large_bodies_like_kong() {
         .await
         .expect("proxy");
     assert_eq!(r.status(), 200);
+}
+
+/// One proxied GET: status, the response's headers, and its JSON body.
+async fn call(
+    base: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .timeout(Duration::from_secs(5));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.expect("proxy");
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    (status, h, r.json().await.unwrap_or(Value::Null))
+}
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Waits, when the current window of `len` seconds ends within `margin` seconds, for the next
+/// one: counts that must add up exactly cannot straddle a window's end.
+async fn fresh_window(len: u64, margin: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let left = len - now % len;
+    if left <= margin {
+        tokio::time::sleep(Duration::from_secs(left) + Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends until the plugin's headers appear (the first counted request) and returns it.
+async fn first_limited(
+    base: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    name: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    eventually(Duration::from_secs(3), "rate-limiting applies", || async {
+        let r = call(base, path, headers).await;
+        header(&r.1, name).is_some().then_some(r)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limiting_local_counts_exactly_with_kong_headers() {
+    let app = app_with_route("rl", "/rl").await;
+    fresh_window(60, 15).await;
+    let (status, body) = app
+        .admin_json(
+            Method::POST,
+            "/routes/rl/plugins",
+            json!({ "name": "rate-limiting", "config": {} }),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["fields"]["@entity"][0],
+        "at least one of these fields must be non-empty: 'config.second', 'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'"
+    );
+    let (status, body) = app
+        .admin_json(
+            Method::POST,
+            "/routes/rl/plugins",
+            json!({ "name": "rate-limiting", "config": { "minute": 10, "hour": 5 } }),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["fields"]["config"],
+        "The limit for hour(5.0) cannot be lower than the limit for minute(10.0)"
+    );
+    let plugin = create(
+        &app,
+        "/routes/rl/plugins",
+        json!({ "name": "rate-limiting", "config": { "minute": 3, "hour": 100 } }),
+    )
+    .await;
+    assert_eq!(plugin["config"]["policy"], "local");
+    let id = plugin["id"].as_str().expect("id").to_string();
+
+    let base = app.proxy.clone();
+    let mut remaining = Vec::new();
+    let first = first_limited(&base, "/rl", &[], "x-ratelimit-limit-minute").await;
+    let mut responses = vec![first];
+    for _ in 0..2 {
+        responses.push(call(&base, "/rl", &[]).await);
+    }
+    for (status, h, _) in &responses {
+        assert_eq!(*status, 200);
+        assert_eq!(header(h, "x-ratelimit-limit-minute"), Some("3"));
+        assert_eq!(header(h, "x-ratelimit-limit-hour"), Some("100"));
+        assert_eq!(
+            header(h, "ratelimit-limit"),
+            Some("3"),
+            "the minute is the tightest"
+        );
+        let reset: u64 = header(h, "ratelimit-reset")
+            .and_then(|v| v.parse().ok())
+            .expect("reset");
+        assert!((1..=60).contains(&reset), "{reset}");
+        assert!(h.get("retry-after").is_none());
+        remaining.push(header(h, "x-ratelimit-remaining-minute").map(str::to_string));
+    }
+    assert_eq!(
+        remaining,
+        vec![Some("2".into()), Some("1".into()), Some("0".into())]
+    );
+    assert_eq!(
+        header(&responses[2].1, "x-ratelimit-remaining-hour"),
+        Some("97")
+    );
+
+    let (status, h, body) = call(&base, "/rl", &[]).await;
+    assert_eq!(status, 429);
+    assert_eq!(body, json!({ "message": "API rate limit exceeded" }));
+    assert_eq!(header(&h, "x-ratelimit-remaining-minute"), Some("0"));
+    assert_eq!(header(&h, "ratelimit-remaining"), Some("0"));
+    assert_eq!(
+        header(&h, "x-ratelimit-remaining-hour"),
+        Some("97"),
+        "refusals do not count"
+    );
+    let retry: u64 = header(&h, "retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("retry-after");
+    assert_eq!(
+        Some(retry.to_string().as_str()),
+        header(&h, "ratelimit-reset")
+    );
+
+    // A config change keeps the count: still refused, now with the new message and no headers.
+    let (status, body) = app
+        .admin_json(
+            Method::PATCH,
+            &format!("/plugins/{id}"),
+            json!({ "config": { "error_message": "slow down", "error_code": 403, "hide_client_headers": true } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (h, body) = eventually(Duration::from_secs(3), "the new config applies", || async {
+        let (s, h, body) = call(&base, "/rl", &[]).await;
+        (s == 403).then_some((h, body))
+    })
+    .await;
+    assert_eq!(body, json!({ "message": "slow down" }));
+    assert!(h.get("x-ratelimit-limit-minute").is_none() && h.get("retry-after").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limiting_by_consumer_and_by_header() {
+    let app = app_with_route("rlc", "/rlc").await;
+    let up = ok_upstream().await;
+    service_with_route(
+        &app,
+        "rlh",
+        &up,
+        json!({}),
+        json!({ "name": "rlh", "paths": ["/rlh"] }),
+    )
+    .await;
+    app.wait_for_proxy("/rlh", 200).await;
+    fresh_window(3600, 20).await;
+    create(&app, "/routes/rlc/plugins", json!({ "name": "key-auth" })).await;
+    for who in ["ann", "bob"] {
+        create(&app, "/consumers", json!({ "username": who })).await;
+        create(
+            &app,
+            &format!("/consumers/{who}/key-auth"),
+            json!({ "key": format!("{who}-key") }),
+        )
+        .await;
+    }
+    create(
+        &app,
+        "/routes/rlc/plugins",
+        json!({ "name": "rate-limiting", "config": { "hour": 2, "limit_by": "consumer" } }),
+    )
+    .await;
+    create(
+        &app,
+        "/routes/rlh/plugins",
+        json!({ "name": "rate-limiting", "config": { "hour": 1, "limit_by": "header", "header_name": "x-app" } }),
+    )
+    .await;
+    let base = app.proxy.clone();
+
+    // ann uses up her two; bob (same IP) still has his.
+    let ann = [("apikey", "ann-key")];
+    let (s, h, _) = first_limited(&base, "/rlc", &ann, "x-ratelimit-limit-hour").await;
+    assert_eq!(
+        (s, header(&h, "x-ratelimit-remaining-hour")),
+        (200, Some("1"))
+    );
+    assert_eq!(call(&base, "/rlc", &ann).await.0, 200);
+    assert_eq!(call(&base, "/rlc", &ann).await.0, 429);
+    let (s, h, _) = call(&base, "/rlc", &[("apikey", "bob-key")]).await;
+    assert_eq!(
+        (s, header(&h, "x-ratelimit-remaining-hour")),
+        (200, Some("1"))
+    );
+
+    // By header: each value has its own count; without the header, the IP is counted.
+    let (s, _, _) = first_limited(&base, "/rlh", &[("x-app", "a")], "x-ratelimit-limit-hour").await;
+    assert_eq!(s, 200);
+    assert_eq!(call(&base, "/rlh", &[("x-app", "a")]).await.0, 429);
+    assert_eq!(call(&base, "/rlh", &[("x-app", "b")]).await.0, 200);
+    assert_eq!(call(&base, "/rlh", &[]).await.0, 200);
+    assert_eq!(call(&base, "/rlh", &[]).await.0, 429);
 }

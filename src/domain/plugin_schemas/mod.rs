@@ -8,9 +8,10 @@ mod catalog;
 mod fill;
 mod ip_restriction;
 mod key_auth;
+pub mod rate_limiting;
 mod request_size_limiting;
 
-pub use catalog::{schema, Group, ALL};
+pub use catalog::{expand_shorthands, schema, Group, ALL};
 pub use ip_restriction::parse_ip_or_cidr;
 
 use serde_json::{Map, Value};
