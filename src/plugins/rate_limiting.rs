@@ -2,10 +2,13 @@
 //! header or path; the client IP when that is unknown) in fixed windows (second … year, starting
 //! on the UTC clock as Kong's do), refused with `error_code`/`error_message` once a window is
 //! used up, with Kong's X-RateLimit-* and RateLimit-* headers and Retry-After. Counters live
-//! in this process (`local`, kept across config changes in [`Runtime`]); the `redis` policy is
-//! not built yet (a plugin using it fails closed).
+//! in this process (`local`, kept across config changes in [`Runtime`]) or in Redis (`redis`,
+//! shared by every node; the request waits for the increment). A `sync_rate` above -1 (Kong's
+//! batched Redis updates) is accepted and counted in real time, which is exact at the cost of
+//! one Redis round trip per request.
 
 mod local;
+mod redis;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use super::{Access, Exit, Flow, Handler, Headers, Runtime, Shared};
 use crate::domain::Plugin;
 
 pub use local::Counters;
+pub use redis::{Redis, RedisConfig};
 
 /// A window, indexed as Kong orders them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,9 +96,10 @@ enum LimitBy {
 
 enum Policy {
     Local(Arc<Counters>),
+    Redis(Arc<Redis>),
 }
 
-/// The compiled plugin.
+/// The compiled plugin; the Redis policy's waiting work holds it too.
 pub struct RateLimiting(Arc<Conf>);
 
 pub struct Conf {
@@ -107,6 +112,7 @@ pub struct Conf {
     /// keeps them, keeps the counts).
     scope: Arc<str>,
     policy: Policy,
+    fault_tolerant: bool,
     hide_client_headers: bool,
     error_code: u16,
     error_message: String,
@@ -153,6 +159,10 @@ impl Conf {
         )
         .into();
         let policy = match c.get("policy").and_then(Value::as_str) {
+            Some("redis") => {
+                let cfg = RedisConfig::from_config(c.get("redis").unwrap_or(&Value::Null))?;
+                Policy::Redis(runtime.get(&cfg.runtime_key(), || Redis::new(cfg.clone())))
+            }
             Some("local") | None => {
                 Policy::Local(runtime.get("rate-limiting:local", Counters::default))
             }
@@ -166,6 +176,10 @@ impl Conf {
             path: c.get("path").and_then(Value::as_str).map(str::to_string),
             scope,
             policy,
+            fault_tolerant: c
+                .get("fault_tolerant")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
             hide_client_headers: c
                 .get("hide_client_headers")
                 .and_then(Value::as_bool)
@@ -301,6 +315,39 @@ impl Handler for RateLimiting {
                     Err(exit) => Flow::Exit(exit),
                 }
             }
+            Policy::Redis(redis) => {
+                // Kong's Redis key for each window, so Kong nodes and these share counts.
+                let keys: Vec<(String, i64)> = conf
+                    .limits
+                    .iter()
+                    .map(|(p, _)| {
+                        let key = format!(
+                            "ratelimit:{}:{identifier}:{}:{}",
+                            conf.scope,
+                            starts[p.0] * 1000,
+                            p.name()
+                        );
+                        (key, p.expiration())
+                    })
+                    .collect();
+                let redis = redis.clone();
+                let this = conf.clone();
+                Flow::Wait(Box::pin(async move {
+                    match redis.increment(&keys).await {
+                        Ok(counts) => {
+                            let used = this
+                                .limits
+                                .iter()
+                                .zip(counts)
+                                .map(|((p, l), c)| (*p, *l, c as f64))
+                                .collect();
+                            this.decide(&Usage { used }, now)
+                        }
+                        Err(_) if this.fault_tolerant => Ok(Vec::new()),
+                        Err(_) => Err(Exit::message(500, "An unexpected error occurred")),
+                    }
+                }))
+            }
         }
     }
 }
@@ -317,6 +364,7 @@ mod tests {
             path: None,
             scope: "r:s".into(),
             policy: Policy::Local(Arc::default()),
+            fault_tolerant: true,
             hide_client_headers: hide,
             error_code: 429,
             error_message: "API rate limit exceeded".into(),

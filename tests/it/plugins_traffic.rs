@@ -1,6 +1,6 @@
 //! Kong's traffic plugins on the real proxy: ip-restriction (allow/deny, status, message),
 //! request-size-limiting (413/417/411) and rate-limiting (exact counts, Kong's headers, limit_by,
-//! counters kept across config changes).
+//! counters kept across config changes, and the redis policy shared by two nodes).
 
 use std::time::Duration;
 
@@ -396,4 +396,174 @@ async fn rate_limiting_by_consumer_and_by_header() {
     assert_eq!(call(&base, "/rlh", &[("x-app", "b")]).await.0, 200);
     assert_eq!(call(&base, "/rlh", &[]).await.0, 200);
     assert_eq!(call(&base, "/rlh", &[]).await.0, 429);
+}
+
+/// A throwaway `redis-server` on a free loopback port in a temp dir, killed when dropped.
+struct RedisServer {
+    child: Option<std::process::Child>,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    async fn start() -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = crate::procs::free_port();
+        let log = std::fs::File::create(dir.path().join("redis.log")).expect("log");
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("redis-server (scripts/install-test-deps.sh installs it)");
+        let server = RedisServer {
+            child: Some(child),
+            port,
+            _dir: dir,
+        };
+        eventually(Duration::from_secs(10), "redis-server listens", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        server
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limiting_redis_is_shared_by_nodes_and_fault_tolerant() {
+    use crate::procs::{add_route, ControlPlane, Node};
+    const LIMIT: usize = 6;
+    let mut redis = RedisServer::start().await;
+    let root = tempfile::tempdir().expect("temp dir");
+    let up = ok_upstream().await;
+    let cp = ControlPlane::start(&root.path().join("cp")).await;
+    let cred = cp.issue_credential("default").await;
+    let mut nodes = [
+        Node::start(&root.path().join("node-a"), &cred, &[]),
+        Node::start(&root.path().join("node-b"), &cred, &[]),
+    ];
+    add_route(&cp, "shared", &up, "/shared").await;
+    for n in nodes.iter_mut() {
+        n.wait_for("/shared", 200, Duration::from_secs(20)).await;
+    }
+    fresh_window(3600, 30).await;
+    let (status, plugin) = cp
+        .admin(
+            Method::POST,
+            "/routes/shared-route/plugins",
+            Some(json!({ "name": "rate-limiting", "config": {
+                "hour": LIMIT, "policy": "redis",
+                "redis": { "host": "127.0.0.1", "port": redis.port, "timeout": 500 },
+            } })),
+        )
+        .await;
+    assert_eq!(status, 201, "{plugin}");
+    let id = plugin["id"].as_str().expect("id").to_string();
+    let bases: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("http://127.0.0.1:{}", n.proxy_port))
+        .collect();
+
+    // Both nodes enforce the plugin (their first counted requests), then alternate until refused.
+    let mut allowed = 0;
+    for base in &bases {
+        let (s, _, _) = eventually(
+            Duration::from_secs(20),
+            "the node enforces the plugin",
+            || async {
+                let r = call(base, "/shared", &[]).await;
+                header(&r.1, "x-ratelimit-limit-hour")
+                    .is_some()
+                    .then_some(r)
+            },
+        )
+        .await;
+        assert_eq!(s, 200);
+        allowed += 1;
+    }
+    let mut refused = [0, 0];
+    for i in 0..LIMIT * 2 {
+        let (s, h, body) = call(&bases[i % 2], "/shared", &[]).await;
+        match s {
+            200 => {
+                assert_eq!(refused, [0, 0], "a request passed after a refusal");
+                allowed += 1;
+            }
+            429 => {
+                assert_eq!(body, json!({ "message": "API rate limit exceeded" }));
+                assert_eq!(header(&h, "x-ratelimit-remaining-hour"), Some("0"));
+                refused[i % 2] += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(allowed, LIMIT, "exactly the limit passes across both nodes");
+    assert_eq!(
+        refused,
+        [(LIMIT + 2) / 2, (LIMIT + 2) / 2],
+        "every later request is refused, on either node"
+    );
+
+    // Redis gone: fault tolerant nodes let traffic through (without counting or headers)...
+    redis.stop();
+    for base in &bases {
+        let (s, h, _) = call(base, "/shared", &[]).await;
+        assert_eq!(s, 200);
+        assert!(h.get("x-ratelimit-limit-hour").is_none());
+    }
+    // ...and without fault tolerance they answer Kong's 500.
+    let (status, body) = cp
+        .admin(
+            Method::PATCH,
+            &format!("/plugins/{id}"),
+            Some(json!({ "config": { "fault_tolerant": false } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for base in &bases {
+        let body = eventually(
+            Duration::from_secs(20),
+            "the node refuses without Redis",
+            || async {
+                let (s, _, body) = call(base, "/shared", &[]).await;
+                (s == 500).then_some(body)
+            },
+        )
+        .await;
+        assert_eq!(body, json!({ "message": "An unexpected error occurred" }));
+    }
+    let log = nodes[0].proc.log();
+    assert_eq!(
+        log.matches("Redis is unreachable").count(),
+        1,
+        "logged once, not per request:\n{log}"
+    );
 }
