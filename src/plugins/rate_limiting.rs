@@ -22,7 +22,7 @@ use super::{Access, Exit, Flow, Handler, Headers, Runtime, Shared};
 use crate::domain::Plugin;
 
 pub use local::Counters;
-pub use redis::{Redis, RedisConfig};
+pub use redis::{Redis, RedisConfig, RedisError};
 
 /// A window, indexed as Kong orders them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,6 +68,16 @@ impl RedisConfig {
 
 type Conn = BufReader<TcpStream>;
 
+#[derive(Debug, thiserror::Error)]
+pub enum RedisError {
+    /// Connecting, sending or reading failed, or the reply made no sense.
+    #[error("{0}")]
+    Connection(String),
+    /// Redis answered with an error of its own.
+    #[error("Redis: {0}")]
+    Reply(String),
+}
+
 pub struct Redis {
     cfg: RedisConfig,
     idle: Mutex<Vec<Conn>>,
@@ -92,10 +102,13 @@ impl Redis {
     }
 
     /// Counts one request in each `(key, window length)`; each key's count before it.
-    pub async fn increment(&self, keys: &[(String, i64)]) -> Result<Vec<i64>, String> {
+    pub async fn increment(&self, keys: &[(String, i64)]) -> Result<Vec<i64>, RedisError> {
         let outcome = match tokio::time::timeout(self.cfg.timeout, self.exchange(keys)).await {
             Ok(r) => r,
-            Err(_) => Err(format!("timed out after {:?}", self.cfg.timeout)),
+            Err(_) => Err(RedisError::Connection(format!(
+                "timed out after {:?}",
+                self.cfg.timeout
+            ))),
         };
         match &outcome {
             Ok(_) => {
@@ -112,19 +125,21 @@ impl Redis {
         outcome
     }
 
-    async fn exchange(&self, keys: &[(String, i64)]) -> Result<Vec<i64>, String> {
+    async fn exchange(&self, keys: &[(String, i64)]) -> Result<Vec<i64>, RedisError> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         if let Some(conn) = idle {
-            // A pooled connection Redis has since closed fails at once; try a fresh one then.
-            if let Ok(counts) = self.run(conn, keys).await {
-                return Ok(counts);
+            // A pooled connection Redis has since closed fails at once; try a fresh one then
+            // (never after Redis itself answered an error: the counts may have moved).
+            match self.run(conn, keys).await {
+                Err(RedisError::Connection(_)) => {}
+                done => return done,
             }
         }
         let conn = self.connect().await?;
         self.run(conn, keys).await
     }
 
-    async fn run(&self, mut conn: Conn, keys: &[(String, i64)]) -> Result<Vec<i64>, String> {
+    async fn run(&self, mut conn: Conn, keys: &[(String, i64)]) -> Result<Vec<i64>, RedisError> {
         let mut buf = Vec::with_capacity(256 * keys.len());
         for (key, ttl) in keys {
             encode(
@@ -143,7 +158,7 @@ impl Redis {
         for _ in keys {
             match read_reply(&mut conn).await? {
                 Reply::Int(n) => counts.push(n),
-                _ => return Err("unexpected reply to EVAL".into()),
+                _ => return Err(RedisError::Connection("unexpected reply to EVAL".into())),
             }
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -154,10 +169,15 @@ impl Redis {
     }
 
     /// A new connection, logged in and on the configured database.
-    async fn connect(&self) -> Result<Conn, String> {
+    async fn connect(&self) -> Result<Conn, RedisError> {
         let stream = TcpStream::connect((self.cfg.host.as_str(), self.cfg.port))
             .await
-            .map_err(|e| format!("connecting to {}:{}: {e}", self.cfg.host, self.cfg.port))?;
+            .map_err(|e| {
+                RedisError::Connection(format!(
+                    "connecting to {}:{}: {e}",
+                    self.cfg.host, self.cfg.port
+                ))
+            })?;
         let _ = stream.set_nodelay(true);
         let mut conn = BufReader::new(stream);
         let mut buf = Vec::new();
@@ -180,7 +200,9 @@ impl Redis {
             send(&mut conn, &buf).await?;
             for _ in 0..expected {
                 if !matches!(read_reply(&mut conn).await?, Reply::Ok) {
-                    return Err("unexpected reply to AUTH or SELECT".into());
+                    return Err(RedisError::Connection(
+                        "unexpected reply to AUTH or SELECT".into(),
+                    ));
                 }
             }
         }
@@ -198,45 +220,49 @@ fn encode(buf: &mut Vec<u8>, args: &[&[u8]]) {
     }
 }
 
-async fn send(conn: &mut Conn, buf: &[u8]) -> Result<(), String> {
+async fn send(conn: &mut Conn, buf: &[u8]) -> Result<(), RedisError> {
     let s = conn.get_mut();
     s.write_all(buf)
         .await
-        .map_err(|e| format!("sending: {e}"))?;
-    s.flush().await.map_err(|e| format!("sending: {e}"))
+        .map_err(|e| RedisError::Connection(format!("sending: {e}")))?;
+    s.flush()
+        .await
+        .map_err(|e| RedisError::Connection(format!("sending: {e}")))
 }
 
 /// One reply; a Redis error reply is an `Err` with Redis's message.
-async fn read_reply(conn: &mut Conn) -> Result<Reply, String> {
+async fn read_reply(conn: &mut Conn) -> Result<Reply, RedisError> {
     let mut line = Vec::new();
     let n = conn
         .read_until(b'\n', &mut line)
         .await
-        .map_err(|e| format!("reading: {e}"))?;
+        .map_err(|e| RedisError::Connection(format!("reading: {e}")))?;
     if n == 0 {
-        return Err("Redis closed the connection".into());
+        return Err(RedisError::Connection("Redis closed the connection".into()));
     }
     let text = String::from_utf8_lossy(&line);
     let text = text.trim_end_matches(['\r', '\n']);
     let (kind, rest) = text.split_at(text.len().min(1));
     match kind {
         "+" => Ok(Reply::Ok),
-        "-" => Err(format!("Redis: {rest}")),
+        "-" => Err(RedisError::Reply(rest.to_string())),
         ":" => rest
             .parse()
             .map(Reply::Int)
-            .map_err(|_| format!("bad integer reply '{rest}'")),
+            .map_err(|_| RedisError::Connection(format!("bad integer reply '{rest}'"))),
         "$" => {
-            let len: i64 = rest.parse().map_err(|_| "bad bulk length".to_string())?;
+            let len: i64 = rest
+                .parse()
+                .map_err(|_| RedisError::Connection("bad bulk length".into()))?;
             if len >= 0 {
                 let mut skip = vec![0; usize::try_from(len).unwrap_or(0) + 2];
                 conn.read_exact(&mut skip)
                     .await
-                    .map_err(|e| format!("reading: {e}"))?;
+                    .map_err(|e| RedisError::Connection(format!("reading: {e}")))?;
             }
             Ok(Reply::Other)
         }
-        _ => Err(format!("unexpected reply '{text}'")),
+        _ => Err(RedisError::Connection(format!("unexpected reply '{text}'"))),
     }
 }
 
