@@ -8,10 +8,13 @@ pub mod acl;
 pub mod basic_auth;
 mod chain;
 mod context;
+pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
 pub mod prometheus;
 mod proxy_cache;
+pub mod rate_limiting;
+pub mod request_size_limiting;
 mod state;
 
 pub use chain::{compile, Chain, Compiled, Slot};
@@ -128,6 +131,9 @@ pub fn builder(name: &str) -> Option<Build> {
         "basic-auth" => basic_auth::build,
         "acl" => acl::build,
         "jwt" => jwt::build,
+        "ip-restriction" => ip_restriction::build,
+        "request-size-limiting" => request_size_limiting::build,
+        "rate-limiting" => rate_limiting::build,
         _ => return None,
     })
 }

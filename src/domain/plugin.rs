@@ -136,7 +136,7 @@ impl Entity for Plugin {
                     format!("plugin '{name}' not enabled; add it to the 'plugins' configuration property"),
                 ),
                 Some(schema) => {
-                    let given = match m.get("config") {
+                    let mut given = match m.get("config") {
                         None | Some(Value::Null) => Map::new(),
                         Some(Value::Object(c)) => c.clone(),
                         Some(_) => {
@@ -144,14 +144,19 @@ impl Entity for Plugin {
                             Map::new()
                         }
                     };
+                    plugin_schemas::expand_shorthands(&name, &mut given);
                     match schema.fill(&given) {
                         Ok(c) => config = Value::Object(c),
                         Err(fields) => {
                             for (k, v) in fields {
-                                // Kong reports a plugin's entity checks on the plugin
-                                // (`fields["@entity"]`), not inside `config`.
-                                let path = if k == "@entity" { k } else { format!("config.{k}") };
-                                errors.add(path, v);
+                                // Kong reports entity checks beside the fields, and a config
+                                // record's own validator on `config` itself.
+                                let at = match k.as_str() {
+                                    "@entity" => k,
+                                    "" => "config".to_string(),
+                                    _ => format!("config.{k}"),
+                                };
+                                errors.add(at, v);
                             }
                         }
                     }

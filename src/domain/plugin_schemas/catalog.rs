@@ -1,5 +1,7 @@
 //! Every plugin this build runs, grouped as Konnect's catalogue groups them.
 
+use serde_json::{Map, Value};
+
 use super::Schema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +42,18 @@ pub const ALL: &[&Schema] = &[
     &super::basic_auth::SCHEMA,
     &super::acl::SCHEMA,
     &super::jwt::SCHEMA,
+    &super::ip_restriction::SCHEMA,
+    &super::request_size_limiting::SCHEMA,
+    &super::rate_limiting::SCHEMA,
 ];
+
+/// Rewrites a plugin's deprecated config spellings (Kong's `shorthand_fields`) into the
+/// fields they stand for, before the config is checked.
+pub fn expand_shorthands(name: &str, given: &mut Map<String, Value>) {
+    if name == "rate-limiting" {
+        super::rate_limiting::expand_shorthands(given);
+    }
+}
 
 pub fn schema(name: &str) -> Option<&'static Schema> {
     ALL.iter().copied().find(|s| s.name == name)

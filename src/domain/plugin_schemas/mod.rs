@@ -8,12 +8,16 @@ mod acl;
 mod basic_auth;
 mod catalog;
 mod fill;
+mod ip_restriction;
 mod jwt;
 mod key_auth;
 mod prometheus;
 mod proxy_cache;
+pub mod rate_limiting;
+mod request_size_limiting;
 
-pub use catalog::{schema, Group, ALL};
+pub use catalog::{expand_shorthands, schema, Group, ALL};
+pub use ip_restriction::parse_ip_or_cidr;
 
 use serde_json::{Map, Value};
 
