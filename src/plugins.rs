@@ -6,6 +6,8 @@
 
 mod chain;
 mod context;
+pub mod correlation_id;
+pub mod cors;
 pub mod key_auth;
 mod state;
 
@@ -118,6 +120,8 @@ pub type Build = fn(&Plugin, &Shared, &Runtime) -> Result<std::sync::Arc<dyn Han
 pub fn builder(name: &str) -> Option<Build> {
     Some(match name {
         "key-auth" => key_auth::build,
+        "correlation-id" => correlation_id::build,
+        "cors" => cors::build,
         _ => return None,
     })
 }

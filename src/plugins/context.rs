@@ -57,6 +57,9 @@ pub struct Ctx {
     pub anonymous: bool,
     /// Headers to add to the response (rate-limit counters, CORS, correlation id).
     pub downstream: Vec<(HeaderName, HeaderValue)>,
+    /// Extra top-level fields for the log record (Kong's `kong.log.set_serialize_value`:
+    /// correlation-id's `correlation_id`).
+    pub log_fields: Vec<(String, Value)>,
     /// A plugin's own per-request state, by plugin name (rarely used: no allocation until then).
     notes: Vec<(&'static str, Box<dyn Any + Send + Sync>)>,
 }
@@ -113,6 +116,8 @@ pub struct LogEntry {
     pub service_id: Option<Uuid>,
     pub runtime_group_id: Uuid,
     pub consumer: Option<Arc<Identity>>,
+    /// Fields plugins added in the access phase ([`Ctx::log_fields`]).
+    pub extra: Vec<(String, Value)>,
 }
 
 fn headers_json(h: &HeaderMap) -> Value {
@@ -150,7 +155,7 @@ impl LogEntry {
             Some(u) => (self.latency_ms - u).max(0),
             None => self.latency_ms,
         };
-        json!({
+        let mut out = json!({
             "request": {
                 "method": self.method.as_str(),
                 "uri": self.uri,
@@ -174,7 +179,13 @@ impl LogEntry {
             "latencies": { "request": self.latency_ms, "proxy": upstream, "kong": kong },
             "client_ip": self.client_ip.to_string(),
             "started_at": self.started_at_ms,
-        })
+        });
+        if let Value::Object(m) = &mut out {
+            for (k, v) in &self.extra {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        out
     }
 }
 

@@ -347,7 +347,13 @@ async fn respond(
     https: bool,
 ) -> Response<ProxyBody> {
     for (name, value) in std::mem::take(&mut ctx.downstream) {
-        parts.headers.insert(name, value);
+        // Vary lists what the response depends on: a plugin's entry (CORS's Origin) adds to
+        // the upstream's rather than replacing it.
+        if name == header::VARY {
+            parts.headers.append(name, value);
+        } else {
+            parts.headers.insert(name, value);
+        }
     }
     if !chain.response {
         return Response::from_parts(parts, ProxyBody::Upstream(body));
@@ -444,6 +450,7 @@ fn log_tap(
             service_id: record.service_id,
             runtime_group_id: record.runtime_group_id,
             consumer: ctx.consumer.clone(),
+            extra: ctx.log_fields.clone(),
         },
     })
 }

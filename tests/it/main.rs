@@ -20,6 +20,7 @@ mod logs;
 mod metrics;
 mod paths;
 mod plugins;
+mod plugins_transform;
 mod procs;
 mod protocols;
 mod proxy;

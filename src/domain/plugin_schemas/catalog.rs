@@ -33,7 +33,11 @@ impl Group {
     }
 }
 
-pub const ALL: &[&Schema] = &[&super::key_auth::SCHEMA];
+pub const ALL: &[&Schema] = &[
+    &super::key_auth::SCHEMA,
+    &super::correlation_id::SCHEMA,
+    &super::cors::SCHEMA,
+];
 
 pub fn schema(name: &str) -> Option<&'static Schema> {
     ALL.iter().copied().find(|s| s.name == name)

@@ -5,6 +5,8 @@
 //! plugin; `catalog.rs` lists them.
 
 mod catalog;
+mod correlation_id;
+mod cors;
 mod fill;
 mod key_auth;
 
