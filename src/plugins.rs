@@ -9,10 +9,15 @@ mod context;
 pub mod correlation_id;
 pub mod cors;
 pub mod key_auth;
+pub mod request_transformer;
+pub mod response_transformer;
 mod state;
+mod transform;
 
 pub use chain::{compile, Chain, Compiled, Slot};
-pub use context::{Access, BodyFilter, Ctx, LogEntry, ResponseHead, Shared};
+pub use context::{
+    Access, BodyFilter, Ctx, LogEntry, RequestBodyFilter, ResponseHead, Rewrite, Shared,
+};
 pub use state::Runtime;
 
 use std::future::Future;
@@ -122,6 +127,8 @@ pub fn builder(name: &str) -> Option<Build> {
         "key-auth" => key_auth::build,
         "correlation-id" => correlation_id::build,
         "cors" => cors::build,
+        "request-transformer" => request_transformer::build,
+        "response-transformer" => response_transformer::build,
         _ => return None,
     })
 }

@@ -232,3 +232,127 @@ async fn correlation_id_and_cors_like_kong() {
     );
     assert!(header(&pre, "access-control-allow-credentials").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_and_response_transformers_like_kong() {
+    let app = TestApp::spawn().await;
+    let up = echo().await;
+    let (status, bad) = app
+        .admin_json(
+            Method::POST,
+            "/plugins",
+            json!({ "name": "request-transformer", "config": { "add": { "querystring": ["q1"] } } }),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        bad["fields"]["config"]["add"]["querystring"], "key 'q1' has no value",
+        "{bad}"
+    );
+    let plugin = route_with_plugin(
+        &app,
+        &up,
+        "rt",
+        json!({ "name": "request-transformer", "config": {
+            "http_method": "PUT",
+            "remove": { "headers": ["x-remove"], "querystring": ["drop"], "body": ["gone"] },
+            "rename": { "headers": ["x-old:x-new"] },
+            "replace": { "uri": "/replaced/path" },
+            "add": { "headers": ["x-added:a"], "body": ["k:v"] },
+            "append": { "querystring": ["q:2"] },
+        } }),
+    )
+    .await;
+    assert_eq!(plugin["config"]["add"]["querystring"], json!([]));
+    let client = reqwest::Client::new();
+    let send = || {
+        client
+            .post(format!("{}/rt?q=1&drop=1", app.proxy))
+            .header("x-remove", "1")
+            .header("x-old", "o")
+            .json(&json!({ "a": 1, "gone": 2 }))
+            .send()
+    };
+    let seen: Value = eventually(
+        Duration::from_secs(3),
+        "request-transformer live",
+        || async {
+            let seen: Value = send().await.ok()?.json().await.ok()?;
+            (seen["method"] == "PUT").then_some(seen)
+        },
+    )
+    .await;
+    assert_eq!(seen["uri"], "/replaced/path?q=1&q=2");
+    let h = &seen["headers"];
+    assert!(
+        h.get("x-remove").is_none() && h.get("x-old").is_none(),
+        "{h}"
+    );
+    assert_eq!((&h["x-new"], &h["x-added"]), (&json!("o"), &json!("a")));
+    let body: Value = serde_json::from_str(seen["body"].as_str().expect("body")).expect("json");
+    assert_eq!(body, json!({ "a": 1, "k": "v" }));
+    assert_eq!(
+        h["content-length"],
+        seen["body"]
+            .as_str()
+            .map(|b| b.len().to_string())
+            .expect("len")
+            .as_str()
+    );
+
+    // A form sent as GET: its arguments join the query.
+    route_with_plugin(
+        &app,
+        &up,
+        "toget",
+        json!({ "name": "request-transformer", "config": { "http_method": "GET" } }),
+    )
+    .await;
+    let seen: Value = eventually(Duration::from_secs(3), "form to query", || async {
+        let r = client
+            .post(format!("{}/toget?z=0", app.proxy))
+            .form(&[("a", "1 2"), ("b", "x")])
+            .send()
+            .await
+            .ok()?;
+        let seen: Value = r.json().await.ok()?;
+        (seen["method"] == "GET").then_some(seen)
+    })
+    .await;
+    assert_eq!(seen["uri"], "/?a=1%202&b=x&z=0");
+
+    route_with_plugin(
+        &app,
+        &up,
+        "rs",
+        json!({ "name": "response-transformer", "config": {
+            "remove": { "headers": ["x-upstream"], "json": ["headers"] },
+            "add": { "headers": ["x-added:1"], "json": ["n:5", "b:true"], "json_types": ["number", "boolean"] },
+            "append": { "headers": ["vary:Cookie"] },
+            "rename": { "json": ["uri:path"] },
+        } }),
+    )
+    .await;
+    let r = live(&app, "/rs", |r| header(r, "x-added").is_some()).await;
+    assert!(header(&r, "x-upstream").is_none());
+    let vary: Vec<&str> = r
+        .headers()
+        .get_all("vary")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert_eq!(vary, ["Accept-Encoding", "Cookie"]);
+    let length: usize = header(&r, "content-length")
+        .and_then(|v| v.parse().ok())
+        .expect("length");
+    let text = r.text().await.expect("body");
+    assert_eq!(length, text.len());
+    let body: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(body["n"], 5);
+    assert_eq!(body["b"], true);
+    assert_eq!(body["path"], "/");
+    assert!(
+        body.get("headers").is_none() && body.get("uri").is_none(),
+        "{body}"
+    );
+}

@@ -37,6 +37,8 @@ pub const ALL: &[&Schema] = &[
     &super::key_auth::SCHEMA,
     &super::correlation_id::SCHEMA,
     &super::cors::SCHEMA,
+    &super::transformers::REQUEST,
+    &super::transformers::RESPONSE,
 ];
 
 pub fn schema(name: &str) -> Option<&'static Schema> {

@@ -9,6 +9,7 @@ mod correlation_id;
 mod cors;
 mod fill;
 mod key_auth;
+mod transformers;
 
 pub use catalog::{schema, Group, ALL};
 

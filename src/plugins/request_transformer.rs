@@ -1,0 +1,208 @@
+//! Kong's request-transformer: in Kong's order — the upstream path (`replace.uri`), the
+//! method, then headers, the body (JSON and url-encoded forms) and query arguments, each
+//! through remove, rename, replace, add and append. Values are taken literally: Kong's
+//! `$(headers.x)` templates (Lua) are not rendered, and multipart bodies are passed on
+//! unchanged. The body is only buffered when a body change applies to the request.
+
+mod body;
+
+use std::sync::Arc;
+
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use serde_json::Value;
+
+use super::transform::{pairs, strings, Args, Pair};
+use super::{Access, Flow, Handler, Runtime, Shared};
+use crate::domain::Plugin;
+
+/// One kind of change (`remove`, `rename`…) for one part of the request.
+#[derive(Default)]
+pub struct Ops {
+    pub remove: Vec<String>,
+    pub rename: Vec<Pair>,
+    pub replace: Vec<Pair>,
+    pub add: Vec<Pair>,
+    pub append: Vec<Pair>,
+}
+
+impl Ops {
+    fn read(c: &Value, field: &str) -> Ops {
+        Ops {
+            remove: strings(c, "remove", field),
+            rename: pairs(c, "rename", field),
+            replace: pairs(c, "replace", field),
+            add: pairs(c, "add", field),
+            append: pairs(c, "append", field),
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.remove.is_empty()
+            && self.rename.is_empty()
+            && self.replace.is_empty()
+            && self.add.is_empty()
+            && self.append.is_empty()
+    }
+}
+
+pub struct RequestTransformer {
+    method: Option<Method>,
+    uri: Option<String>,
+    headers: Ops,
+    query: Ops,
+    body: Arc<Ops>,
+}
+
+pub fn build(p: &Plugin, _: &Shared, _: &Runtime) -> Result<Arc<dyn Handler>, String> {
+    let c = &p.config;
+    let method = match c.get("http_method").and_then(Value::as_str) {
+        Some(m) => Some(
+            Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                .map_err(|_| format!("bad http_method '{m}'"))?,
+        ),
+        None => None,
+    };
+    Ok(Arc::new(RequestTransformer {
+        method,
+        uri: c
+            .get("replace")
+            .and_then(|r| r.get("uri"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        headers: Ops::read(c, "headers"),
+        query: Ops::read(c, "querystring"),
+        body: Arc::new(Ops::read(c, "body")),
+    }))
+}
+
+fn name(n: &str) -> Option<HeaderName> {
+    HeaderName::from_bytes(n.as_bytes()).ok()
+}
+
+fn value(p: &Pair) -> Option<HeaderValue> {
+    p.value
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+}
+
+/// Headers through remove, rename, replace, add, append. A replaced Host is returned: it
+/// goes upstream in place of the one the proxy would send.
+pub fn transform_headers(ops: &Ops, h: &mut HeaderMap) -> Option<HeaderValue> {
+    for n in ops.remove.iter().filter_map(|n| name(n)) {
+        h.remove(n);
+    }
+    for p in &ops.rename {
+        let (Some(old), Some(new)) = (name(&p.name), p.value.as_deref().and_then(name)) else {
+            continue;
+        };
+        if old == new || !h.contains_key(&old) {
+            continue;
+        }
+        let values: Vec<HeaderValue> = h.get_all(&old).iter().cloned().collect();
+        h.remove(&old);
+        h.remove(&new);
+        for v in values {
+            h.append(new.clone(), v);
+        }
+    }
+    let mut host = None;
+    for p in &ops.replace {
+        let (Some(n), Some(v)) = (name(&p.name), value(p)) else {
+            continue;
+        };
+        if n == header::HOST {
+            host = Some(v);
+        } else if h.contains_key(&n) {
+            h.insert(n, v);
+        }
+    }
+    for p in &ops.add {
+        let (Some(n), Some(v)) = (name(&p.name), value(p)) else {
+            continue;
+        };
+        if n != header::HOST && !h.contains_key(&n) {
+            h.insert(n, v);
+        }
+    }
+    for p in &ops.append {
+        let (Some(n), Some(v)) = (name(&p.name), value(p)) else {
+            continue;
+        };
+        if n != header::HOST {
+            h.append(n, v);
+        }
+    }
+    host
+}
+
+/// Query arguments through remove, rename, replace, add, append.
+pub fn transform_query(ops: &Ops, args: &mut Args) {
+    for n in &ops.remove {
+        args.remove(n);
+    }
+    for p in &ops.rename {
+        if let Some(new) = &p.value {
+            args.rename(&p.name, new);
+        }
+    }
+    for p in &ops.replace {
+        if let (Some(v), true) = (&p.value, args.has(&p.name)) {
+            args.set(&p.name, vec![v.clone()]);
+        }
+    }
+    for p in &ops.add {
+        if let (Some(v), false) = (&p.value, args.has(&p.name)) {
+            args.set(&p.name, vec![v.clone()]);
+        }
+    }
+    for p in &ops.append {
+        if let Some(v) = &p.value {
+            args.push(p.name.clone(), v.clone());
+        }
+    }
+}
+
+impl Handler for RequestTransformer {
+    fn name(&self) -> &'static str {
+        "request-transformer"
+    }
+    fn priority(&self) -> i32 {
+        801
+    }
+    fn access(&self, req: &mut Access<'_>) -> Flow {
+        if let Some(uri) = &self.uri {
+            req.ctx.rewrite.path = Some(uri.clone());
+        }
+        let mut form_to_query = false;
+        let kind = body::Kind::of(req.headers);
+        if let Some(m) = &self.method {
+            req.ctx.rewrite.method = Some(m.clone());
+            // A form sent as GET/HEAD/TRACE: Kong also moves its arguments into the query.
+            form_to_query =
+                matches!(m.as_str(), "GET" | "HEAD" | "TRACE") && kind == Some(body::Kind::Form);
+        }
+        if let Some(host) = transform_headers(&self.headers, req.headers) {
+            req.ctx.rewrite.host = Some(host);
+        }
+        let body_changes =
+            kind.is_some_and(|k| k != body::Kind::Multipart) && !self.body.is_empty();
+        if body_changes || form_to_query {
+            let ops = self.body.clone();
+            let kind = kind.filter(|_| body_changes);
+            req.ctx.rewrite.body = Some(Box::new(move |bytes, query| {
+                if form_to_query {
+                    body::form_into_query(&bytes, query);
+                }
+                kind.and_then(|k| body::transform(k, &ops, &bytes))
+            }));
+        }
+        if !self.query.is_empty() {
+            let mut args = req.query.as_deref().map(Args::parse).unwrap_or_default();
+            transform_query(&self.query, &mut args);
+            *req.query = args.encode_sorted();
+        }
+        Flow::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests;
