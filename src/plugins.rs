@@ -8,6 +8,7 @@ mod chain;
 mod context;
 pub mod correlation_id;
 pub mod cors;
+pub mod file_log;
 pub mod key_auth;
 pub mod request_transformer;
 pub mod response_transformer;
@@ -129,6 +130,7 @@ pub fn builder(name: &str) -> Option<Build> {
         "cors" => cors::build,
         "request-transformer" => request_transformer::build,
         "response-transformer" => response_transformer::build,
+        "file-log" => file_log::build,
         _ => return None,
     })
 }

@@ -39,6 +39,8 @@ pub const ALL: &[&Schema] = &[
     &super::cors::SCHEMA,
     &super::transformers::REQUEST,
     &super::transformers::RESPONSE,
+    &super::logs::FILE_LOG,
+    &super::logs::HTTP_LOG,
 ];
 
 pub fn schema(name: &str) -> Option<&'static Schema> {

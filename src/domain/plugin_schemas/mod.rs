@@ -9,6 +9,7 @@ mod correlation_id;
 mod cors;
 mod fill;
 mod key_auth;
+mod logs;
 mod transformers;
 
 pub use catalog::{schema, Group, ALL};
