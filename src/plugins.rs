@@ -9,6 +9,7 @@ mod context;
 pub mod correlation_id;
 pub mod cors;
 pub mod file_log;
+pub mod http_log;
 pub mod key_auth;
 pub mod request_transformer;
 pub mod response_transformer;
@@ -131,6 +132,7 @@ pub fn builder(name: &str) -> Option<Build> {
         "request-transformer" => request_transformer::build,
         "response-transformer" => response_transformer::build,
         "file-log" => file_log::build,
+        "http-log" => http_log::build,
         _ => return None,
     })
 }

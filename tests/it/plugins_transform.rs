@@ -10,9 +10,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::{eventually, full, hyper_upstream, service_with_route, TestApp};
 
+mod logs;
+
 /// An upstream answering with the request (method, URI, headers, body) as JSON, with a
 /// `Vary` and an `X-Upstream` header of its own.
-async fn echo() -> String {
+pub(crate) async fn echo() -> String {
     let addr = hyper_upstream(|req| async move {
         let (parts, body) = req.into_parts();
         let body = body
@@ -51,7 +53,7 @@ async fn echo() -> String {
 }
 
 /// A route `/{name}` on its own service with one plugin, live on the proxy.
-async fn route_with_plugin(app: &TestApp, up: &str, name: &str, plugin: Value) -> Value {
+pub(crate) async fn route_with_plugin(app: &TestApp, up: &str, name: &str, plugin: Value) -> Value {
     service_with_route(
         app,
         name,
@@ -67,7 +69,7 @@ async fn route_with_plugin(app: &TestApp, up: &str, name: &str, plugin: Value) -
     created
 }
 
-fn header<'a>(r: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(r: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     r.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -363,88 +365,4 @@ async fn request_and_response_transformers_like_kong() {
         body.get("headers").is_none() && body.get("uri").is_none(),
         "{body}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn file_log_writes_one_line_per_request() {
-    let app = TestApp::spawn().await;
-    let up = echo().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("requests.log");
-    let (status, bad) = app
-        .admin_json(
-            Method::POST,
-            "/plugins",
-            json!({ "name": "file-log", "config": { "path": "/tmp/a*b" } }),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert_eq!(bad["fields"]["config"]["path"], "not a valid filename");
-    let (status, bad) = app
-        .admin_json(
-            Method::POST,
-            "/plugins",
-            json!({ "name": "file-log", "config": { "path": "/tmp/x.log", "custom_fields_by_lua": { "a": "return 1" } } }),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert!(
-        bad["fields"]["config"]["custom_fields_by_lua"]
-            .as_str()
-            .is_some_and(|m| m.contains("not supported")),
-        "{bad}"
-    );
-    route_with_plugin(
-        &app,
-        &up,
-        "fl",
-        json!({ "name": "file-log", "config": { "path": path.to_string_lossy() } }),
-    )
-    .await;
-    // The first logged request tells the plugin is live; it is counted too.
-    eventually(Duration::from_secs(3), "file-log live", || async {
-        let _ = reqwest::get(format!("{}/fl?warmup=1", app.proxy)).await;
-        std::fs::metadata(&path).is_ok().then_some(())
-    })
-    .await;
-    let read = || -> Vec<Value> {
-        std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a JSON line"))
-            .collect()
-    };
-    let warmups = eventually(Duration::from_secs(3), "warm-up lines", || async {
-        let n = read().len();
-        (n > 0).then_some(n)
-    })
-    .await;
-    const N: usize = 40;
-    let client = reqwest::Client::new();
-    for i in 0..N {
-        let status = if i % 4 == 0 { 404 } else { 200 };
-        let r = client
-            .get(format!("{}/fl?status={status}&i={i}", app.proxy))
-            .header("authorization", "secret")
-            .send()
-            .await
-            .expect("proxy");
-        assert_eq!(r.status().as_u16(), status);
-        r.bytes().await.expect("body");
-    }
-    let lines = eventually(Duration::from_secs(5), "every line written", || async {
-        let lines = read();
-        (lines.len() >= warmups + N).then_some(lines)
-    })
-    .await;
-    assert_eq!(lines.len(), warmups + N, "exactly one line per request");
-    let ours = &lines[warmups..];
-    for (i, line) in ours.iter().enumerate() {
-        let want = if i % 4 == 0 { 404 } else { 200 };
-        assert_eq!(line["response"]["status"], want, "{line}");
-        assert_eq!(line["request"]["querystring"]["i"], i.to_string());
-        assert_eq!(line["request"]["method"], "GET");
-        assert_eq!(line["request"]["headers"]["authorization"], "REDACTED");
-        assert!(line["route"]["id"].is_string() && line["latencies"]["request"].is_number());
-    }
 }
