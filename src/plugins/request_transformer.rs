@@ -1,10 +1,12 @@
 //! Kong's request-transformer: in Kong's order — the upstream path (`replace.uri`), the
 //! method, then headers, the body (JSON and url-encoded forms) and query arguments, each
-//! through remove, rename, replace, add and append. Values are taken literally: Kong's
-//! `$(headers.x)` templates (Lua) are not rendered, and multipart bodies are passed on
+//! through remove, rename, replace, add and append. Multipart bodies are passed on
 //! unchanged. The body is only buffered when a body change applies to the request.
+//! Values may use Kong's `$(headers.x)` / `$(query_params.x)` templates (no Lua: see
+//! `template.rs`).
 
 mod body;
+mod template;
 
 use std::sync::Arc;
 
@@ -16,7 +18,7 @@ use super::{Access, Flow, Handler, Runtime, Shared};
 use crate::domain::Plugin;
 
 /// One kind of change (`remove`, `rename`…) for one part of the request.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Ops {
     pub remove: Vec<String>,
     pub rename: Vec<Pair>,
@@ -35,6 +37,35 @@ impl Ops {
             append: pairs(c, "append", field),
         }
     }
+    fn has_templates(&self) -> bool {
+        [&self.rename, &self.replace, &self.add, &self.append]
+            .iter()
+            .flat_map(|l| l.iter())
+            .any(|p| p.value.as_deref().is_some_and(template::has_template))
+    }
+    /// The values with their templates rendered.
+    fn render(&self, env: &template::Env<'_>) -> Result<Ops, String> {
+        let each = |l: &[Pair]| -> Result<Vec<Pair>, String> {
+            l.iter()
+                .map(|p| {
+                    Ok(Pair {
+                        name: p.name.clone(),
+                        value: match &p.value {
+                            Some(v) if template::has_template(v) => Some(template::render(v, env)?),
+                            v => v.clone(),
+                        },
+                    })
+                })
+                .collect()
+        };
+        Ok(Ops {
+            remove: self.remove.clone(),
+            rename: each(&self.rename)?,
+            replace: each(&self.replace)?,
+            add: each(&self.add)?,
+            append: each(&self.append)?,
+        })
+    }
     fn is_empty(&self) -> bool {
         self.remove.is_empty()
             && self.rename.is_empty()
@@ -45,11 +76,33 @@ impl Ops {
 }
 
 pub struct RequestTransformer {
+    plan: Plan,
+    /// Whether any value has a `$(…)` template (rendered per request, else used as is).
+    templates: bool,
+}
+
+/// The changes to make.
+struct Plan {
     method: Option<Method>,
     uri: Option<String>,
     headers: Ops,
     query: Ops,
     body: Arc<Ops>,
+}
+
+impl Plan {
+    fn render(&self, env: &template::Env<'_>) -> Result<Plan, String> {
+        Ok(Plan {
+            method: self.method.clone(),
+            uri: match &self.uri {
+                Some(u) => Some(template::render(u, env)?),
+                None => None,
+            },
+            headers: self.headers.render(env)?,
+            query: self.query.render(env)?,
+            body: Arc::new(self.body.render(env)?),
+        })
+    }
 }
 
 pub fn build(p: &Plugin, _: &Shared, _: &Runtime) -> Result<Arc<dyn Handler>, String> {
@@ -61,7 +114,7 @@ pub fn build(p: &Plugin, _: &Shared, _: &Runtime) -> Result<Arc<dyn Handler>, St
         ),
         None => None,
     };
-    Ok(Arc::new(RequestTransformer {
+    let plan = Plan {
         method,
         uri: c
             .get("replace")
@@ -71,7 +124,12 @@ pub fn build(p: &Plugin, _: &Shared, _: &Runtime) -> Result<Arc<dyn Handler>, St
         headers: Ops::read(c, "headers"),
         query: Ops::read(c, "querystring"),
         body: Arc::new(Ops::read(c, "body")),
-    }))
+    };
+    let templates = plan.uri.as_deref().is_some_and(template::has_template)
+        || plan.headers.has_templates()
+        || plan.query.has_templates()
+        || plan.body.has_templates();
+    Ok(Arc::new(RequestTransformer { plan, templates }))
 }
 
 fn name(n: &str) -> Option<HeaderName> {
@@ -169,6 +227,25 @@ impl Handler for RequestTransformer {
         801
     }
     fn access(&self, req: &mut Access<'_>) -> Flow {
+        if !self.templates {
+            return self.plan.apply(req);
+        }
+        // Templates read the request as the client sent it, before any change here.
+        let headers = req.headers.clone();
+        let query = req.query.as_deref().map(Args::parse).unwrap_or_default();
+        let env = template::Env {
+            headers: &headers,
+            query: &query,
+        };
+        match self.plan.render(&env) {
+            Ok(plan) => plan.apply(req),
+            Err(e) => Flow::Fail(e),
+        }
+    }
+}
+
+impl Plan {
+    fn apply(&self, req: &mut Access<'_>) -> Flow {
         if let Some(uri) = &self.uri {
             req.ctx.rewrite.path = Some(uri.clone());
         }

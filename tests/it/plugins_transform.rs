@@ -268,7 +268,7 @@ async fn request_and_response_transformers_like_kong() {
             "remove": { "headers": ["x-remove"], "querystring": ["drop"], "body": ["gone"] },
             "rename": { "headers": ["x-old:x-new"] },
             "replace": { "uri": "/replaced/path" },
-            "add": { "headers": ["x-added:a"], "body": ["k:v"] },
+            "add": { "headers": ["x-added:a", "x-tpl:$(headers.x_old)-$(query_params.q)"], "body": ["k:v"] },
             "append": { "querystring": ["q:2"] },
         } }),
     )
@@ -299,6 +299,10 @@ async fn request_and_response_transformers_like_kong() {
         "{h}"
     );
     assert_eq!((&h["x-new"], &h["x-added"]), (&json!("o"), &json!("a")));
+    assert_eq!(
+        h["x-tpl"], "o-1",
+        "templates read the request as the client sent it"
+    );
     let body: Value = serde_json::from_str(seen["body"].as_str().expect("body")).expect("json");
     assert_eq!(body, json!({ "a": 1, "k": "v" }));
     assert_eq!(
