@@ -8,6 +8,10 @@ pub mod acl;
 pub mod basic_auth;
 mod chain;
 mod context;
+pub mod correlation_id;
+pub mod cors;
+pub mod file_log;
+pub mod http_log;
 pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
@@ -15,10 +19,15 @@ pub mod prometheus;
 mod proxy_cache;
 pub mod rate_limiting;
 pub mod request_size_limiting;
+pub mod request_transformer;
+pub mod response_transformer;
 mod state;
+mod transform;
 
 pub use chain::{compile, Chain, Compiled, Slot};
-pub use context::{Access, BodyFilter, Ctx, LogEntry, ResponseHead, Shared};
+pub use context::{
+    Access, BodyFilter, Ctx, LogEntry, RequestBodyFilter, ResponseHead, Rewrite, Shared,
+};
 pub use state::Runtime;
 
 use std::future::Future;
@@ -134,6 +143,12 @@ pub fn builder(name: &str) -> Option<Build> {
         "ip-restriction" => ip_restriction::build,
         "request-size-limiting" => request_size_limiting::build,
         "rate-limiting" => rate_limiting::build,
+        "correlation-id" => correlation_id::build,
+        "cors" => cors::build,
+        "request-transformer" => request_transformer::build,
+        "response-transformer" => response_transformer::build,
+        "file-log" => file_log::build,
+        "http-log" => http_log::build,
         _ => return None,
     })
 }

@@ -50,6 +50,24 @@ impl Access<'_> {
     }
 }
 
+/// Runs on the whole request body before it goes upstream and returns the body to send
+/// (`None`: unchanged); it may change the query too (a form body moved into the query).
+pub type RequestBodyFilter =
+    Box<dyn FnOnce(Bytes, &mut Option<String>) -> Option<Bytes> + Send + Sync>;
+
+/// What the access phase changes about the upstream request beyond its headers and query
+/// (Kong's `kong.service.request.set_method/set_path/set_raw_body`, the Host header).
+#[derive(Default)]
+pub struct Rewrite {
+    pub method: Option<Method>,
+    /// The whole upstream path, in place of the route's and service's.
+    pub path: Option<String>,
+    /// The Host header upstream, over `preserve_host` and the service's host.
+    pub host: Option<HeaderValue>,
+    /// Asks for the whole request body (only then is it buffered).
+    pub body: Option<RequestBodyFilter>,
+}
+
 /// Per-request state across phases.
 #[derive(Default)]
 pub struct Ctx {
@@ -57,6 +75,11 @@ pub struct Ctx {
     pub anonymous: bool,
     /// Headers to add to the response (rate-limit counters, CORS, correlation id).
     pub downstream: Vec<(HeaderName, HeaderValue)>,
+    /// Extra top-level fields for the log record (Kong's `kong.log.set_serialize_value`:
+    /// correlation-id's `correlation_id`).
+    pub log_fields: Vec<(String, Value)>,
+    /// Changes to the upstream request (request-transformer).
+    pub rewrite: Rewrite,
     /// A plugin's own per-request state, by plugin name (rarely used: no allocation until then).
     notes: Vec<(&'static str, Box<dyn Any + Send + Sync>)>,
 }
@@ -113,6 +136,8 @@ pub struct LogEntry {
     pub service_id: Option<Uuid>,
     pub runtime_group_id: Uuid,
     pub consumer: Option<Arc<Identity>>,
+    /// Fields plugins added in the access phase ([`Ctx::log_fields`]).
+    pub extra: Vec<(String, Value)>,
 }
 
 fn headers_json(h: &HeaderMap) -> Value {
@@ -150,7 +175,7 @@ impl LogEntry {
             Some(u) => (self.latency_ms - u).max(0),
             None => self.latency_ms,
         };
-        json!({
+        let mut out = json!({
             "request": {
                 "method": self.method.as_str(),
                 "uri": self.uri,
@@ -174,7 +199,13 @@ impl LogEntry {
             "latencies": { "request": self.latency_ms, "proxy": upstream, "kong": kong },
             "client_ip": self.client_ip.to_string(),
             "started_at": self.started_at_ms,
-        })
+        });
+        if let Value::Object(m) = &mut out {
+            for (k, v) in &self.extra {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        out
     }
 }
 

@@ -1,10 +1,13 @@
 //! Sending a request upstream: the balancer picks a target, a failed connection moves on to
 //! another, and only a request that can be replayed exactly is sent twice.
 
-use http::{Request, Uri};
-use http_body_util::{Either, Empty};
+use std::net::SocketAddr;
 
-use super::balancer::{Algorithm, Balancer, HashKey, Outcome, Target};
+use http::header::{self, HeaderValue};
+use http::{Request, Uri};
+use http_body_util::{Either, Full};
+
+use super::balancer::{fnv, Algorithm, Balancer, HashKey, HashOn, Outcome, Target};
 use super::body::InFlight;
 use super::config::ServiceTarget;
 use super::pool::{ClientBody, ProxyError, Sent};
@@ -124,7 +127,7 @@ fn replayable(req: &Request<ClientBody>) -> Option<Replay> {
 }
 
 fn rebuild(r: &Replay) -> Request<ClientBody> {
-    let mut req = Request::new(Either::Right(Empty::new()));
+    let mut req = Request::new(Either::Right(Full::default()));
     *req.method_mut() = r.method.clone();
     *req.uri_mut() = r.uri.clone();
     *req.headers_mut() = r.headers.clone();
@@ -140,4 +143,49 @@ fn report(balancer: &Balancer, target: &Target, outcome: Outcome, active: bool) 
     if thresholds.counts_anything() && target.health.report(outcome, thresholds) {
         tracing::warn!(upstream.id = %balancer.upstream_id, upstream.target = ?target.name, healthy = target.health.is_healthy(), "target health changed (passive check)");
     }
+}
+
+/// The consistent-hashing key of a request (falling back as Kong does) and, when the key is a
+/// cookie the client did not send yet, the Set-Cookie that pins its next requests.
+pub fn hash_key<B>(
+    b: &Balancer,
+    req: &Request<B>,
+    peer: SocketAddr,
+    captures: &[(&str, &str)],
+) -> (Option<HashKey>, Option<HeaderValue>) {
+    let value = |on: &HashOn| -> Option<Vec<u8>> {
+        match on {
+            HashOn::None => None,
+            HashOn::Ip => Some(peer.ip().to_string().into_bytes()),
+            HashOn::Path => Some(req.uri().path().as_bytes().to_vec()),
+            HashOn::UriCapture(name) => captures
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_bytes().to_vec()),
+            HashOn::Header(name) => req.headers().get(name).map(|v| v.as_bytes().to_vec()),
+            HashOn::QueryArg(arg) => req.uri().query().and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == arg)
+                    .map(|(_, v)| v.into_owned().into_bytes())
+            }),
+            HashOn::Cookie { name, .. } => req
+                .headers()
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|c| c.trim().split_once('='))
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_bytes().to_vec()),
+        }
+    };
+    if let Some(v) = value(&b.hash_on).or_else(|| value(&b.hash_fallback)) {
+        return (Some(HashKey(fnv(&v))), None);
+    }
+    if let HashOn::Cookie { name, path } = &b.hash_on {
+        let fresh = uuid::Uuid::new_v4().to_string();
+        let cookie = HeaderValue::from_str(&format!("{name}={fresh}; Path={path}")).ok();
+        return (Some(HashKey(fnv(fresh.as_bytes()))), cookie);
+    }
+    (None, None)
 }

@@ -12,18 +12,18 @@ use http_body_util::Either;
 use hyper_util::rt::TokioIo;
 
 use super::answers::{self, error, https_required};
-use super::balancer::{fnv, Algorithm, Balancer, HashKey, HashOn};
+use super::balancer::Algorithm;
 use super::body::{collect, Completion, ProxyBody, UpstreamBody};
 use super::config::CompiledConfig;
 use super::config::RouteTarget;
-use super::dispatch::{dispatch, DispatchError};
+use super::dispatch::{dispatch, hash_key, DispatchError};
 use super::headers::{self, Forwarded};
 use super::paths::{normalize, upstream_path};
 use super::pipeline::{self, LogTap};
-use super::pool::Sent;
+use super::pool::{ClientBody, Sent};
 use super::router::RequestView;
 use super::state::Proxy;
-use crate::plugins::{Access, Chain, Ctx, Exit, LogEntry, ResponseHead};
+use crate::plugins::{Access, Chain, Ctx, Exit, LogEntry, ResponseHead, Rewrite};
 use crate::telemetry::RequestRecord;
 
 /// What the proxy knows about the client connection a request arrived on.
@@ -154,6 +154,7 @@ pub async fn handle(
     // upstream. A route without plugins skips all of it.
     let mut query: Option<String> = req.uri().query().map(str::to_string);
     let mut ctx = Ctx::default();
+    let mut rewrite: Option<Rewrite> = None;
     if let Some(chain) = &route.plugins {
         let content_length = req
             .headers()
@@ -197,10 +198,37 @@ pub async fn handle(
             return answers::exit(completion, e, std::mem::take(&mut ctx.downstream));
         }
         record.consumer_id = ctx.consumer.as_ref().map(|c| c.consumer_id);
+        rewrite = Some(std::mem::take(&mut ctx.rewrite));
+    }
+    let mut req: Request<ClientBody> = req.map(Either::Left);
+    let mut new_path = None;
+    let mut new_host = None;
+    if let Some(rw) = rewrite {
+        if let Some(m) = rw.method {
+            *req.method_mut() = m;
+        }
+        new_path = rw.path;
+        new_host = rw.host;
+        if let Some(filter) = rw.body {
+            req = match pipeline::rewrite_body(req, filter, &mut query).await {
+                Ok(req) => req,
+                Err(status) => {
+                    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                        "Request size limit exceeded"
+                    } else {
+                        "Bad request"
+                    };
+                    return error(&proxy, record, started, status, message);
+                }
+            };
+        }
     }
 
     let stripped = route.strip_path.then_some(found.matched_len);
-    let mut target = upstream_path(&service.base_path, path, stripped, route.path_handling_v1);
+    let mut target = match new_path {
+        Some(p) => p,
+        None => upstream_path(&service.base_path, path, stripped, route.path_handling_v1),
+    };
     if let Some(q) = &query {
         target.push('?');
         target.push_str(q);
@@ -257,6 +285,11 @@ pub async fn handle(
             },
         );
         match (&host_value, route.preserve_host) {
+            _ if new_host.is_some() => {
+                if let Some(host) = new_host.take() {
+                    h.insert(header::HOST, host);
+                }
+            }
             (Some(original), true) => {
                 h.insert(header::HOST, original.clone());
             }
@@ -274,7 +307,7 @@ pub async fn handle(
     *req.version_mut() = http::Version::HTTP_11;
 
     let method = req.method().clone();
-    let sent = match dispatch(&service, req.map(Either::Left), hash_key.as_ref()).await {
+    let sent = match dispatch(&service, req, hash_key.as_ref()).await {
         Ok(sent) => sent,
         Err(e) => {
             tracing::warn!(service.id = %service.id, route.id = %route.id, error = %e, "upstream request failed");
@@ -347,7 +380,13 @@ async fn respond(
     https: bool,
 ) -> Response<ProxyBody> {
     for (name, value) in std::mem::take(&mut ctx.downstream) {
-        parts.headers.insert(name, value);
+        // Vary lists what the response depends on: a plugin's entry (CORS's Origin) adds to
+        // the upstream's rather than replacing it.
+        if name == header::VARY {
+            parts.headers.append(name, value);
+        } else {
+            parts.headers.insert(name, value);
+        }
     }
     if !chain.response {
         return Response::from_parts(parts, ProxyBody::Upstream(body));
@@ -414,9 +453,9 @@ impl RequestLine {
 }
 
 /// What the log phase will be told, built before the request goes upstream.
-fn log_tap(
+fn log_tap<B>(
     chain: &Arc<Chain>,
-    req: &Request<Incoming>,
+    req: &Request<B>,
     line: RequestLine,
     conn: &ConnInfo,
     ctx: &Ctx,
@@ -444,53 +483,9 @@ fn log_tap(
             service_id: record.service_id,
             runtime_group_id: record.runtime_group_id,
             consumer: ctx.consumer.clone(),
+            extra: ctx.log_fields.clone(),
         },
     })
-}
-
-/// The consistent-hashing key of a request (falling back as Kong does) and, when the key is a
-/// cookie the client did not send yet, the Set-Cookie that pins its next requests.
-fn hash_key(
-    b: &Balancer,
-    req: &Request<Incoming>,
-    peer: SocketAddr,
-    captures: &[(&str, &str)],
-) -> (Option<HashKey>, Option<HeaderValue>) {
-    let value = |on: &HashOn| -> Option<Vec<u8>> {
-        match on {
-            HashOn::None => None,
-            HashOn::Ip => Some(peer.ip().to_string().into_bytes()),
-            HashOn::Path => Some(req.uri().path().as_bytes().to_vec()),
-            HashOn::UriCapture(name) => captures
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_bytes().to_vec()),
-            HashOn::Header(name) => req.headers().get(name).map(|v| v.as_bytes().to_vec()),
-            HashOn::QueryArg(arg) => req.uri().query().and_then(|q| {
-                form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, _)| k == arg)
-                    .map(|(_, v)| v.into_owned().into_bytes())
-            }),
-            HashOn::Cookie { name, .. } => req
-                .headers()
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .filter_map(|c| c.trim().split_once('='))
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_bytes().to_vec()),
-        }
-    };
-    if let Some(v) = value(&b.hash_on).or_else(|| value(&b.hash_fallback)) {
-        return (Some(HashKey(fnv(&v))), None);
-    }
-    if let HashOn::Cookie { name, path } = &b.hash_on {
-        let fresh = uuid::Uuid::new_v4().to_string();
-        let cookie = HeaderValue::from_str(&format!("{name}={fresh}; Path={path}")).ok();
-        return (Some(HashKey(fnv(fresh.as_bytes()))), cookie);
-    }
-    (None, None)
 }
 
 /// The protocol a client asks to switch to (`Connection: upgrade` + `Upgrade: x`), if any.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{header, HeaderValue, Request};
-use http_body_util::{Either, Empty};
+use http_body_util::{Either, Full};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -75,7 +75,7 @@ async fn probe(b: Arc<Balancer>, index: usize, check: ActiveCheck) {
         Ok(Err(_)) => Some(Outcome::TcpFailure),
         Ok(Ok(_)) if check.kind == "tcp" => Some(Outcome::Success),
         Ok(Ok(mut sender)) => {
-            let mut req = Request::new(Either::Right(Empty::new()));
+            let mut req = Request::new(Either::Right(Full::default()));
             *req.uri_mut() = check
                 .http_path
                 .parse()

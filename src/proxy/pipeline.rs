@@ -7,8 +7,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+use http::header::{self, HeaderValue};
+use http::{Request, StatusCode};
+use http_body_util::Either;
 
-use crate::plugins::{Access, BodyFilter, Chain, Ctx, Exit, Flow, LogEntry, ResponseHead};
+use super::pool::ClientBody;
+use crate::plugins::{
+    Access, BodyFilter, Chain, Ctx, Exit, Flow, LogEntry, RequestBodyFilter, ResponseHead,
+};
 
 /// What the log phase needs once the response has been sent.
 pub struct LogTap {
@@ -99,4 +105,40 @@ pub fn log(tap: &LogTap) {
             tracing::error!(plugin.name = h.name(), "plugin's log phase panicked");
         }
     }
+}
+
+/// The largest request body a plugin may ask to rewrite (it is held in memory whole).
+const MAX_REWRITTEN_BODY: usize = 16 * 1024 * 1024;
+
+/// The whole client body through a plugin's body filter (request-transformer), sent on with
+/// its new length. `Err`: the status to answer (too large, or the client's body failed).
+pub async fn rewrite_body(
+    req: Request<ClientBody>,
+    filter: RequestBodyFilter,
+    query: &mut Option<String>,
+) -> Result<Request<ClientBody>, StatusCode> {
+    use http_body_util::{BodyExt, Full, Limited};
+    let (mut parts, body) = req.into_parts();
+    let bytes = match body {
+        Either::Left(incoming) => {
+            match Limited::new(incoming, MAX_REWRITTEN_BODY).collect().await {
+                Ok(c) => c.to_bytes(),
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                    return Err(StatusCode::PAYLOAD_TOO_LARGE)
+                }
+                Err(_) => return Err(StatusCode::BAD_REQUEST),
+            }
+        }
+        Either::Right(full) => full
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default(),
+    };
+    let bytes = filter(bytes.clone(), query).unwrap_or(bytes);
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Ok(Request::from_parts(parts, Either::Right(Full::new(bytes))))
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
-use http_body_util::{Either, Empty};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
@@ -33,7 +33,9 @@ pub fn set_worker(index: usize) {
 }
 
 /// What is sent upstream: the client's streamed body, or nothing (a replayed bodiless request).
-pub type ClientBody = Either<Incoming, Empty<Bytes>>;
+/// The client's body streamed through, or bytes the gateway made (empty for probes and
+/// replays; a plugin's rewritten body).
+pub type ClientBody = Either<Incoming, Full<Bytes>>;
 
 type IdleQueue = ArrayQueue<SendRequest<ClientBody>>;
 

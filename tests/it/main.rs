@@ -23,6 +23,7 @@ mod plugins;
 mod plugins_auth;
 mod plugins_cache;
 mod plugins_traffic;
+mod plugins_transform;
 mod procs;
 mod protocols;
 mod proxy;

@@ -45,6 +45,12 @@ pub const ALL: &[&Schema] = &[
     &super::ip_restriction::SCHEMA,
     &super::request_size_limiting::SCHEMA,
     &super::rate_limiting::SCHEMA,
+    &super::correlation_id::SCHEMA,
+    &super::cors::SCHEMA,
+    &super::transformers::REQUEST,
+    &super::transformers::RESPONSE,
+    &super::logs::FILE_LOG,
+    &super::logs::HTTP_LOG,
 ];
 
 /// Rewrites a plugin's deprecated config spellings (Kong's `shorthand_fields`) into the

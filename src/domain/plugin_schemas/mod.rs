@@ -7,14 +7,18 @@
 mod acl;
 mod basic_auth;
 mod catalog;
+mod correlation_id;
+mod cors;
 mod fill;
 mod ip_restriction;
 mod jwt;
 mod key_auth;
+mod logs;
 mod prometheus;
 mod proxy_cache;
 pub mod rate_limiting;
 mod request_size_limiting;
+mod transformers;
 
 pub use catalog::{expand_shorthands, schema, Group, ALL};
 pub use ip_restriction::parse_ip_or_cidr;
