@@ -11,13 +11,17 @@
 #
 # Usage: bench/run.sh [--duration 5s] [--connections 64] [--threads 2] [--routes "1 1000 10000"] [--rounds 3]
 #        [--bin PATH]   (another build of gatehouse, to compare before and after)
+#        [--no-plugins] (skip the plugin table)
+# Before the route counts it prints the plugin table: Gatehouse with no plugins, key-auth,
+# rate-limiting (local) and key-auth + rate-limiting + cors, beside nginx doing the same work
+# (a `map` on the key header, `limit_req`, CORS headers), same load, interleaved rounds.
 # With the first route count it also runs a second Gatehouse with GATEHOUSE_ANALYTICS=off and
 # prints the analytics overhead.
 # Installs nginx, haproxy and wrk from Debian packages when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=5s; CONNS=64; THREADS=2; ROUTES="1 1000 10000"; ROUNDS=3; BIN=""
+DURATION=5s; CONNS=64; THREADS=2; ROUTES="1 1000 10000"; ROUNDS=3; BIN=""; PLUGINS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2;;
@@ -26,6 +30,7 @@ while [ $# -gt 0 ]; do
     --routes) ROUTES=$2; shift 2;;
     --rounds) ROUNDS=$2; shift 2;;
     --bin) BIN=$2; shift 2;;
+    --no-plugins) PLUGINS=0; shift;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -81,14 +86,28 @@ http {
   access_log off;
   keepalive_requests 1000000;
   upstream backend { server 127.0.0.1:$UP; keepalive 256; }
+  # The plugin table's equivalents: key-auth as a map on the key header, rate-limiting as
+  # limit_req with a rate the load never reaches (so every request is counted, none refused).
+  map \$http_apikey \$key_ok { default 0; "bench-key" 1; }
+  limit_req_zone \$binary_remote_addr zone=rl:10m rate=100000000r/s;
   server {
     listen 127.0.0.1:$NGX;
-    location /bench {
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host \$host;
+    proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    location /bench { proxy_pass http://backend; }
+    location /ka {
+      if (\$key_ok = 0) { return 401 '{"message":"Unauthorized"}'; }
       proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+    location /rl { limit_req zone=rl burst=1000000 nodelay; proxy_pass http://backend; }
+    location /all {
+      if (\$key_ok = 0) { return 401 '{"message":"Unauthorized"}'; }
+      limit_req zone=rl burst=1000000 nodelay;
+      add_header Access-Control-Allow-Origin \$http_origin always;
+      add_header Vary Origin always;
+      proxy_pass http://backend;
     }
   }
 }
@@ -144,6 +163,23 @@ wait_http "http://127.0.0.1:$GHOFF/bench"
 CONFIGURED=1
 FIRST_ROUTES=${ROUTES%% *}
 
+# The plugin routes: key-auth, rate-limiting (local, a limit the load never reaches), and both
+# plus cors; one consumer with the key the load sends.
+if [ "$PLUGINS" = 1 ]; then
+  api -X POST "http://127.0.0.1:$ADMIN/consumers" -d username=bench >/dev/null
+  api -X POST "http://127.0.0.1:$ADMIN/consumers/bench/key-auth" -d key=bench-key >/dev/null
+  for r in ka rl all; do
+    api -X POST "http://127.0.0.1:$ADMIN/services/bench/routes" -d name=$r -d "paths[]=/$r" >/dev/null
+  done
+  api -X POST "http://127.0.0.1:$ADMIN/routes/ka/plugins" -d name=key-auth >/dev/null
+  api -X POST "http://127.0.0.1:$ADMIN/routes/rl/plugins" -d name=rate-limiting -d config.second=100000000 -d config.policy=local >/dev/null
+  api -X POST "http://127.0.0.1:$ADMIN/routes/all/plugins" -d name=key-auth >/dev/null
+  api -X POST "http://127.0.0.1:$ADMIN/routes/all/plugins" -d name=rate-limiting -d config.second=100000000 -d config.policy=local >/dev/null
+  api -X POST "http://127.0.0.1:$ADMIN/routes/all/plugins" -d name=cors >/dev/null
+  for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'apikey: bench-key' http://127.0.0.1:$GH/all)" = 200 ] && break; sleep 0.05; done
+  [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$GH/ka)" = 401 ] || { echo "key-auth is not enforced on /ka" >&2; exit 1; }
+fi
+
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$GHPID/status"; }
 
 # Adds routes until $1 exist: distinct prefixes that never match /bench, so the benchmark measures
@@ -170,7 +206,7 @@ PY
 
 # wrk prints latency percentiles with --latency; parse requests/s, p50 and p99 (in ms).
 run_wrk() {
-  local out; out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$1")
+  local out; out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "apikey: bench-key" -H "Origin: http://app.example" "$1")
   local rps p50 p99
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
@@ -187,6 +223,26 @@ IDLE_RSS=$(rss_kb)
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); wrk -t$THREADS -c$CONNS -d$DURATION; $ROUNDS interleaved rounds, medians; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "Gatehouse idle RSS: $((IDLE_RSS / 1024)) MB"
 printf "\n%-8s %-10s %12s %9s %9s  %s\n" routes target "req/s" "p50 ms" "p99 ms" notes
+
+if [ "$PLUGINS" = 1 ]; then
+  declare -A PR=() PP=()
+  for _ in $(seq 1 "$ROUNDS"); do
+    for path in bench ka rl all; do
+      for who in gatehouse nginx; do
+        port=$GH; [ "$who" = nginx ] && port=$NGX
+        read -r r _ b _ <<<"$(run_wrk "http://127.0.0.1:$port/$path")"
+        PR[$who-$path]+="$r "; PP[$who-$path]+="$b "
+      done
+    done
+  done
+  printf "\nplugins (1 route each, key sent as apikey, Origin set)\n%-28s %12s %9s %12s %9s %8s\n" "" "gatehouse" "p99 ms" "nginx" "p99 ms" "ratio"
+  for path in bench ka rl all; do
+    case $path in bench) label="no plugins";; ka) label="key-auth";; rl) label="rate-limiting (local)";; all) label="key-auth + rate-limiting + cors";; esac
+    G=$(median <<<"${PR[gatehouse-$path]}"); N=$(median <<<"${PR[nginx-$path]}")
+    printf "%-28s %12s %9s %12s %9s %8s\n" "$label" "$G" "$(median <<<"${PP[gatehouse-$path]}")" "$N" "$(median <<<"${PP[nginx-$path]}")" "$(ratio "$G" "$N")"
+  done
+  echo
+fi
 
 SUMMARY=()
 for n in $ROUTES; do
