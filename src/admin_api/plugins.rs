@@ -1,4 +1,5 @@
-//! Plugins scoped by path (`/services/{s}/plugins`, `/routes/{r}/plugins`), the list of enabled
+//! Plugins scoped by path (`/services/{s}/plugins`, `/routes/{r}/plugins`,
+//! `/consumers/{c}/plugins`), the list of enabled
 //! plugins and their schemas. `/plugins` and `/plugins/{id}` are the generic entity handlers.
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -8,7 +9,7 @@ use super::body;
 use super::keys::{GroupKey, Key};
 use super::{ApiResult, State};
 use crate::domain::plugin_schemas::{self, Field, Ty};
-use crate::domain::{Entity, GatewayService, Plugin, Route};
+use crate::domain::{Consumer, Entity, GatewayService, Plugin, Route};
 use crate::service;
 use crate::web_error::WebError;
 
@@ -24,6 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/routes/{route}/plugins")
                 .get(list_scoped::<Route>)
                 .post(create_scoped::<Route>),
+        )
+        .service(
+            web::resource("/consumers/{consumer}/plugins")
+                .get(list_scoped::<Consumer>)
+                .post(create_scoped::<Consumer>),
         );
 }
 
@@ -31,6 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn scope_field<T: Entity>() -> &'static str {
     if T::KIND == Route::KIND {
         "route"
+    } else if T::KIND == Consumer::KIND {
+        "consumer"
     } else {
         "service"
     }
@@ -74,10 +82,10 @@ async fn list_scoped<T: service::Managed>(
             Ok::<_, WebError>(
                 all.into_iter()
                     .filter(|p| {
-                        let scope = if T::KIND == Route::KIND {
-                            &p.route
-                        } else {
-                            &p.service
+                        let scope = match scope_field::<T>() {
+                            "route" => &p.route,
+                            "consumer" => &p.consumer,
+                            _ => &p.service,
                         };
                         scope.as_ref().is_some_and(|f| f.id == owner.id())
                     })

@@ -66,6 +66,9 @@ pub struct Rewrite {
     pub host: Option<HeaderValue>,
     /// Asks for the whole request body (only then is it buffered).
     pub body: Option<RequestBodyFilter>,
+    /// The most body bytes a plugin allows (request-size-limiting measuring a chunked body):
+    /// more is answered 413 "Request size limit exceeded".
+    pub body_limit: Option<u64>,
 }
 
 /// Per-request state across phases.

@@ -1,8 +1,9 @@
 //! Kong's request-size-limiting: a request whose Content-Length is over the allowed size is
 //! refused with 413 (417 when it asked `Expect: 100-continue`, so the client never sends the
 //! body); with `require_content_length`, a request with no valid Content-Length that is not
-//! chunked is refused with 411. Kong also buffers a chunked body to measure it; the proxy
-//! streams request bodies instead, so a chunked body without a Content-Length is not measured.
+//! chunked is refused with 411. A chunked body without a Content-Length is read whole and
+//! measured, as Kong buffers it, when the allowed size is at most `MEASURED_UP_TO`; above that
+//! it streams unmeasured (holding that much per request in memory would be the bigger risk).
 
 use std::sync::Arc;
 
@@ -11,6 +12,9 @@ use serde_json::Value;
 
 use super::{Access, Exit, Flow, Handler, Runtime, Shared};
 use crate::domain::Plugin;
+
+/// The largest allowed size for which a chunked body is buffered to be measured.
+pub const MEASURED_UP_TO: u64 = 16 * 1024 * 1024;
 
 pub struct RequestSizeLimiting {
     /// The allowed size in bytes.
@@ -74,10 +78,23 @@ impl Handler for RequestSizeLimiting {
         951
     }
     fn access(&self, req: &mut Access<'_>) -> Flow {
-        match self.check(req.headers, req.content_length) {
-            Some(exit) => Flow::Exit(exit),
-            None => Flow::Continue,
+        if let Some(exit) = self.check(req.headers, req.content_length) {
+            return Flow::Exit(exit);
         }
+        let chunked = req.content_length.is_none()
+            && req
+                .headers
+                .get(http::header::TRANSFER_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        if chunked && self.allowed <= MEASURED_UP_TO {
+            let rw = &mut req.ctx.rewrite;
+            rw.body_limit = Some(rw.body_limit.map_or(self.allowed, |l| l.min(self.allowed)));
+            if rw.body.is_none() {
+                rw.body = Some(Box::new(|_, _| None));
+            }
+        }
+        Flow::Continue
     }
 }
 

@@ -210,7 +210,7 @@ pub async fn handle(
         new_path = rw.path;
         new_host = rw.host;
         if let Some(filter) = rw.body {
-            req = match pipeline::rewrite_body(req, filter, &mut query).await {
+            req = match pipeline::rewrite_body(req, filter, rw.body_limit, &mut query).await {
                 Ok(req) => req,
                 Err(status) => {
                     let message = if status == StatusCode::PAYLOAD_TOO_LARGE {

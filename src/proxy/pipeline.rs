@@ -115,20 +115,24 @@ const MAX_REWRITTEN_BODY: usize = 16 * 1024 * 1024;
 pub async fn rewrite_body(
     req: Request<ClientBody>,
     filter: RequestBodyFilter,
+    limit: Option<u64>,
     query: &mut Option<String>,
 ) -> Result<Request<ClientBody>, StatusCode> {
     use http_body_util::{BodyExt, Full, Limited};
     let (mut parts, body) = req.into_parts();
+    let max = limit.map_or(MAX_REWRITTEN_BODY, |l| {
+        usize::try_from(l)
+            .unwrap_or(usize::MAX)
+            .min(MAX_REWRITTEN_BODY)
+    });
     let bytes = match body {
-        Either::Left(incoming) => {
-            match Limited::new(incoming, MAX_REWRITTEN_BODY).collect().await {
-                Ok(c) => c.to_bytes(),
-                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                    return Err(StatusCode::PAYLOAD_TOO_LARGE)
-                }
-                Err(_) => return Err(StatusCode::BAD_REQUEST),
+        Either::Left(incoming) => match Limited::new(incoming, max).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(StatusCode::PAYLOAD_TOO_LARGE)
             }
-        }
+            Err(_) => return Err(StatusCode::BAD_REQUEST),
+        },
         Either::Right(full) => full
             .collect()
             .await

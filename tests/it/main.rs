@@ -11,6 +11,7 @@ mod conformance;
 mod console;
 mod console_http;
 mod console_origin;
+mod console_plugins;
 mod console_runtime;
 mod console_upstreams;
 mod csp;

@@ -375,3 +375,101 @@ async fn analytics_counts_requests_by_consumer() {
     let top = crate::helpers::select_text(&html, "#top-consumers").join(" ");
     assert!(top.contains("alice") && top.contains("bob"), "{top}");
 }
+
+/// Kong's precedence with consumers: a consumer's own rate-limiting (created through
+/// `/consumers/{c}/plugins`) beats the route's for that consumer once key-auth has identified
+/// it; other consumers keep the route's. Authentication plugins cannot be scoped to a consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumers_own_plugin_wins_after_authentication() {
+    let app = TestApp::spawn().await;
+    let up = header_echo().await;
+    service_with_route(
+        &app,
+        "echo",
+        &up,
+        json!({}),
+        json!({ "name": "cp", "paths": ["/cp"] }),
+    )
+    .await;
+    for name in ["alice", "bob"] {
+        app.admin_json(Method::POST, "/consumers", json!({ "username": name }))
+            .await;
+        app.admin_json(
+            Method::POST,
+            &format!("/consumers/{name}/key-auth"),
+            json!({ "key": format!("{name}-key") }),
+        )
+        .await;
+    }
+    let (status, _) = app
+        .admin_json(
+            Method::POST,
+            "/routes/cp/plugins",
+            json!({ "name": "key-auth" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = app
+        .admin_json(
+            Method::POST,
+            "/routes/cp/plugins",
+            json!({ "name": "rate-limiting", "config": { "hour": 1000 } }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, own) = app
+        .admin_json(
+            Method::POST,
+            "/consumers/alice/plugins",
+            json!({ "name": "rate-limiting", "config": { "hour": 2 } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{own}");
+    assert!(own["consumer"]["id"].is_string(), "{own}");
+    let (status, listed) = app
+        .admin_json(Method::GET, "/consumers/alice/plugins", json!(null))
+        .await;
+    assert_eq!(
+        (status, listed["data"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    let (status, refused) = app
+        .admin_json(
+            Method::POST,
+            "/consumers/alice/plugins",
+            json!({ "name": "key-auth" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["fields"]["consumer"], "value must be null");
+
+    let limit = |key: &'static str| {
+        let app = &app;
+        async move {
+            let r = reqwest::Client::new()
+                .get(format!("{}/cp", app.proxy))
+                .header("apikey", key)
+                .send()
+                .await
+                .expect("proxy");
+            let hour = r
+                .headers()
+                .get("x-ratelimit-limit-hour")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            (r.status().as_u16(), hour)
+        }
+    };
+    eventually(Duration::from_secs(3), "alice's own limit", || async {
+        (limit("alice-key").await.1.as_deref() == Some("2")).then_some(())
+    })
+    .await;
+    assert_eq!(limit("bob-key").await, (200, Some("1000".to_string())));
+    // Alice has used at least one of her two; the third request in the hour is refused.
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        statuses.push(limit("alice-key").await.0);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert_eq!(limit("bob-key").await.0, 200);
+}

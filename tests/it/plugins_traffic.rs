@@ -169,17 +169,24 @@ async fn request_size_limiting_refuses_large_bodies_like_kong() {
         .await
         .expect("proxy");
     assert_eq!(r.status(), 417);
-    // A chunked body is exempt from require_content_length (and not measured: see the plugin).
-    let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("01234"), Ok("5")];
-    let r = client
-        .post(&url)
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .expect("proxy");
+    // A chunked body is exempt from require_content_length, and measured as Kong buffers it.
+    let chunked = |parts: Vec<&'static str>| {
+        let chunks: Vec<Result<&'static str, std::io::Error>> = parts.into_iter().map(Ok).collect();
+        client
+            .post(&url)
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .send()
+    };
+    let r = chunked(vec!["01234", "5"]).await.expect("proxy");
     assert_eq!(r.status(), 200);
+    let r = chunked(vec!["01234", "567890"]).await.expect("proxy");
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        r.json::<Value>().await.expect("json"),
+        json!({ "message": "Request size limit exceeded" })
+    );
 }
 
 /// One proxied GET: status, the response's headers, and its JSON body.

@@ -152,6 +152,8 @@ struct ServiceFormPage<'a> {
     svc: ServiceForm,
     errors: FieldErrors,
     echo_url: &'a str,
+    /// The service's plugins page, when editing one.
+    plugins_link: Option<(String, String)>,
 }
 
 /// The gateway service form of `group`: a new service, or editing the one with id `edit`.
@@ -171,6 +173,12 @@ fn render_service_form(
         None => ("New gateway service", format!("{base}/services")),
         Some(id) => ("Edit gateway service", format!("{base}/services/{id}/edit")),
     };
+    let plugins_link = edit.map(|id| {
+        (
+            format!("{base}/plugins?service={id}"),
+            format!("{base}/plugins/new?service={id}"),
+        )
+    });
     let page = ServiceFormPage {
         csrf: &user.csrf,
         group,
@@ -180,6 +188,7 @@ fn render_service_form(
         svc,
         errors,
         echo_url: &state.echo_url,
+        plugins_link,
     };
     Page {
         title: heading,

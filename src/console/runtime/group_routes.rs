@@ -119,6 +119,9 @@ struct RouteFormPage<'a> {
     services: Vec<(String, String)>,
     service_id: String,
     errors: FieldErrors,
+    /// When editing: the route's plugins and its plugins page.
+    plugins: Vec<crate::domain::Plugin>,
+    plugins_link: Option<(String, String)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -153,8 +156,25 @@ async fn render_route_form(
         None => ("New route", format!("{base}/routes")),
         Some(id) => ("Edit route", format!("{base}/routes/{id}/edit")),
     };
+    let plugins = match edit {
+        Some(id) => cfg
+            .plugins
+            .iter()
+            .filter(|p| p.route.as_ref().is_some_and(|r| r.id == id))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let plugins_link = edit.map(|id| {
+        (
+            format!("{base}/plugins?route={id}"),
+            format!("{base}/plugins/new?route={id}"),
+        )
+    });
     let page = RouteFormPage {
         csrf: &user.csrf,
+        plugins,
+        plugins_link,
         base,
         group,
         heading,
