@@ -222,7 +222,11 @@ impl Conf {
     /// Kong's decision on the counts: the headers for each window and the most restrictive
     /// one, and the refusal when a window is used up. `now` is the request's time (seconds).
     pub fn decide(&self, usage: &Usage, now: i64) -> Result<Headers, Exit> {
-        let starts = window_starts(now);
+        self.decide_at(usage, now, &window_starts(now))
+    }
+
+    /// [`Conf::decide`] with the windows' starts already computed for `now`.
+    fn decide_at(&self, usage: &Usage, now: i64, starts: &[i64; 6]) -> Result<Headers, Exit> {
         let stop = usage
             .used
             .iter()
@@ -279,9 +283,15 @@ fn ip_string(ip: IpAddr) -> String {
     }
 }
 
-/// A header with a number as Lua prints it (`3`, `2.5`).
+/// A header with a number as Lua prints it (`3`, `2.5`). Whole numbers, the usual case, are
+/// written without going through a formatted string.
 fn push(headers: &mut Headers, name: &'static str, n: f64) {
-    if let Ok(v) = HeaderValue::from_str(&format!("{}", n + 0.0)) {
+    let v = if n.fract() == 0.0 && (0.0..9e15).contains(&n) {
+        Some(HeaderValue::from(n as u64))
+    } else {
+        HeaderValue::from_str(&format!("{}", n + 0.0)).ok()
+    };
+    if let Some(v) = v {
         headers.push((HeaderName::from_static(name), v));
     }
 }
@@ -307,7 +317,7 @@ impl Handler for RateLimiting {
         match &conf.policy {
             Policy::Local(counters) => {
                 let usage = counters.hit(&conf.scope, &identifier, &conf.limits, &starts, now);
-                match conf.decide(&usage, now) {
+                match conf.decide_at(&usage, now, &starts) {
                     Ok(headers) => {
                         req.ctx.downstream.extend(headers);
                         Flow::Continue
