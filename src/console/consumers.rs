@@ -12,7 +12,9 @@ use super::entities::{self, group_key, group_name, in_group};
 use super::plugins::GroupRef;
 use super::session::CsrfForm;
 use super::{fmt_time, parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
-use crate::domain::{Consumer, FieldErrors, KeyAuthCredential, Plugin};
+use crate::domain::{
+    Acl, BasicAuthCredential, Consumer, FieldErrors, JwtSecret, KeyAuthCredential, Plugin,
+};
 use crate::service;
 use crate::web_error::WebError;
 
@@ -25,6 +27,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/consumers/{id}/key-auth/{key}/delete",
             web::post().to(delete_key),
+        )
+        .route(
+            "/consumers/{id}/credentials/{kind}",
+            web::post().to(create_credential),
+        )
+        .route(
+            "/consumers/{id}/credentials/{kind}/{cid}/delete",
+            web::post().to(delete_credential),
         );
 }
 
@@ -189,6 +199,39 @@ struct ConsumerPage<'a> {
     /// A key just created, shown this once.
     new_key: String,
     key_error: String,
+    basic: Vec<BasicAuthCredential>,
+    acls: Vec<Acl>,
+    jwts: Vec<JwtSecret>,
+    /// A credential section's outcome: what was just created (a JWT secret is shown once) or
+    /// why it was refused, by section.
+    notice: CredentialNotice,
+}
+
+/// What the credential sections show after a post.
+#[derive(Default)]
+pub struct CredentialNotice {
+    pub section: String,
+    pub error: String,
+    pub jwt_key: String,
+    pub jwt_secret: String,
+}
+
+impl ConsumerPage<'_> {
+    fn error_for(&self, section: &str) -> &str {
+        if self.notice.section == section {
+            &self.notice.error
+        } else {
+            ""
+        }
+    }
+}
+
+/// What the consumer page shows besides the stored data.
+#[derive(Default)]
+struct Shown {
+    new_key: String,
+    key_error: String,
+    notice: CredentialNotice,
 }
 
 async fn render_consumer(
@@ -196,17 +239,20 @@ async fn render_consumer(
     state: &State,
     user: &CurrentUser,
     id: Uuid,
-    new_key: String,
-    key_error: String,
+    shown: Shown,
     status: StatusCode,
 ) -> PageResult {
-    let (consumer, keys, plugins) = in_group(state, move |s, g| async move {
+    let (consumer, keys, plugins, creds) = in_group(state, move |s, g| async move {
         let c: Consumer = s.get_entity(g, &id.to_string(), None).await?;
         let k: Vec<KeyAuthCredential> = s.list_all_entities(g, Some(c.id)).await?;
         let p: Vec<Plugin> = s.list_all_entities(g, None).await?;
-        Ok::<_, WebError>((c, k, p))
+        let b: Vec<BasicAuthCredential> = s.list_all_entities(g, Some(c.id)).await?;
+        let a: Vec<Acl> = s.list_all_entities(g, Some(c.id)).await?;
+        let j: Vec<JwtSecret> = s.list_all_entities(g, Some(c.id)).await?;
+        Ok::<_, WebError>((c, k, p, (b, a, j)))
     })
     .await?;
+    let (basic, acls, jwts) = creds;
     let keys = keys
         .into_iter()
         .map(|k| KeyRow {
@@ -240,8 +286,12 @@ async fn render_consumer(
         name,
         keys,
         plugins,
-        new_key,
-        key_error,
+        new_key: shown.new_key,
+        key_error: shown.key_error,
+        basic,
+        acls,
+        jwts,
+        notice: shown.notice,
     };
     let title = p.name.clone();
     page(&title, user).render_status(req, &p, status)
@@ -254,16 +304,7 @@ async fn show(
     path: web::Path<(String, String)>,
 ) -> PageResult {
     let id = parse_uuid(&path.1)?;
-    render_consumer(
-        &req,
-        &state,
-        &user,
-        id,
-        String::new(),
-        String::new(),
-        StatusCode::OK,
-    )
-    .await
+    render_consumer(&req, &state, &user, id, Shown::default(), StatusCode::OK).await
 }
 
 async fn create_key(
@@ -292,8 +333,10 @@ async fn create_key(
                 &state,
                 &user,
                 id,
-                k.key,
-                String::new(),
+                Shown {
+                    new_key: k.key,
+                    ..Shown::default()
+                },
                 StatusCode::OK,
             )
             .await
@@ -309,8 +352,10 @@ async fn create_key(
                 &state,
                 &user,
                 id,
-                String::new(),
-                message,
+                Shown {
+                    key_error: message,
+                    ..Shown::default()
+                },
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
@@ -349,4 +394,134 @@ async fn delete(
     .await?;
     tracing::info!(consumer.id = %id, user.email = ?user.email, "consumer deleted");
     Ok(redirect_after_post(&req, &base()))
+}
+
+/// The service layer's refusal of a credential, as one line for its section.
+fn refusal(e: super::ConsoleError) -> Result<String, super::ConsoleError> {
+    match e.0 {
+        WebError::Unique { field, value } => Ok(format!("{field} '{value}' is already in use")),
+        WebError::Validation(f) => Ok(f
+            .0
+            .iter()
+            .map(|(k, v)| {
+                if k == "@entity" {
+                    v.clone()
+                } else {
+                    format!("{k}: {v}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")),
+        other => Err(super::ConsoleError(other)),
+    }
+}
+
+/// Creates a basic-auth credential, an ACL group or a JWT credential for the consumer.
+async fn create_credential(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<(String, String, String)>,
+    CsrfForm(data): CsrfForm,
+) -> PageResult {
+    let id = parse_uuid(&path.1)?;
+    let kind = path.2.clone();
+    let mut input = Map::new();
+    let fields: &[&str] = match kind.as_str() {
+        "basic-auth" => &["username", "password"],
+        "acls" => &["group"],
+        "jwt" => &["key", "algorithm", "secret", "rsa_public_key"],
+        _ => return Err(super::ConsoleError(WebError::NotFound)),
+    };
+    for f in fields {
+        let v = data.get(f).trim();
+        if !v.is_empty() {
+            input.insert((*f).into(), Value::String(v.to_string()));
+        }
+    }
+    let saved: Result<Option<JwtSecret>, super::ConsoleError> =
+        in_group(&state, move |s, g| async move {
+            let parent = Some(id);
+            match kind.as_str() {
+                "basic-auth" => {
+                    service::create_entity::<BasicAuthCredential>(&s, g, parent, &input)
+                        .await
+                        .map(|_| None)
+                }
+                "acls" => service::create_entity::<Acl>(&s, g, parent, &input)
+                    .await
+                    .map(|_| None),
+                _ => service::create_entity::<JwtSecret>(&s, g, parent, &input)
+                    .await
+                    .map(Some),
+            }
+        })
+        .await;
+    let section = path.2.clone();
+    match saved {
+        Ok(jwt) => {
+            tracing::info!(consumer.id = %id, credential.kind = %section, user.email = ?user.email, "consumer credential created");
+            match jwt {
+                // Rendered rather than redirected: the secret is shown this once.
+                Some(j) => {
+                    let shown = Shown {
+                        notice: CredentialNotice {
+                            section,
+                            jwt_key: j.key,
+                            jwt_secret: j.secret,
+                            ..CredentialNotice::default()
+                        },
+                        ..Shown::default()
+                    };
+                    render_consumer(&req, &state, &user, id, shown, StatusCode::OK).await
+                }
+                None => Ok(redirect_after_post(&req, &format!("{}/{id}", base()))),
+            }
+        }
+        Err(e) => {
+            let shown = Shown {
+                notice: CredentialNotice {
+                    section,
+                    error: refusal(e)?,
+                    ..CredentialNotice::default()
+                },
+                ..Shown::default()
+            };
+            render_consumer(
+                &req,
+                &state,
+                &user,
+                id,
+                shown,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
+}
+
+async fn delete_credential(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<(String, String, String, String)>,
+    _csrf: CsrfForm,
+) -> PageResult {
+    let id = parse_uuid(&path.1)?;
+    let cid = parse_uuid(&path.3)?.to_string();
+    let kind = path.2.clone();
+    in_group(&state, move |s, g| async move {
+        let parent = Some(id);
+        match kind.as_str() {
+            "basic-auth" => {
+                service::delete_entity::<BasicAuthCredential>(&s, g, &cid, parent).await
+            }
+            "acls" => service::delete_entity::<Acl>(&s, g, &cid, parent).await,
+            "jwt" => service::delete_entity::<JwtSecret>(&s, g, &cid, parent).await,
+            _ => Err(crate::service::ServiceError::NotFound),
+        }
+    })
+    .await?;
+    tracing::info!(consumer.id = %id, credential.kind = %path.2, user.email = ?user.email, "consumer credential deleted");
+    Ok(redirect_after_post(&req, &format!("{}/{id}", base())))
 }

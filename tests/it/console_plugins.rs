@@ -205,3 +205,71 @@ async fn consumer_pages_create_and_show_a_key_once() {
         "That key is already in use"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_credentials_are_managed_from_the_consumer_page() {
+    let app = TestApp::spawn().await;
+    app.login().await;
+    let (_, c) = app
+        .admin_json(Method::POST, "/consumers", json!({ "username": "dave" }))
+        .await;
+    let page = format!(
+        "/runtime-groups/default/consumers/{}",
+        c["id"].as_str().expect("id")
+    );
+    let csrf = app.csrf(&page).await;
+    let post = |kind: &str, fields: Vec<(&'static str, &'static str)>| {
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", csrf.as_str())];
+        form.extend(fields);
+        let path = format!("{page}/credentials/{kind}");
+        let app = &app;
+        async move { app.post_form(&path, &form).await }
+    };
+    let r = post(
+        "basic-auth",
+        vec![("username", "dave"), ("password", "hunter22")],
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, creds) = app
+        .admin_json(Method::GET, "/consumers/dave/basic-auth", Value::Null)
+        .await;
+    let stored = creds["data"][0]["password"].as_str().expect("password");
+    assert!(stored.starts_with("$argon2id$"), "stored hashed: {stored}");
+    let (_, html) = app.get_html(&page).await;
+    assert!(
+        !html.html().contains("hunter22"),
+        "the password is never shown"
+    );
+    let r = post("basic-auth", vec![("username", "dave"), ("password", "x")]).await;
+    assert_eq!(r.status().as_u16(), 422);
+    let html = scraper::Html::parse_document(&r.text().await.expect("body"));
+    assert!(select_text(&html, "#basic-auth-error")
+        .join("")
+        .contains("already in use"));
+
+    assert_eq!(
+        post("acls", vec![("group", "admins")])
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    let (_, html) = app.get_html(&page).await;
+    assert!(select_text(&html, "#acls .pill")
+        .join(" ")
+        .contains("admins"));
+
+    let r = post("jwt", vec![("algorithm", "HS256")]).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let html = scraper::Html::parse_document(&r.text().await.expect("body"));
+    let secret = attr(&html, "#new-jwt-secret", "value").expect("secret shown once");
+    let (_, jwts) = app
+        .admin_json(Method::GET, "/consumers/dave/jwt", Value::Null)
+        .await;
+    assert_eq!(jwts["data"][0]["secret"], json!(secret));
+    let (_, html) = app.get_html(&page).await;
+    assert!(attr(&html, "#new-jwt-secret", "value").is_none());
+    let r = post("jwt", vec![("algorithm", "RS256")]).await;
+    assert_eq!(r.status().as_u16(), 422, "RS256 needs a public key");
+}
