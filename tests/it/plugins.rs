@@ -473,3 +473,37 @@ async fn a_consumers_own_plugin_wins_after_authentication() {
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     assert_eq!(limit("bob-key").await.0, 200);
 }
+
+/// Kong's docs send plugin configs form-encoded: `config.key_names[1]=…`, repeated keys,
+/// numbers and booleans as strings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_encoded_plugin_configs_as_kongs_docs_send_them() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .admin(Method::POST, "/plugins")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=key-auth&config.key_names[1]=x-key&config.key_names[2]=apikey&config.hide_credentials=true")
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(r.status().as_u16(), 201);
+    let p: Value = r.json().await.expect("json");
+    assert_eq!(p["config"]["key_names"], json!(["x-key", "apikey"]));
+    assert_eq!(p["config"]["hide_credentials"], true);
+    let r = app
+        .admin(Method::POST, "/plugins")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=rate-limiting&config.minute=20&config.policy=local&config.limit_by=header&config.header_name=x-user")
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(r.status().as_u16(), 201);
+    let p: Value = r.json().await.expect("json");
+    assert_eq!(
+        (
+            p["config"]["minute"].as_f64(),
+            p["config"]["header_name"].as_str()
+        ),
+        (Some(20.0), Some("x-user"))
+    );
+}
