@@ -100,6 +100,15 @@ async fn onboarding_walkthrough_serves_mock_and_records_status() {
         select_attr(&html, "#svc_read_timeout", "value"),
         vec!["60000"]
     );
+    // The seeds' labels, and the counts in them are the fields the sections hold.
+    assert_eq!(
+        select_text(&html, "details.advanced:not(.tls) > summary"),
+        vec!["View 6 Advanced Fields"]
+    );
+    assert_eq!(
+        select_attr(&html, "details.advanced:not(.tls) label", "for").len(),
+        6
+    );
 
     let csrf = app.csrf(&version).await;
     let fields = step1_fields(&csrf, "example_service", &echo);
@@ -116,6 +125,22 @@ async fn onboarding_walkthrough_serves_mock_and_records_status() {
     assert_eq!(
         select_attr(&html, "#route_strip_path option[selected]", "value"),
         vec!["true"]
+    );
+    assert_eq!(
+        select_text(
+            &html,
+            "#impl-step2 details.advanced:not(.buffering) > summary"
+        ),
+        vec!["View 4 Advanced Fields"]
+    );
+    assert_eq!(
+        select_attr(
+            &html,
+            "#impl-step2 details.advanced:not(.buffering) label",
+            "for"
+        )
+        .len(),
+        4
     );
     assert_eq!(
         select_attr(
