@@ -38,8 +38,13 @@ pub struct Tiles {
     pub p99_trend: String,
 }
 
-fn ms(v: Option<i64>) -> String {
-    v.map(|v| format!("{v} ms")).unwrap_or_else(|| "–".into())
+/// A latency for people: records are whole milliseconds, so 0 means "under one".
+pub fn ms(v: Option<i64>) -> String {
+    match v {
+        None => "–".into(),
+        Some(v) if v < 1 => "< 1 ms".into(),
+        Some(v) => format!("{v} ms"),
+    }
 }
 
 fn rate(t: &Totals) -> f64 {
@@ -450,4 +455,14 @@ async fn analytics_csv(
             format!("attachment; filename=\"traffic-{key}.csv\""),
         ))
         .body(csv))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sub_millisecond_latency_reads_as_such() {
+        assert_eq!(super::ms(Some(0)), "< 1 ms");
+        assert_eq!(super::ms(Some(12)), "12 ms");
+        assert_eq!(super::ms(None), "–");
+    }
 }

@@ -62,10 +62,7 @@ async fn card_stats(s: &crate::store::Store, service: uuid::Uuid) -> Result<Card
         } else {
             format!("{:.1} %", t.errors as f64 * 100.0 / t.requests as f64)
         },
-        p99: p
-            .p99
-            .map(|v| format!("{v} ms"))
-            .unwrap_or_else(|| "–".into()),
+        p99: super::analytics::ms(p.p99),
     })
 }
 
