@@ -191,6 +191,8 @@ fn configure(cfg: &mut web::ServiceConfig) {
 #[template(path = "layout.html")]
 struct Layout<'a> {
     title: &'a str,
+    /// The confirmation of the post that led here, if any.
+    flash: Option<&'static str>,
     user: Option<&'a CurrentUser>,
     csrf: &'a str,
     nav: &'a str,
@@ -227,6 +229,7 @@ impl Page<'_> {
         } else {
             Layout {
                 title: self.title,
+                flash: Notice::message_for(req.query_string()),
                 user: self.user,
                 csrf: self.csrf,
                 nav: self.nav,
@@ -257,13 +260,67 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// After a successful form post: to `location`, with a notice the next page shows (what kind
+/// of change it was, from the form's path) so every create, update, delete and revoke is
+/// confirmed, announced to screen readers.
 pub fn redirect_after_post(req: &HttpRequest, location: &str) -> HttpResponse {
+    let notice = Notice::of_post(req.path());
+    let (path, fragment) = match location.split_once('#') {
+        Some((p, f)) => (p, Some(f)),
+        None => (location, None),
+    };
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut to = format!("{path}{sep}notice={}", notice.code());
+    if let Some(f) = fragment {
+        to.push('#');
+        to.push_str(f);
+    }
     if is_htmx(req) {
         HttpResponse::Ok()
-            .insert_header(("HX-Redirect", location))
+            .insert_header(("HX-Redirect", to))
             .finish()
     } else {
-        see_other(location)
+        see_other(&to)
+    }
+}
+
+/// The confirmation a page shows after a post redirected to it; only these codes are read
+/// back, so the query string cannot put text on the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    Saved,
+    Deleted,
+    Revoked,
+}
+
+impl Notice {
+    fn of_post(path: &str) -> Notice {
+        if path.ends_with("/delete") || path.ends_with("/remove") {
+            Notice::Deleted
+        } else if path.ends_with("/revoke") || path.contains("/revoke") {
+            Notice::Revoked
+        } else {
+            Notice::Saved
+        }
+    }
+    fn code(self) -> &'static str {
+        match self {
+            Notice::Saved => "saved",
+            Notice::Deleted => "deleted",
+            Notice::Revoked => "revoked",
+        }
+    }
+    /// The message for a page's `notice` query parameter, if it names one.
+    pub fn message_for(query: &str) -> Option<&'static str> {
+        let code = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "notice")
+            .map(|(_, v)| v)?;
+        Some(match code.as_ref() {
+            "saved" => "Saved.",
+            "deleted" => "Deleted.",
+            "revoked" => "Revoked.",
+            _ => return None,
+        })
     }
 }
 

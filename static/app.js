@@ -2,6 +2,14 @@
 // 'unsafe-inline': handlers are attached by data attributes, never written into the markup.
 (function () {
   'use strict';
+  // A post's confirmation arrives as ?notice=…; shown once, so drop it from the address bar
+  // (a reload or a bookmark does not repeat it).
+  if (window.history && window.history.replaceState && /[?&]notice=/.test(window.location.search)) {
+    var params = new URLSearchParams(window.location.search);
+    params.delete('notice');
+    var q = params.toString();
+    window.history.replaceState(null, '', window.location.pathname + (q ? '?' + q : '') + window.location.hash);
+  }
   function closeModal() {
     var m = document.getElementById('modal');
     if (m) m.innerHTML = '';

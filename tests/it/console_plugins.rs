@@ -167,12 +167,19 @@ async fn consumer_pages_create_and_show_a_key_once() {
         .post_form(page, &[("csrf_token", &csrf), ("username", "carol")])
         .await;
     assert_eq!(r.status().as_u16(), 303);
-    let consumer = r
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("location")
-        .to_string();
+    assert_eq!(
+        crate::helpers::location(&r),
+        crate::helpers::strip_notice(r.headers()["location"].to_str().expect("location"))
+    );
+    let consumer = crate::helpers::location(&r);
+    let (_, html) = app
+        .get_html(r.headers()["location"].to_str().expect("location"))
+        .await;
+    assert_eq!(
+        select_text(&html, "#flash").join(""),
+        "Saved.",
+        "a post is confirmed"
+    );
     let r = app
         .post_form(
             &format!("{consumer}/key-auth"),

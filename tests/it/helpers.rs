@@ -197,12 +197,40 @@ impl Drop for TestApp {
     }
 }
 
+/// Where a response redirects, without the console's `notice` confirmation parameter.
 pub fn location(r: &reqwest::Response) -> String {
-    r.headers()
+    let raw = r
+        .headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string()
+        .unwrap_or("");
+    strip_notice(raw)
+}
+
+pub fn strip_notice(url: &str) -> String {
+    let (path, fragment) = match url.split_once('#') {
+        Some((p, f)) => (p, Some(f)),
+        None => (url, None),
+    };
+    let mut out = match path.split_once('?') {
+        Some((p, q)) => {
+            let kept: Vec<&str> = q
+                .split('&')
+                .filter(|kv| !kv.starts_with("notice="))
+                .collect();
+            if kept.is_empty() {
+                p.to_string()
+            } else {
+                format!("{p}?{}", kept.join("&"))
+            }
+        }
+        None => path.to_string(),
+    };
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
 }
 
 pub fn select_text(html: &Html, css: &str) -> Vec<String> {
