@@ -46,8 +46,36 @@
       e.target.form.submit();
     }
   });
+  function openMenus() { return document.querySelectorAll('details.menu[open]'); }
   document.addEventListener('keydown', function (e) {
-    if (e.key === 'Escape') { closeModal(); }
+    if (e.key === 'Escape') {
+      closeModal();
+      openMenus().forEach(function (m) { m.open = false; var s = m.querySelector('summary'); if (s) s.focus(); });
+      return;
+    }
+    // Focus stays inside an open dialog until it closes.
+    if (e.key === 'Tab') {
+      var dialog = document.querySelector('#modal [role=dialog]');
+      if (!dialog) return;
+      var f = dialog.querySelectorAll('a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select, textarea, summary');
+      if (!f.length) return;
+      var first = f[0], last = f[f.length - 1];
+      if (!dialog.contains(document.activeElement)) { e.preventDefault(); first.focus(); }
+      else if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
+      else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
+    }
+  });
+  // An actions menu closes when the click lands outside it.
+  document.addEventListener('click', function (e) {
+    openMenus().forEach(function (m) { if (!m.contains(e.target)) m.open = false; });
+  }, true);
+  // A dialog loaded into #modal takes the focus: its first field, else its first control.
+  document.addEventListener('htmx:afterSwap', function (e) {
+    if (!e.target || e.target.id !== 'modal') return;
+    var dialog = e.target.querySelector('[role=dialog]');
+    if (!dialog) return;
+    var target = dialog.querySelector('[aria-invalid=true], input:not([type=hidden]):not([type=radio]), select, textarea, button');
+    if (target) target.focus();
   });
   // Charts label time in UTC; inside a data-tz="local" panel the browser rewrites the labels.
   function localizeTimes(root) {

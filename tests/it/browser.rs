@@ -65,10 +65,40 @@ async fn key_auth_walkthrough(app: &TestApp, b: &Browser) -> Result<()> {
     log_in(app, b).await?;
     create_service(b, "Example Service").await?;
     create_version(b, "v.1").await?;
+    // The actions menu closes on Escape.
+    b.find("details.menu > summary").await?.click().await?;
+    ensure!(
+        b.script("return document.querySelector('details.menu').open")
+            .await?
+            == json!(true),
+        "the actions menu opens"
+    );
+    b.find("details.menu > summary")
+        .await?
+        .type_text("\u{E00C}")
+        .await?;
+    ensure!(
+        b.script("return document.querySelector('details.menu').open")
+            .await?
+            == json!(false),
+        "Escape closes the actions menu"
+    );
     open_dialog(b).await?;
+    let focused = eventually("focus inside the dialog", UI_TIMEOUT, || async move {
+        let inside = b
+            .script("return document.querySelector('#modal [role=dialog]').contains(document.activeElement)")
+            .await?;
+        Ok((inside == json!(true)).then_some(()))
+    })
+    .await;
+    ensure!(focused.is_ok(), "the dialog takes the focus when it opens");
     b.find("#use-echo").await?.click().await?;
     b.find("#impl-next").await?.click().await?;
     b.wait_for("#impl-step2", UI_TIMEOUT).await?;
+    ensure!(
+        b.try_find("#impl-cancel2").await?.is_some(),
+        "step 2 has Cancel"
+    );
     b.find("#route_name").await?.type_text("mockbin").await?;
     let paths = b.find_all("#route-paths input[name=route_paths]").await?;
     paths[0].clear().await?;
@@ -613,6 +643,16 @@ impl Browser {
             .await
             .with_context(|| format!("navigating to {url}"))?;
         Ok(())
+    }
+
+    /// Runs `js` in the page and returns its result.
+    async fn script(&self, js: &str) -> Result<Value> {
+        self.cmd(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": js, "args": [] })),
+        )
+        .await
     }
 
     async fn current_url(&self) -> Result<String> {
