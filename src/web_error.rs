@@ -30,6 +30,10 @@ pub enum WebError {
     NotFound,
     #[error("Invalid credentials. Token or User credentials required")]
     Unauthorized,
+    /// The console needs a session for this page; the path (and query) it was asked at, so
+    /// logging in can return there.
+    #[error("Invalid credentials. Token or User credentials required")]
+    LoginRequired(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -55,7 +59,7 @@ impl WebError {
             | WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Unique { .. } => StatusCode::CONFLICT,
             WebError::NotFound => StatusCode::NOT_FOUND,
-            WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::Unauthorized | WebError::LoginRequired(_) => StatusCode::UNAUTHORIZED,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

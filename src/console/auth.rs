@@ -33,6 +33,17 @@ struct LoginPage<'a> {
     csrf: &'a str,
     email: &'a str,
     error: &'a str,
+    /// Where to go after logging in (a local path), carried through the form.
+    next: &'a str,
+}
+
+/// The `next` a login form carries: a local path only.
+fn next_of(v: &str) -> &str {
+    if super::error::safe_return(v) {
+        v
+    } else {
+        ""
+    }
 }
 
 async fn no_users(state: &State) -> Result<bool, ConsoleError> {
@@ -135,6 +146,10 @@ async fn create_admin(
 }
 
 async fn show_login(req: HttpRequest, state: web::Data<State>, session: Session) -> PageResult {
+    let next: String = form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
     if no_users(&state).await? {
         return Ok(see_other("/setup"));
     }
@@ -151,6 +166,7 @@ async fn show_login(req: HttpRequest, state: web::Data<State>, session: Session)
             csrf: &csrf,
             email: "",
             error: "",
+            next: next_of(&next),
         },
     )
 }
@@ -163,6 +179,7 @@ async fn log_in(
 ) -> PageResult {
     let email = form.get("email").trim().to_string();
     let password = form.get("password").to_string();
+    let next = next_of(form.get("next")).to_string();
     let key = email.to_ascii_lowercase();
     let csrf = csrf_token(&session);
     let page = Page {
@@ -184,6 +201,7 @@ async fn log_in(
                 csrf: &csrf,
                 email: &email,
                 error: &msg,
+                next: &next,
             },
             StatusCode::TOO_MANY_REQUESTS,
         );
@@ -209,7 +227,7 @@ async fn log_in(
         Some(u) => {
             state.throttle.succeeded(&key);
             sign_in(&session, &state, u.id).await?;
-            Ok(see_other("/services"))
+            Ok(see_other(if next.is_empty() { "/services" } else { &next }))
         }
         None => {
             state.throttle.failed(&key, addr);
@@ -220,6 +238,7 @@ async fn log_in(
                     csrf: &csrf,
                     email: &email,
                     error: "Incorrect email or password.",
+                    next: &next,
                 },
                 StatusCode::UNAUTHORIZED,
             )

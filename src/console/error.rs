@@ -23,8 +23,18 @@ impl<E: Into<WebError>> From<E> for ConsoleError {
 }
 
 impl ConsoleError {
-    pub fn login_required(_req: &HttpRequest) -> ConsoleError {
-        ConsoleError(WebError::Unauthorized)
+    /// A page asked for without a session: back to it after logging in, when it was a page
+    /// (GET); a form post starts over from the Service Hub.
+    pub fn login_required(req: &HttpRequest) -> ConsoleError {
+        if req.method() == actix_web::http::Method::GET {
+            let here = match req.query_string() {
+                "" => req.path().to_string(),
+                q => format!("{}?{q}", req.path()),
+            };
+            ConsoleError(WebError::LoginRequired(here))
+        } else {
+            ConsoleError(WebError::Unauthorized)
+        }
     }
 }
 
@@ -42,10 +52,21 @@ impl ResponseError for ConsoleError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if matches!(self.0, WebError::Unauthorized) {
+        let login = match &self.0 {
+            WebError::Unauthorized => Some("/login".to_string()),
+            WebError::LoginRequired(next) if safe_return(next) && next != "/services" => {
+                let q: String = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("next", next)
+                    .finish();
+                Some(format!("/login?{q}"))
+            }
+            WebError::LoginRequired(_) => Some("/login".to_string()),
+            _ => None,
+        };
+        if let Some(to) = login {
             return HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/login"))
-                .insert_header(("HX-Redirect", "/login"))
+                .insert_header((header::LOCATION, to.clone()))
+                .insert_header(("HX-Redirect", to))
                 .finish();
         }
         let status = self.0.status();
@@ -71,6 +92,33 @@ impl ResponseError for ConsoleError {
                 .content_type("text/html; charset=utf-8")
                 .body(html),
             Err(_) => HttpResponse::build(status).body(title),
+        }
+    }
+}
+
+/// Whether `next` is a path on this console (never another origin: `//host`, `/\\host`, a
+/// scheme), so logging in cannot be used to bounce a user elsewhere.
+pub fn safe_return(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.contains(['\r', '\n'])
+        && next.len() < 2048
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert!(super::safe_return("/services/1?frame=1h"));
+        for bad in [
+            "//evil.example/x",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "/a\nb",
+        ] {
+            assert!(!super::safe_return(bad), "{bad}");
         }
     }
 }

@@ -367,7 +367,11 @@ async fn first_visit_sets_up_the_admin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_need_a_session_and_posts_need_csrf() {
     let app = TestApp::spawn().await;
-    for path in ["/services", "/services/new", "/tokens"] {
+    for (path, login) in [
+        ("/services", "/login"),
+        ("/services/new", "/login?next=%2Fservices%2Fnew"),
+        ("/tokens", "/login?next=%2Ftokens"),
+    ] {
         let r = app
             .client
             .get(format!("{}{path}", app.console))
@@ -376,7 +380,7 @@ async fn pages_need_a_session_and_posts_need_csrf() {
             .expect("get");
         assert_eq!(
             (r.status().as_u16(), location(&r)),
-            (303, "/login".to_string()),
+            (303, login.to_string()),
             "{path}"
         );
     }

@@ -280,3 +280,63 @@ async fn consumer_credentials_are_managed_from_the_consumer_page() {
     let r = post("jwt", vec![("algorithm", "RS256")]).await;
     assert_eq!(r.status().as_u16(), 422, "RS256 needs a public key");
 }
+
+/// Logging in returns to the page that asked for it, and only to a page of this console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_returns_to_the_page_that_asked_for_it() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .get(format!("{}/analytics?frame=1h", app.console))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status().as_u16(), 303);
+    let to = crate::helpers::location(&r);
+    assert_eq!(to, "/login?next=%2Fanalytics%3Fframe%3D1h");
+    let (_, html) = app.get_html(&to).await;
+    assert_eq!(
+        attr(&html, "input[name=next]", "value").as_deref(),
+        Some("/analytics?frame=1h")
+    );
+    // Each login in a browser of its own (a login rotates the session and its CSRF token).
+    let login = |next: &'static str| {
+        let app = &app;
+        async move {
+            let client = reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client");
+            let page = client
+                .get(format!("{}/login", app.console))
+                .send()
+                .await
+                .expect("login page")
+                .text()
+                .await
+                .expect("html");
+            let html = scraper::Html::parse_document(&page);
+            let csrf = attr(&html, "input[name=csrf_token]", "value").expect("csrf");
+            client
+                .post(format!("{}/login", app.console))
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("email", crate::helpers::EMAIL),
+                    ("password", crate::helpers::PASSWORD),
+                    ("next", next),
+                ])
+                .send()
+                .await
+                .expect("login")
+        }
+    };
+    let r = login("//evil.example/steal").await;
+    assert_eq!(
+        crate::helpers::location(&r),
+        "/services",
+        "never another origin"
+    );
+    let r = login("/analytics?frame=1h").await;
+    assert_eq!(crate::helpers::location(&r), "/analytics?frame=1h");
+}
