@@ -65,10 +65,7 @@ pub fn check(head: &[u8]) -> Result<Head, Refusal> {
         if name.is_empty() || !name.iter().all(|&b| is_token(b)) {
             return Err(Refusal::BadRequest);
         }
-        if !value
-            .iter()
-            .all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
-        {
+        if !value.iter().all(|&b| VALUE[usize::from(b)]) {
             return Err(Refusal::BadRequest);
         }
         // nginx strips spaces (not tabs) around a value: `Transfer-Encoding:\tchunked` is an
@@ -202,8 +199,33 @@ fn parse_length(v: &[u8]) -> Option<u64> {
     (n <= i64::MAX as u64).then_some(n)
 }
 
+/// Bytes allowed in a header name (RFC 9110 token) and in a header value (HTAB, visible
+/// ASCII, space, obs-text), as hyper's parser allows them: looked up, not computed, per byte.
+static TOKEN: [bool; 256] = byte_table(b"!#$%&'*+-.^_`|~", true);
+static VALUE: [bool; 256] = byte_table(b"\t", false);
+
+const fn byte_table(extra: &[u8], token: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if token {
+            c.is_ascii_alphanumeric()
+        } else {
+            c >= b' ' && c != 0x7f
+        };
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
 fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TOKEN[usize::from(b)]
 }
 
 fn trim_spaces(v: &[u8]) -> &[u8] {
