@@ -337,6 +337,9 @@ impl Scanner {
             _ => {}
         }
         let Some(end) = self.find_head_end(data) else {
+            if !head::method_start_ok(data) {
+                return Next::Refuse(Refusal::BadRequest);
+            }
             if !self.line_seen && data.len() > MAX_LINE {
                 return Next::Refuse(Refusal::UriTooLong);
             }

@@ -139,6 +139,9 @@ pub fn check(head: &[u8]) -> Result<Head, Refusal> {
 
 /// `METHOD SP target SP HTTP/1.x`; true for HTTP/1.1.
 fn request_line_ok(line: &[u8]) -> Result<bool, Refusal> {
+    if !method_start_ok(line) {
+        return Err(Refusal::BadRequest);
+    }
     if line.len() > MAX_LINE {
         return Err(Refusal::UriTooLong);
     }
@@ -172,6 +175,16 @@ fn request_line_ok(line: &[u8]) -> Result<bool, Refusal> {
         }
         _ => Err(Refusal::BadRequest),
     }
+}
+
+/// The first bytes of a request line (up to 16, before any space) are method bytes: checked
+/// while a head is still incomplete too, so a TLS handshake or binary noise on the plain port
+/// is refused at once instead of waiting for a line end that never comes (nginx does the same).
+pub fn method_start_ok(line: &[u8]) -> bool {
+    line.iter()
+        .take(16)
+        .take_while(|&&b| b != b' ')
+        .all(|&b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
 }
 
 /// nginx's `ngx_http_validate_host`: no empty name, `..`, path separator, space or control byte.

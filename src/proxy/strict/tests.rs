@@ -81,6 +81,20 @@ fn long_lines_and_heads_are_refused_before_they_complete() {
 }
 
 #[test]
+fn binary_noise_is_refused_without_waiting_for_a_line_end() {
+    let tls_hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+    assert_eq!(
+        run(tls_hello, &[]),
+        (STAND_IN.to_vec(), Some(Refusal::BadRequest))
+    );
+    assert_eq!(
+        run(b"GET /a", &[]),
+        (Vec::new(), None),
+        "a valid start waits"
+    );
+}
+
+#[test]
 fn h2_prior_knowledge_and_upgrades_pass_through() {
     let h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
     assert_eq!(run(h2, &[3, 10]), (h2.to_vec(), None));

@@ -111,6 +111,8 @@ pub fn all() -> Vec<Case> {
         case("nul_in_header", 400, b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n".to_vec()),
         case("bare_cr_in_header", 400, "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n"),
         case("leading_empty_lines_ok", 200, "\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        // A TLS handshake on the plain port: refused at its first byte, not left waiting.
+        case("tls_hello_on_plain_port", 400, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec()),
         // Smuggling: the part after the first request must never reach the upstream.
         case("smuggle_cl_te", 400, post("Content-Length: 35\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\nGET /smuggled HTTP/1.1\r\nX: y\r\n\r\n")),
         case("smuggle_te_cl", 400, post("Transfer-Encoding: chunked\r\nContent-Length: 4\r\n", "2c\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n\r\n0\r\n\r\n")),
