@@ -114,7 +114,7 @@ const HOLD_LIMIT: usize = 1024 * 1024;
 enum State {
     Head,
     Body(u64),
-    /// A chunked request's head and body held back; `head_len` bytes of head come first.
+    /// A chunked request held back, head and body, while its chunks are walked.
     HoldChunked(Chunks),
     StreamChunked(Chunks),
     /// HTTP/2, or after a protocol upgrade: bytes are passed as they are.
