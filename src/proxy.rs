@@ -16,6 +16,7 @@ mod pool;
 pub mod router;
 mod server;
 mod state;
+mod strict;
 mod timeout_io;
 pub mod tls;
 

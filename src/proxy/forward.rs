@@ -23,6 +23,7 @@ use super::pipeline::{self, LogTap};
 use super::pool::{ClientBody, Sent};
 use super::router::RequestView;
 use super::state::Proxy;
+use super::strict::Verdicts;
 use crate::plugins::{Access, Chain, Ctx, Exit, LogEntry, ResponseHead, Rewrite};
 use crate::telemetry::RequestRecord;
 
@@ -33,14 +34,23 @@ pub struct ConnInfo {
     pub https: bool,
     /// The TLS server name the client asked for.
     pub sni: Option<Box<str>>,
+    /// What the HTTP/1 scanner found on this connection (`strict.rs`).
+    pub verdicts: Arc<Verdicts>,
     /// Header values every request on the connection sends upstream, built once.
     client_ip: HeaderValue,
     port_value: HeaderValue,
 }
 
 impl ConnInfo {
-    pub fn new(peer: SocketAddr, local_port: u16, https: bool, sni: Option<Box<str>>) -> ConnInfo {
+    pub fn new(
+        peer: SocketAddr,
+        local_port: u16,
+        https: bool,
+        sni: Option<Box<str>>,
+        verdicts: Arc<Verdicts>,
+    ) -> ConnInfo {
         ConnInfo {
+            verdicts,
             client_ip: HeaderValue::from_str(&peer.ip().to_string())
                 .unwrap_or(HeaderValue::from_static("0.0.0.0")),
             port_value: HeaderValue::from(local_port),
@@ -83,17 +93,25 @@ pub async fn handle(
     });
     let host_owned: Option<&str> = host_value.as_ref().and_then(|v| v.to_str().ok());
     let original_uri = req.uri().clone();
-    // Routed and forwarded on the normalized path, so `/mock/../admin` is `/admin`.
+    // Routed and forwarded on the normalized path, so `/mock/../admin` is `/admin`. A request
+    // the HTTP/1 scanner refused arrives as `GET *`, which lands here too: answered with the
+    // refusal's status, and the connection closed (its framing cannot be trusted).
     let normalized = match normalize(original_uri.path()) {
         Ok(p) => p,
         Err(_) => {
-            return error(
-                &proxy,
-                record,
-                started,
-                StatusCode::BAD_REQUEST,
-                "Bad request",
-            );
+            let Some(refusal) = conn.verdicts.refusal() else {
+                return error(
+                    &proxy,
+                    record,
+                    started,
+                    StatusCode::BAD_REQUEST,
+                    "Bad request",
+                );
+            };
+            let mut resp = error(&proxy, record, started, refusal.status(), refusal.message());
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
         }
     };
     let path: &str = &normalized;
@@ -312,6 +330,8 @@ pub async fn handle(
         Err(e) => {
             tracing::warn!(service.id = %service.id, route.id = %route.id, error = %e, "upstream request failed");
             let (status, message) = match &e {
+                // The client's chunked body broke its framing while streaming upstream.
+                _ if conn.verdicts.body_broken() => (StatusCode::BAD_REQUEST, "Bad request"),
                 DispatchError::NoTarget => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "failure to get a peer from the ring-balancer",

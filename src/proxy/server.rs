@@ -24,6 +24,7 @@ use tokio_rustls::TlsAcceptor;
 use super::body::ProxyBody;
 use super::forward::{self, ConnInfo};
 use super::state::Proxy;
+use super::strict::{StrictIo, Verdicts};
 use crate::telemetry::Recorder;
 
 /// Serves the proxy on `listener` until `shutdown` turns true, then drains open connections.
@@ -62,7 +63,9 @@ pub async fn serve(
                 let proxy = proxy.clone();
                 match &tls {
                     None => {
-                        let info = Arc::new(ConnInfo::new(peer, local_port, false, None));
+                        let verdicts = Arc::new(Verdicts::default());
+                        let info = Arc::new(ConnInfo::new(peer, local_port, false, None, verdicts.clone()));
+                        let stream = StrictIo::new(stream, verdicts);
                         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(proxy, info));
                         let conn = graceful.watch(conn.into_owned());
                         tokio::spawn(async move {
@@ -85,7 +88,9 @@ pub async fn serve(
                                 Err(_) => return,
                             };
                             let sni = stream.get_ref().1.server_name().map(Box::from);
-                            let info = Arc::new(ConnInfo::new(peer, local_port, true, sni));
+                            let verdicts = Arc::new(Verdicts::default());
+                            let info = Arc::new(ConnInfo::new(peer, local_port, true, sni, verdicts.clone()));
+                            let stream = StrictIo::new(stream, verdicts);
                             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(proxy, info));
                             if let Err(e) = watcher.watch(conn.into_owned()).await {
                                 tracing::debug!(error = %e, "client connection ended with an error");
@@ -122,7 +127,19 @@ fn service(
     service_fn(move |req| {
         let proxy = proxy.clone();
         let info = info.clone();
-        Box::pin(async move { Ok(forward::handle(proxy, req, info).await) }) as ServiceFuture
+        // The scanner stops checking a connection once a request asks to switch protocols
+        // (what follows may not be HTTP); unless the switch happens, the connection ends.
+        let upgrading = info.verdicts.upgrade_requested();
+        Box::pin(async move {
+            let mut resp = forward::handle(proxy, req, info).await;
+            if upgrading && resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            Ok(resp)
+        }) as ServiceFuture
     })
 }
 

@@ -31,5 +31,6 @@ mod proxy;
 mod scale_out;
 mod secrets_at_rest;
 mod sessions;
+mod strict;
 mod telemetry_stop;
 mod upstreams;
