@@ -198,10 +198,9 @@ async fn chunked_bodies_arrive_whole_however_sent_and_declined_upgrades_close() 
         .skip(1)
         .collect::<Vec<_>>()
         .join("\r\n\r\n");
-    assert!(
-        body.contains("hello") && body.contains(" world"),
-        "{upstream}"
-    );
+    // However hyper re-framed it (one chunk when the hold kept it whole, several when a slow
+    // machine made the client's pauses end the hold), the data is the client's, in order.
+    assert_eq!(dechunk(&body), "hello world", "{upstream}");
 
     let upgrade = b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n";
     let g = exchange(rig.app.proxy_addr, upgrade, 2, false).await;
@@ -249,4 +248,20 @@ async fn a_streaming_chunked_body_that_breaks_is_a_400() {
         rig.gatehouse.lines().is_empty(),
         "no complete request upstream"
     );
+}
+
+/// The data of a chunked body (chunk extensions and trailers ignored).
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((line, after)) = rest.split_once("\r\n") {
+        let size =
+            usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(after.get(..size).unwrap_or(after));
+        rest = after.get(size + 2..).unwrap_or("");
+    }
+    out
 }
