@@ -14,6 +14,7 @@ mod console_origin;
 mod console_runtime;
 mod console_upstreams;
 mod csp;
+mod declarative;
 mod helpers;
 mod lifecycle;
 mod logs;
