@@ -215,6 +215,33 @@ pub enum Command {
     /// Run only the proxy, following a control plane (`--control-plane`, `--token`, and the
     /// cluster CA's `--ca-fingerprint` or `--ca-file`).
     DataPlane,
+    /// Declarative configuration (kong.yml): validate a file, export a runtime group's
+    /// configuration, or import a file in place of it (same data dir or database as the server).
+    Config {
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Check a file without applying it: exit 0, or 1 with one line per problem.
+    Validate { file: PathBuf },
+    /// Write a runtime group's configuration as kong.yml (stdout unless --output).
+    Export {
+        /// The runtime group (id or name); the default group when left out.
+        #[arg(long)]
+        runtime_group: Option<String>,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Replace a runtime group's whole configuration with a file, in one transaction.
+    Import {
+        file: PathBuf,
+        /// The runtime group (id or name); the default group when left out.
+        #[arg(long)]
+        runtime_group: Option<String>,
+    },
 }
 
 /// A data-plane node's link to its control plane.
