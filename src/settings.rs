@@ -264,6 +264,10 @@ pub struct NodeArgs {
     /// The control plane's cluster CA certificate (PEM file), instead of the fingerprint.
     #[arg(long, global = true, env = "GATEHOUSE_CLUSTER_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Serve this declarative configuration file (kong.yml) with no control plane, as Kong's
+    /// DB-less mode does; SIGHUP reloads it.
+    #[arg(long = "config", global = true, env = "GATEHOUSE_DECLARATIVE_CONFIG")]
+    pub declarative_config: Option<PathBuf>,
     /// Largest configuration frame the node accepts.
     #[arg(long, global = true, env = "GATEHOUSE_CLUSTER_MAX_SNAPSHOT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_snapshot_bytes: usize,

@@ -85,6 +85,20 @@ fn read(file: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
 }
 
+/// Reads and validates a file on its own (a DB-less node's configuration): every problem,
+/// one per line, in the error.
+pub(super) fn load_file(file: &Path) -> anyhow::Result<Loaded> {
+    let text = read(file)?;
+    declarative::load_text(&text, format_of(file), now_secs(), &Existing::new()).map_err(|e| {
+        let lines: Vec<String> = e
+            .lines()
+            .iter()
+            .map(|l| format!("{}: {l}", file.display()))
+            .collect();
+        anyhow::anyhow!(lines.join("\n"))
+    })
+}
+
 fn problems(file: &Path, e: &DeclarativeError) -> i32 {
     for line in e.lines() {
         eprintln!("{}: {line}", file.display());

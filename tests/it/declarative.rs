@@ -1,10 +1,11 @@
 //! Declarative configuration (kong.yml): the ecosystem's real files (read from
 //! `../shared/conformance/declarative/`, never copied) and files of our own, through the Admin
-//! API's `/config` (every body form) and the `gatehouse config` CLI; bad documents are refused
-//! with nothing applied; what is imported is served by the proxy.
+//! API's `/config` (every body form), the `gatehouse config` CLI and a DB-less node; bad
+//! documents are refused with nothing applied; what is imported is served by the proxy.
 
 mod admin;
 mod cli;
+mod dbless;
 
 use reqwest::Method;
 use serde_json::Value;
