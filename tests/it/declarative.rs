@@ -6,6 +6,7 @@
 mod admin;
 mod cli;
 mod dbless;
+mod scale;
 
 use reqwest::Method;
 use serde_json::Value;
