@@ -60,15 +60,6 @@ fn existing_keys(cfg: &GatewayConfig) -> Existing {
     out
 }
 
-/// Parses and validates `text` against `group`'s current configuration (whose ids it reuses
-/// where Kong's would be random), without changing anything.
-pub async fn check(store: &Store, group: Uuid, text: &str, format: Format) -> Result<Loaded> {
-    let current = store.load_gateway_config(group).await?;
-    let existing = existing_keys(&current);
-    declarative::load_text(text, format, now_secs(), &existing)
-        .map_err(|e| ServiceError::Declarative(Box::new(e)))
-}
-
 /// Replaces `group`'s configuration with the document `text`.
 pub async fn import(store: &Store, group: Uuid, text: &str, format: Format) -> Result<Loaded> {
     let doc =

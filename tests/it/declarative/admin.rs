@@ -275,3 +275,68 @@ async fn a_named_group_is_replaced_and_the_others_are_not_touched() {
         "the default group is untouched"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entities_that_stay_may_move_to_new_owners() {
+    let app = TestApp::spawn().await;
+    let route_id = "6f0a5d0c-3f5e-4c9a-9d7e-1a2b3c4d5e6f";
+    let target_id = "7f0a5d0c-3f5e-4c9a-9d7e-1a2b3c4d5e6f";
+    let first = format!(
+        "_format_version: \"3.0\"\nservices:\n- name: old\n  url: http://127.0.0.1:9/\n  routes:\n  - id: {route_id}\n    name: r\n    paths: [/r]\nupstreams:\n- name: u1\n  targets:\n  - id: {target_id}\n    target: 127.0.0.1:9\n"
+    );
+    assert_eq!(
+        post_raw(&app, "/config", "application/yaml", first).await.0,
+        201
+    );
+    // The route stays (same id) but its service is a new one; the old service goes. The
+    // target moves to a new upstream.
+    let second = format!(
+        "_format_version: \"3.0\"\nservices:\n- name: new\n  url: http://127.0.0.1:9/\n  routes:\n  - id: {route_id}\n    name: r\n    paths: [/r]\nupstreams:\n- name: u2\n  targets:\n  - id: {target_id}\n    target: 127.0.0.1:9\n"
+    );
+    let (status, body) = post_raw(&app, "/config", "application/yaml", second).await;
+    assert_eq!(status, 201, "{body}");
+    let route = app
+        .admin_json(Method::GET, &format!("/routes/{route_id}"), Value::Null)
+        .await
+        .1;
+    let service = app
+        .admin_json(Method::GET, "/services/new", Value::Null)
+        .await
+        .1;
+    assert_eq!(route["service"]["id"], service["id"]);
+    assert_eq!(
+        app.admin_json(Method::GET, "/services/old", Value::Null)
+            .await
+            .0,
+        404
+    );
+    let targets = app
+        .admin_json(Method::GET, "/upstreams/u2/targets", Value::Null)
+        .await
+        .1;
+    assert_eq!(targets["data"][0]["id"], target_id);
+
+    // A route name another group holds (route names are unique in the installation): refused
+    // as Kong's unique violation, and nothing of the document is applied.
+    let before = current(&app, "").await;
+    assert_eq!(
+        app.admin_json(Method::POST, "/runtime-groups", json!({ "name": "other" }))
+            .await
+            .0,
+        201
+    );
+    let clash = "_format_version: \"3.0\"\nservices:\n- name: s\n  url: http://127.0.0.1:9/\n  routes:\n  - name: r\n    paths: [/x]\n";
+    let (status, body) = post_raw(
+        &app,
+        "/runtime-groups/other/config",
+        "application/yaml",
+        clash,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["fields"]["name"], "r", "{body}");
+    assert!(current(&app, "/runtime-groups/other")
+        .await
+        .ends_with("_transform: false\n"));
+    assert_eq!(current(&app, "").await, before);
+}
