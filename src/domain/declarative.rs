@@ -125,6 +125,19 @@ pub struct Loaded {
     pub format_version: String,
     /// What was skipped (collections Gatehouse does not serve).
     pub warnings: Vec<String>,
+    /// The plain passwords of basic-auth credentials (by id) that were hashed on the way in:
+    /// an import keeps a stored hash that already matches, so an unchanged file changes nothing.
+    pub passwords: Passwords,
+}
+
+/// Plain passwords, never printed.
+#[derive(Clone, Default)]
+pub struct Passwords(pub std::collections::HashMap<uuid::Uuid, String>);
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Passwords({} redacted)", self.0.len())
+    }
 }
 
 /// Parses text into a document, within [`MAX_BYTES`] and the nesting and alias bounds.
@@ -232,7 +245,8 @@ pub fn load(doc: Value, now: i64, existing: &Existing) -> Result<Loaded, Declara
     }
     problems.append(&mut collector.problems);
     let opts = build::Options { now, transform };
-    let config = build::build(collector.records, &opts, &mut problems);
+    let mut passwords = Passwords::default();
+    let config = build::build(collector.records, &opts, &mut problems, &mut passwords.0);
     if !problems.is_empty() {
         return Err(DeclarativeError::Invalid { problems, document });
     }
@@ -240,6 +254,7 @@ pub fn load(doc: Value, now: i64, existing: &Existing) -> Result<Loaded, Declara
         config,
         format_version: version,
         warnings: collector.warnings,
+        passwords,
     })
 }
 

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{Result, ServiceError};
 use crate::domain::declarative::{self, natural_key, Existing, Format, Loaded};
 use crate::domain::{now_secs, Entity, GatewayConfig};
+use crate::security;
 use crate::store::entities as db;
 use crate::store::{Conn, Store, StoreError};
 
@@ -76,9 +77,29 @@ pub async fn import_document(store: &Store, group: Uuid, doc: Value) -> Result<L
         .map_err(|e| ServiceError::Declarative(Box::new(e)))?;
     let mut tx = store.begin().await?;
     let current = db::load_gateway_config(&mut tx, group).await?;
-    replace(&mut tx, group, &current, &loaded.config).await?;
+    let next = keep_matching_hashes(&current, &loaded);
+    replace(&mut tx, group, &current, &next).await?;
     store.commit(tx).await?;
     Ok(loaded)
+}
+
+/// A basic-auth credential whose stored hash already matches the file's plain password keeps
+/// that hash (a fresh salt would make every import a change).
+fn keep_matching_hashes(current: &GatewayConfig, loaded: &Loaded) -> GatewayConfig {
+    let mut next = loaded.config.clone();
+    for cred in &mut next.basicauth_credentials {
+        let Some(plain) = loaded.passwords.0.get(&cred.id) else {
+            continue;
+        };
+        let stored = current
+            .basicauth_credentials
+            .iter()
+            .find(|c| c.id == cred.id);
+        if let Some(stored) = stored.filter(|s| security::verify_password(plain, &s.password)) {
+            cred.password = stored.password.clone();
+        }
+    }
+    next
 }
 
 async fn replace(

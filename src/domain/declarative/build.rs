@@ -240,6 +240,7 @@ pub fn build(
     mut records: Vec<Record>,
     opts: &Options,
     problems: &mut Vec<Problem>,
+    passwords: &mut HashMap<Uuid, String>,
 ) -> GatewayConfig {
     let ix = index(&records, problems);
     let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
@@ -337,6 +338,9 @@ pub fn build(
             ),
             "basicauth_credentials" => {
                 let made = if opts.transform {
+                    if let Some(Value::String(plain)) = input.get("password") {
+                        passwords.insert(id, plain.clone());
+                    }
                     BasicAuthCredential::from_input(id, now, parent, None, input)
                 } else {
                     basic_auth_hashed(id, now, parent, input)

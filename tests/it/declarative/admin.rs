@@ -340,3 +340,41 @@ async fn entities_that_stay_may_move_to_new_owners() {
         .ends_with("_transform: false\n"));
     assert_eq!(current(&app, "").await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_file_changes_nothing_even_with_plain_passwords() {
+    let app = TestApp::spawn().await;
+    let doc = "_format_version: \"3.0\"\nconsumers:\n- username: bob\n  basicauth_credentials:\n  - username: bob\n    password: s3cret\n";
+    assert_eq!(
+        post_raw(&app, "/config", "application/yaml", doc).await.0,
+        201
+    );
+    let once = current(&app, "").await;
+    assert!(!once.contains("s3cret"), "only the hash is stored: {once}");
+    assert_eq!(
+        post_raw(&app, "/config", "application/yaml", doc).await.0,
+        201
+    );
+    assert_eq!(
+        current(&app, "").await,
+        once,
+        "the stored hash still matches: kept"
+    );
+    let changed = doc.replace("s3cret", "other");
+    assert_eq!(
+        post_raw(&app, "/config", "application/yaml", changed)
+            .await
+            .0,
+        201
+    );
+    assert_ne!(current(&app, "").await, once);
+    // The export (hashes, `_transform: false`) imports back as it is.
+    let exported = current(&app, "").await;
+    assert_eq!(
+        post_raw(&app, "/config", "application/yaml", exported.clone())
+            .await
+            .0,
+        201
+    );
+    assert_eq!(current(&app, "").await, exported);
+}
