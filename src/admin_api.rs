@@ -2,6 +2,7 @@
 //! request needs a token (`Authorization: Bearer` or `Kong-Admin-Token`), also on loopback.
 
 mod body;
+mod config;
 mod entities;
 mod group;
 mod keys;
@@ -84,14 +85,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(routes::configure)
         .configure(plugins::configure)
         .configure(entities::configure)
+        .configure(config::configure)
         .configure(group::configure)
+        .configure(config::configure_group)
         // Every Kong entity path again under a runtime group's scope.
         .service(
             web::scope("/runtime-groups/{rg}/core-entities")
                 .configure(services::configure)
                 .configure(routes::configure)
                 .configure(plugins::configure)
-                .configure(entities::configure),
+                .configure(entities::configure)
+                .configure(config::configure),
         )
         .default_service(web::to(|| async {
             ApiError(WebError::NotFound).error_response()

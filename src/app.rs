@@ -1,6 +1,7 @@
 //! Process wiring: the control plane (`gatehouse`) and the data-plane node (`gatehouse
 //! data-plane`), with the listeners and signal handling both share.
 
+mod config_cli;
 mod control_plane;
 mod data_dir;
 mod data_plane;
@@ -9,6 +10,7 @@ use std::net::{SocketAddr, TcpListener};
 
 use anyhow::Context;
 
+pub use config_cli::run as config_command;
 pub use control_plane::{start, RunningApp};
 pub use data_plane::{node_options, start_node, RunningNode};
 

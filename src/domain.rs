@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod certificate;
 pub mod consumer;
 pub mod credentials;
+pub mod declarative;
 pub mod entity;
 pub mod errors;
 pub mod fields;

@@ -12,11 +12,21 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
+    let settings = Settings::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| "info,actix_server=warn".into());
+    // `config export` writes kong.yml to stdout: a config command logs to stderr instead.
+    let to_stderr = matches!(
+        settings.command,
+        Some(gatehouse::settings::Command::Config { .. })
+    );
     // Values people type (emails, names) are logged escaped either way; JSON lines suit a log
     // collector, and nothing in a value can start a line of its own.
     match std::env::var("GATEHOUSE_LOG_FORMAT").as_deref() {
+        _ if to_stderr => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
         Ok("json") => tracing_subscriber::fmt()
             .json()
             .flatten_event(true)
@@ -25,7 +35,10 @@ fn run() -> anyhow::Result<()> {
         Ok("text") | Err(_) => tracing_subscriber::fmt().with_env_filter(filter).init(),
         Ok(other) => anyhow::bail!("GATEHOUSE_LOG_FORMAT must be text or json, not {other:?}"),
     }
-    let settings = Settings::parse();
+    if let Some(gatehouse::settings::Command::Config { action }) = &settings.command {
+        let code = gatehouse::app::config_command(&settings, action)?;
+        std::process::exit(code);
+    }
     if settings.is_data_plane() {
         let node = gatehouse::app::start_node(settings)?;
         tracing::info!(proxy = %node.proxy_addr, node = %node.node_id, "gatehouse data plane is running");

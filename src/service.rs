@@ -1,10 +1,11 @@
 //! The service layer: every write to the configuration, catalog, runtime groups and identities
-//! goes through here, from the console, the Admin API and (next) declarative imports alike.
+//! goes through here, from the console, the Admin API and declarative imports alike.
 //! One operation is one transaction; failures come back as [`ServiceError`], which the web
 //! edge maps to HTML or Kong's JSON in one place. Handlers never write to the store directly.
 
 pub mod catalog;
 pub mod config;
+pub mod declarative;
 pub mod identity;
 mod kong;
 pub mod records;
@@ -44,6 +45,9 @@ pub enum ServiceError {
     /// Entities of this kind still refer to the one being deleted.
     #[error("an existing '{0}' entity references this entity")]
     StillReferenced(String),
+    /// A declarative document that does not parse or validate; nothing was applied.
+    #[error("{0}")]
+    Declarative(Box<crate::domain::declarative::DeclarativeError>),
     #[error("Not found")]
     NotFound,
     /// A rule of the product refuses the operation (the default group cannot be deleted, a

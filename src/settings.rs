@@ -215,6 +215,33 @@ pub enum Command {
     /// Run only the proxy, following a control plane (`--control-plane`, `--token`, and the
     /// cluster CA's `--ca-fingerprint` or `--ca-file`).
     DataPlane,
+    /// Declarative configuration (kong.yml): validate a file, export a runtime group's
+    /// configuration, or import a file in place of it (same data dir or database as the server).
+    Config {
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Check a file without applying it: exit 0, or 1 with one line per problem.
+    Validate { file: PathBuf },
+    /// Write a runtime group's configuration as kong.yml (stdout unless --output).
+    Export {
+        /// The runtime group (id or name); the default group when left out.
+        #[arg(long)]
+        runtime_group: Option<String>,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Replace a runtime group's whole configuration with a file, in one transaction.
+    Import {
+        file: PathBuf,
+        /// The runtime group (id or name); the default group when left out.
+        #[arg(long)]
+        runtime_group: Option<String>,
+    },
 }
 
 /// A data-plane node's link to its control plane.
@@ -237,6 +264,10 @@ pub struct NodeArgs {
     /// The control plane's cluster CA certificate (PEM file), instead of the fingerprint.
     #[arg(long, global = true, env = "GATEHOUSE_CLUSTER_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Serve this declarative configuration file (kong.yml) with no control plane, as Kong's
+    /// DB-less mode does; SIGHUP reloads it.
+    #[arg(long = "config", global = true, env = "GATEHOUSE_DECLARATIVE_CONFIG")]
+    pub declarative_config: Option<PathBuf>,
     /// Largest configuration frame the node accepts.
     #[arg(long, global = true, env = "GATEHOUSE_CLUSTER_MAX_SNAPSHOT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_snapshot_bytes: usize,

@@ -26,6 +26,13 @@ pub enum WebError {
     },
     #[error("an existing '{0}' entity references this entity")]
     StillReferenced(String),
+    /// A declarative document refused (Kong's code 14); `flatten` adds Kong's
+    /// `flattened_errors` list, as `?flatten_errors=1` asks.
+    #[error("{error}")]
+    Declarative {
+        error: Box<crate::domain::declarative::DeclarativeError>,
+        flatten: bool,
+    },
     #[error("Not found")]
     NotFound,
     #[error("Invalid credentials. Token or User credentials required")]
@@ -56,6 +63,7 @@ impl WebError {
             | WebError::MissingService { .. }
             | WebError::MissingReference { .. }
             | WebError::StillReferenced(_)
+            | WebError::Declarative { .. }
             | WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Unique { .. } => StatusCode::CONFLICT,
             WebError::NotFound => StatusCode::NOT_FOUND,
@@ -92,6 +100,16 @@ impl WebError {
                 "code": 4, "name": "foreign key violation", "message": format!("an existing '{by}' entity references this 'services' entity"),
                 "fields": { "@referenced_by": by },
             }),
+            WebError::Declarative { error, flatten } => {
+                let mut body = json!({
+                    "code": 14, "name": "invalid declarative configuration",
+                    "message": error.message(), "fields": error.fields(),
+                });
+                if *flatten {
+                    body["flattened_errors"] = error.flattened();
+                }
+                body
+            }
             other => json!({ "message": other.to_string() }),
         }
     }
@@ -144,6 +162,10 @@ impl From<crate::service::ServiceError> for WebError {
                 WebError::MissingReference { field, entity, id }
             }
             S::StillReferenced(by) => WebError::StillReferenced(by),
+            S::Declarative(error) => WebError::Declarative {
+                error,
+                flatten: false,
+            },
             S::NotFound => WebError::NotFound,
             S::Refused(msg) => WebError::BadRequest(msg),
             S::Unavailable(reason) => {

@@ -1,7 +1,9 @@
 //! The data-plane node's wiring: the proxy serving the cached (or no) configuration at once,
-//! following the control plane from there, with heartbeats and the telemetry shipper.
+//! following the control plane from there, with heartbeats and the telemetry shipper; or, with
+//! `--config kong.yml`, serving that file alone (DB-less), reloaded on SIGHUP.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -34,6 +36,9 @@ pub struct RunningNode {
 /// Starts a node: the proxy serves the cached snapshot (or nothing: 404s) at once, and follows
 /// the control plane from there.
 pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
+    if let Some(file) = settings.node.declarative_config.clone() {
+        return start_dbless(settings, file);
+    }
     let opts = node_options(&settings)?;
     super::data_dir::prepare(&settings.data_dir, settings.allow_shared_data_dir)?;
     let identity =
@@ -138,6 +143,121 @@ pub fn start_node(settings: Settings) -> anyhow::Result<RunningNode> {
         runtime,
         proxy_workers,
     })
+}
+
+/// A DB-less node: the proxy serves a declarative file, with no control plane and no
+/// database; SIGHUP reads the file again (a file with problems is logged and the previous
+/// configuration keeps serving).
+fn start_dbless(settings: Settings, file: PathBuf) -> anyhow::Result<RunningNode> {
+    let loaded = super::config_cli::load_file(&file)?;
+    for w in &loaded.warnings {
+        tracing::warn!(warning = %w, "part of the declarative configuration was skipped");
+    }
+    super::data_dir::prepare(&settings.data_dir, settings.allow_shared_data_dir)?;
+    let identity =
+        node::Identity::load_or_create(&settings.data_dir).context("loading the node id")?;
+    let proxy_l = bind(settings.proxy_listen, "proxy")?;
+    let proxy_tls_l = bind(settings.proxy_tls_listen, "proxy TLS")?;
+    let status_l = settings
+        .status_listen
+        .map(|a| bind(a, "status"))
+        .transpose()?;
+    let proxy_addr = proxy_l.local_addr()?;
+    let proxy_tls_addr = proxy_tls_l.local_addr()?;
+    let status_addr = status_l.as_ref().map(|l| l.local_addr()).transpose()?;
+    let initial = ConfigSnapshot::build(uuid::Uuid::nil(), 1, loaded.config);
+    tracing::info!(file = %file.display(), hash = %initial.hash, routes = initial.routes.len(), "serving the declarative configuration (DB-less)");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("gatehouse-ctl")
+        .enable_all()
+        .build()
+        .context("starting the background runtime")?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (drain, mut drain_rx) = watch::channel(false);
+    let metrics = Arc::new(crate::telemetry::Metrics::default());
+    // No control plane to send request records to: none are kept.
+    let recorder = crate::telemetry::Recorder::disabled();
+    let (proxy, shipper) = runtime.block_on(async {
+        let proxy = Proxy::new(&initial, recorder);
+        tokio::spawn(reload_on_hangup(file, proxy.clone(), shutdown_rx.clone()));
+        tokio::spawn(crate::proxy::run_active_checks(
+            proxy.clone(),
+            shutdown_rx.clone(),
+        ));
+        if let Some(l) = status_l {
+            tokio::spawn(crate::status::serve(
+                tokio::net::TcpListener::from_std(l)?,
+                proxy.clone(),
+                metrics.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
+        let shipper = tokio::spawn(async move {
+            let _ = drain_rx.changed().await;
+        });
+        anyhow::Ok((proxy, shipper))
+    })?;
+    let proxy_workers = crate::proxy::spawn_workers(
+        settings.proxy_workers,
+        &proxy_l,
+        &proxy_tls_l,
+        &proxy,
+        &shutdown_rx,
+    )
+    .context("starting proxy workers")?;
+    Ok(RunningNode {
+        proxy_addr,
+        proxy_tls_addr,
+        status_addr,
+        node_id: identity.id,
+        proxy,
+        shutdown,
+        drain,
+        shipper,
+        runtime,
+        proxy_workers,
+    })
+}
+
+/// Reads the declarative file again on every SIGHUP and applies it when it is valid.
+async fn reload_on_hangup(file: PathBuf, proxy: Arc<Proxy>, mut shutdown: watch::Receiver<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be watched: the declarative file will not be reloaded");
+            return;
+        };
+        let mut version = 1;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {}
+                _ = shutdown.changed() => return,
+            }
+            let path = file.clone();
+            let loaded =
+                tokio::task::spawn_blocking(move || super::config_cli::load_file(&path)).await;
+            match loaded {
+                Ok(Ok(loaded)) => {
+                    version += 1;
+                    let snap = ConfigSnapshot::build(uuid::Uuid::nil(), version, loaded.config);
+                    proxy.apply(&snap);
+                    tracing::info!(hash = %snap.hash, routes = snap.routes.len(), "reloaded the declarative configuration");
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "the declarative configuration was not reloaded; the previous one keeps serving")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reloading the declarative configuration failed")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, proxy, shutdown.changed().await);
+    }
 }
 
 impl RunningNode {

@@ -363,13 +363,17 @@ fn healthchecks(raw: Option<&Value>, errors: &mut FieldErrors) -> Healthchecks {
     };
     let mut v = raw.clone();
     coerce_scalars(&mut v);
-    let hc: Healthchecks = match serde_json::from_value(v) {
+    let mut hc: Healthchecks = match serde_json::from_value(v) {
         Ok(hc) => hc,
         Err(e) => {
             errors.add("healthchecks", e.to_string());
             return Healthchecks::default();
         }
     };
+    // Passive checks have no interval in Kong; serde's field defaults (the active ones) would
+    // give them one whenever `passive` is written out, and a re-read would differ.
+    hc.passive.healthy.interval = None;
+    hc.passive.unhealthy.interval = None;
     let mut range = |field: &str, value: f64, max: f64| {
         if !(0.0..=max).contains(&value) {
             errors.add(

@@ -176,6 +176,37 @@ pub async fn delete_entity<T: Entity>(conn: &mut Conn, group: Uuid, id: Uuid) ->
     Ok(n > 0)
 }
 
+/// Deletes an entity named by its kind as a string (a declarative import removing what its
+/// document no longer lists) and, by cascade, what it owns. Returns whether it existed.
+pub async fn delete_entity_of_kind(
+    conn: &mut Conn,
+    group: Uuid,
+    kind: &str,
+    id: Uuid,
+) -> StoreResult<bool> {
+    let n =
+        sqlx::query("DELETE FROM entities WHERE id = $1 AND runtime_group_id = $2 AND kind = $3")
+            .bind(id.to_string())
+            .bind(group.to_string())
+            .bind(kind)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| classify(e, "entities"))?
+            .rows_affected();
+    Ok(n > 0)
+}
+
+/// Lets go of what an entity refers to (a route's service) until it is saved again in the
+/// same transaction, so the entity it referred to can be deleted first.
+pub async fn clear_reference(conn: &mut Conn, group: Uuid, id: Uuid) -> StoreResult<()> {
+    sqlx::query("UPDATE entities SET ref_id = NULL WHERE id = $1 AND runtime_group_id = $2")
+        .bind(id.to_string())
+        .bind(group.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Deletes every entity of kind `T` owned by `parent` (a certificate's SNIs before new ones).
 pub async fn delete_children<T: Entity>(conn: &mut Conn, parent: Uuid) -> StoreResult<u64> {
     Ok(

@@ -15,6 +15,7 @@ mod console_plugins;
 mod console_runtime;
 mod console_upstreams;
 mod csp;
+mod declarative;
 mod helpers;
 mod lifecycle;
 mod logs;
