@@ -4,6 +4,7 @@
 mod body;
 mod entities;
 mod group;
+mod history;
 mod keys;
 mod pagination;
 mod plugins;
@@ -19,8 +20,10 @@ use actix_web::middleware::Next;
 use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use serde_json::json;
 
+use crate::domain::history::{Actor, ChangeSource, Channel};
 use crate::proxy::Proxy;
 use crate::security;
+use crate::service::history::attributed;
 use crate::store::Store;
 use crate::web_error::WebError;
 
@@ -85,6 +88,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(plugins::configure)
         .configure(entities::configure)
         .configure(group::configure)
+        .configure(history::configure)
         // Every Kong entity path again under a runtime group's scope.
         .service(
             web::scope("/runtime-groups/{rg}/core-entities")
@@ -133,7 +137,18 @@ async fn require_token(
         .run(move |s| async move { crate::service::identity::authenticate_token(&s, &hash).await })
         .await
     {
-        Ok(Some(_)) => Ok(next.call(req).await?.map_into_boxed_body()),
+        Ok(Some((id, name))) => {
+            // Every configuration change this request commits is recorded as the token's.
+            let source = ChangeSource {
+                actor: Actor::token(id, &name),
+                channel: Channel::AdminApi,
+                detail: format!("{} {}", req.method(), req.path()),
+            };
+            attributed(source, async move {
+                Ok(next.call(req).await?.map_into_boxed_body())
+            })
+            .await
+        }
         Ok(None) => Ok(req.error_response(ApiError(WebError::Unauthorized))),
         Err(e) => Ok(req.error_response(ApiError(WebError::from(e)))),
     }
@@ -164,6 +179,7 @@ async fn status(state: web::Data<State>) -> ApiResult {
     Ok(HttpResponse::Ok().json(json!({
         "database": { "reachable": reachable },
         "configuration_hash": cfg.hash,
+        "configuration_version": cfg.version,
         "server": { "routes": cfg.routes.len() },
     })))
 }

@@ -138,6 +138,7 @@ pub fn server(listener: TcpListener, state: State) -> anyhow::Result<Server> {
             .app_data(data.clone())
             .app_data(web::FormConfig::default().limit(session::FORM_LIMIT))
             .app_data(web::PayloadConfig::new(session::FORM_LIMIT))
+            .wrap(actix_web::middleware::from_fn(session::attribute_changes))
             .wrap(sessions)
             .wrap(actix_web::middleware::from_fn(head_as_get))
             .wrap(actix_web::middleware::from_fn(guard::host_and_origin))

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod history;
 pub mod identity;
 mod kong;
 pub mod records;

@@ -15,6 +15,7 @@ mod console_runtime;
 mod console_upstreams;
 mod csp;
 mod helpers;
+mod history;
 mod lifecycle;
 mod logs;
 mod metrics;
