@@ -14,6 +14,7 @@ mod entities;
 mod error;
 mod forms;
 mod guard;
+mod history;
 mod implementation;
 mod plugins;
 mod routes;
@@ -179,6 +180,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(certificates::configure)
                 .configure(plugins::configure)
                 .configure(consumers::configure)
+                .configure(history::configure)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
                 })),

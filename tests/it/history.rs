@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{create, eventually, reflect_upstream, TestApp, EMAIL};
+use crate::helpers::{
+    create, eventually, reflect_upstream, select_attr, select_text, TestApp, EMAIL,
+};
 
 const VERSIONS: &str = "/runtime-groups/default/config-versions";
 
@@ -298,4 +300,145 @@ async fn retention_keeps_the_newest_versions() {
     let left = versions(&app, "").await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["version"], list[0]["version"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_tab_shows_diffs_filters_and_restores_after_a_typed_confirmation() {
+    let app = TestApp::spawn().await;
+    app.login().await;
+    let up = reflect_upstream().await;
+    create(
+        &app,
+        "/services",
+        json!({ "name": "svc", "url": format!("http://{}", up.addr) }),
+    )
+    .await;
+    create(
+        &app,
+        "/services/svc/routes",
+        json!({ "name": "shop", "paths": ["/shop"] }),
+    )
+    .await;
+    let before = versions(&app, "").await[0]["version"]
+        .as_u64()
+        .expect("a version");
+    let (code, _) = app
+        .admin_json(
+            Method::PATCH,
+            "/routes/shop",
+            json!({ "paths": ["/store"] }),
+        )
+        .await;
+    assert_eq!(code, 200);
+    app.wait_for_proxy("/store", 200).await;
+    let patched = versions(&app, "").await[0]["version"]
+        .as_u64()
+        .expect("a version");
+
+    let history = "/runtime-groups/default/history";
+    let (code, html) = app.get_html(history).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        select_attr(&html, "nav.tabs a[aria-current=page]", "href"),
+        vec![history.to_string()]
+    );
+    let rows = select_attr(&html, "#versions tbody tr", "data-version");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[0], patched.to_string());
+    let summaries = select_text(&html, "#versions td.summary");
+    assert_eq!(summaries, vec!["~1 route", "+1 route", "+1 service"]);
+    assert!(select_text(&html, "#versions td.how")[0].contains("PATCH /routes/shop"));
+
+    // Filters: by an entity's name, by kind, by author, by date.
+    let (_, html) = app.get_html(&format!("{history}?entity=shop")).await;
+    assert_eq!(select_text(&html, "#versions td.summary").len(), 2);
+    let (_, html) = app.get_html(&format!("{history}?kind=services")).await;
+    assert_eq!(
+        select_text(&html, "#versions td.summary"),
+        vec!["+1 service"]
+    );
+    let (_, html) = app.get_html(&format!("{history}?author=nobody")).await;
+    assert_eq!(
+        select_attr(&html, "#versions tbody tr", "data-version").len(),
+        0
+    );
+    let (_, html) = app.get_html(&format!("{history}?to=2001-01-01")).await;
+    assert_eq!(
+        select_attr(&html, "#versions tbody tr", "data-version").len(),
+        0
+    );
+
+    // The version page shows the changed field with both values.
+    let (code, html) = app.get_html(&format!("{history}/{patched}")).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        select_text(&html, "#diff tr[data-path=paths] td.old"),
+        vec![r#"["/shop"]"#]
+    );
+    assert_eq!(
+        select_text(&html, "#diff tr[data-path=paths] td.new"),
+        vec![r#"["/store"]"#]
+    );
+    assert!(
+        select_attr(&html, "#restore form", "action").is_empty(),
+        "the current one"
+    );
+
+    // Against the current version, the older one shows what restoring it would change.
+    let (_, html) = app
+        .get_html(&format!("{history}/{before}?against=current"))
+        .await;
+    assert_eq!(
+        select_text(&html, "#diff tr[data-path=paths] td.new"),
+        vec![r#"["/shop"]"#]
+    );
+    let action = format!("{history}/{before}/restore");
+    assert_eq!(
+        select_attr(&html, "#restore form", "action"),
+        vec![action.clone()]
+    );
+
+    // A wrong confirmation restores nothing.
+    let csrf = app.csrf(&format!("{history}/{before}")).await;
+    let r = app
+        .post_form(&action, &[("csrf_token", &csrf), ("confirm_version", "1")])
+        .await;
+    assert_eq!(r.status().as_u16(), 422);
+    let html = scraper::Html::parse_document(&r.text().await.expect("page"));
+    assert_eq!(
+        select_text(&html, "#confirm_version-error"),
+        vec![format!("Type {before} to restore this version")]
+    );
+    assert_eq!(versions(&app, "").await.len(), 3);
+    // Without the form's token, nothing either.
+    let r = app
+        .post_form(&action, &[("confirm_version", &before.to_string())])
+        .await;
+    assert_eq!(r.status().as_u16(), 403);
+
+    let r = app
+        .post_form(
+            &action,
+            &[
+                ("csrf_token", &csrf),
+                ("confirm_version", &before.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let to = crate::helpers::location(&r);
+    assert!(to.starts_with(&format!("{history}?restored=")), "{to}");
+    app.wait_for_proxy("/shop", 200).await;
+    app.wait_for_proxy("/store", 404).await;
+    let (_, html) = app.get_html(&to).await;
+    let notice = select_text(&html, "#history-notice");
+    assert_eq!(notice.len(), 1);
+    assert!(
+        notice[0].starts_with(&format!("Version {before} restored")),
+        "{notice:?}"
+    );
+    let newest = &versions(&app, "").await[0];
+    assert_eq!(newest["actor"]["name"], EMAIL);
+    assert_eq!(newest["how"]["channel"], "restore");
+    assert_eq!(newest["summary_text"], "~1 route");
 }
