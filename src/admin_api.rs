@@ -5,6 +5,7 @@ mod body;
 mod config;
 mod entities;
 mod group;
+mod history;
 mod keys;
 mod pagination;
 mod plugins;
@@ -20,8 +21,10 @@ use actix_web::middleware::Next;
 use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use serde_json::json;
 
+use crate::domain::history::{Actor, ChangeSource, Channel};
 use crate::proxy::Proxy;
 use crate::security;
+use crate::service::history::attributed;
 use crate::store::Store;
 use crate::web_error::WebError;
 
@@ -88,6 +91,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(config::configure)
         .configure(group::configure)
         .configure(config::configure_group)
+        .configure(history::configure)
         // Every Kong entity path again under a runtime group's scope.
         .service(
             web::scope("/runtime-groups/{rg}/core-entities")
@@ -137,7 +141,18 @@ async fn require_token(
         .run(move |s| async move { crate::service::identity::authenticate_token(&s, &hash).await })
         .await
     {
-        Ok(Some(_)) => Ok(next.call(req).await?.map_into_boxed_body()),
+        Ok(Some((id, name))) => {
+            // Every configuration change this request commits is recorded as the token's.
+            let source = ChangeSource {
+                actor: Actor::token(id, &name),
+                channel: Channel::AdminApi,
+                detail: format!("{} {}", req.method(), req.path()),
+            };
+            attributed(source, async move {
+                Ok(next.call(req).await?.map_into_boxed_body())
+            })
+            .await
+        }
         Ok(None) => Ok(req.error_response(ApiError(WebError::Unauthorized))),
         Err(e) => Ok(req.error_response(ApiError(WebError::from(e)))),
     }
@@ -168,6 +183,7 @@ async fn status(state: web::Data<State>) -> ApiResult {
     Ok(HttpResponse::Ok().json(json!({
         "database": { "reachable": reachable },
         "configuration_hash": cfg.hash,
+        "configuration_version": cfg.version,
         "server": { "routes": cfg.routes.len() },
     })))
 }

@@ -14,6 +14,7 @@ mod entities;
 mod error;
 mod forms;
 mod guard;
+mod history;
 mod implementation;
 mod plugins;
 mod routes;
@@ -138,6 +139,7 @@ pub fn server(listener: TcpListener, state: State) -> anyhow::Result<Server> {
             .app_data(data.clone())
             .app_data(web::FormConfig::default().limit(session::FORM_LIMIT))
             .app_data(web::PayloadConfig::new(session::FORM_LIMIT))
+            .wrap(actix_web::middleware::from_fn(session::attribute_changes))
             .wrap(sessions)
             .wrap(actix_web::middleware::from_fn(head_as_get))
             .wrap(actix_web::middleware::from_fn(guard::host_and_origin))
@@ -178,6 +180,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(certificates::configure)
                 .configure(plugins::configure)
                 .configure(consumers::configure)
+                .configure(history::configure)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
                 })),

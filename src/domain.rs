@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod certificate;
+pub mod config_diff;
 pub mod consumer;
 pub mod credentials;
 pub mod declarative;
@@ -10,6 +11,7 @@ pub mod entity;
 pub mod errors;
 pub mod fields;
 pub mod gateway_service;
+pub mod history;
 pub mod jwt_secret;
 pub mod kinds;
 pub mod names;

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod config;
 pub mod declarative;
+pub mod history;
 pub mod identity;
 mod kong;
 pub mod records;

@@ -155,6 +155,22 @@ pub struct Settings {
         default_value_t = 30
     )]
     pub analytics_retention_days: u64,
+    /// Configuration versions kept per runtime group (the newest; at least one).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_CONFIG_HISTORY_MAX_VERSIONS",
+        default_value_t = 500
+    )]
+    pub config_history_max_versions: u64,
+    /// Configuration versions older than this many days are pruned (a group's newest stays).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_CONFIG_HISTORY_MAX_DAYS",
+        default_value_t = 90
+    )]
+    pub config_history_max_days: u64,
     /// Access log of proxied requests on stdout: `off` or `json` (one object per line).
     #[arg(
         long,
@@ -305,6 +321,8 @@ impl Settings {
             analytics: OnOff::On,
             analytics_raw_retention_hours: 24,
             analytics_retention_days: 30,
+            config_history_max_versions: 500,
+            config_history_max_days: 90,
             access_log: AccessLog::Off,
             cluster_server_names: Vec::new(),
             cluster_url: None,
@@ -321,6 +339,13 @@ impl Settings {
         crate::telemetry::Retention {
             raw: std::time::Duration::from_secs(self.analytics_raw_retention_hours.max(1) * 3600),
             rollups: std::time::Duration::from_secs(self.analytics_retention_days.max(1) * 86_400),
+        }
+    }
+
+    pub fn history_retention(&self) -> crate::domain::history::HistoryRetention {
+        crate::domain::history::HistoryRetention {
+            max_versions: self.config_history_max_versions.max(1),
+            max_age_secs: (self.config_history_max_days.max(1) as i64).saturating_mul(86_400),
         }
     }
 

@@ -6,6 +6,7 @@ mod analytics;
 mod catalog;
 pub mod db;
 pub mod entities;
+pub mod history;
 mod identity;
 mod migrate;
 mod runtime;
@@ -13,16 +14,18 @@ mod sessions;
 mod watch_changes;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::watch;
+use uuid::Uuid;
 
 pub use analytics::{
     AnalyticsFilter, EntityTraffic, Percentiles, SeriesPoint, StatusCount, Totals, TrafficSummary,
 };
 pub use db::{Backend, Conn, Location, Page, TagFilter, Tx};
 pub use entities::EntityFilter;
+pub use history::VersionFilter;
 pub use identity::{AdminToken, TokenSeed, User};
 pub use runtime::{InstanceReport, NodeTraffic};
 
@@ -72,6 +75,8 @@ pub struct Store {
     instance: uuid::Uuid,
     /// The highest configuration revision this process has seen committed.
     seen_revision: Arc<AtomicI64>,
+    /// How many configuration versions each group keeps (applied as each one is recorded).
+    history_keep: Arc<AtomicU64>,
     /// The runtime the pools were opened on: a PostgreSQL connection's socket belongs to that
     /// runtime's I/O driver, so [`Store::run`] carries work there from the web threads.
     home: tokio::runtime::Handle,
@@ -96,12 +101,16 @@ impl Store {
             changes: Arc::new(tx),
             instance: uuid::Uuid::new_v4(),
             seen_revision: Arc::new(AtomicI64::new(0)),
+            history_keep: Arc::new(AtomicU64::new(
+                crate::domain::history::HistoryRetention::default().max_versions,
+            )),
             home: tokio::runtime::Handle::current(),
         };
         store
             .seen_revision
             .store(store.config_revision().await?, Ordering::Relaxed);
         store.ensure_default_group().await?;
+        store.start_history().await?;
         Ok(store)
     }
 
@@ -129,8 +138,9 @@ impl Store {
         if self.backend() == Backend::Sqlite {
             return fut.await;
         }
+        // The request's change source goes along, so a commit there is attributed to it.
         self.home
-            .spawn(fut)
+            .spawn(history::carry(fut))
             .await
             .map_err(|e| E::from(StoreError::Task(e.to_string())))?
     }
@@ -141,15 +151,46 @@ impl Store {
         Ok(self.pools.write.begin().await?)
     }
 
-    /// Commits a change to what the gateway serves: the configuration revision goes up in the
-    /// same transaction (and, on PostgreSQL, a notification to the other control planes is
-    /// sent when it commits), then this process's followers rebuild.
-    pub async fn commit(&self, mut tx: Tx) -> StoreResult<()> {
+    /// Commits a change to `group`'s gateway configuration: the configuration revision goes up
+    /// in the same transaction, the group's new configuration is recorded as a version of its
+    /// history (attributed to the current [`history::current_source`]), and, on PostgreSQL, a
+    /// notification to the other control planes is sent when it commits; then this process's
+    /// followers rebuild.
+    pub async fn commit(&self, tx: Tx, group: Uuid) -> StoreResult<()> {
+        self.commit_groups(tx, &[group]).await.map(|_| ())
+    }
+
+    /// [`Store::commit`] returning the version recorded (none when the group's configuration
+    /// came out as it was).
+    pub async fn commit_versioned(&self, tx: Tx, group: Uuid) -> StoreResult<Option<u64>> {
+        Ok(self
+            .commit_groups(tx, &[group])
+            .await?
+            .into_iter()
+            .next()
+            .flatten())
+    }
+
+    /// [`Store::commit`] for a change that touched several groups (or, with none, only
+    /// configuration that is no group's: a deleted group).
+    pub async fn commit_groups(
+        &self,
+        mut tx: Tx,
+        groups: &[Uuid],
+    ) -> StoreResult<Vec<Option<u64>>> {
+        // The revision row's lock also orders concurrent commits, so each one below reads the
+        // configuration as the commits before it left it.
         let revision: i64 = sqlx::query_scalar(
             "UPDATE config_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
         )
         .fetch_one(&mut *tx)
         .await?;
+        let source = history::current_source();
+        let keep = self.history_keep.load(Ordering::Relaxed);
+        let mut recorded = Vec::with_capacity(groups.len());
+        for g in groups {
+            recorded.push(history::record(&mut tx, *g, revision, &source, keep).await?);
+        }
         if self.backend() == Backend::Postgres {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(watch_changes::CHANNEL)
@@ -160,7 +201,12 @@ impl Store {
         tx.commit().await?;
         self.seen_revision.fetch_max(revision, Ordering::Relaxed);
         self.config_changed();
-        Ok(())
+        Ok(recorded)
+    }
+
+    /// How many configuration versions each group keeps from now on (at least one).
+    pub fn set_history_max_versions(&self, keep: u64) {
+        self.history_keep.store(keep.max(1), Ordering::Relaxed);
     }
 
     /// The configuration revision as committed in the database.

@@ -304,7 +304,7 @@ async fn list_nodes(state: web::Data<State>, rg: GroupKey) -> ApiResult {
             ))
         })
         .await?;
-    let latest = crate::service::config::load(&state.store, group, 0)
+    let latest = crate::service::config::load(&state.store, group)
         .await
         .map_err(|e| WebError::internal("building the group snapshot failed", e))?;
     let data: Vec<Value> = nodes

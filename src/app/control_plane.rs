@@ -157,10 +157,12 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     };
     let access_log = settings.access_log == crate::settings::AccessLog::Json;
     let retention = settings.retention();
+    let history_retention = settings.history_retention();
+    store.set_history_max_versions(history_retention.max_versions);
     let metrics = Arc::new(telemetry::Metrics::default());
     let (drain, drain_rx) = watch::channel(false);
     let (proxy, writer) = runtime.block_on(async {
-        let initial = service::config::load(&store, group.id, 0).await?;
+        let initial = service::config::load(&store, group.id).await?;
         let proxy = Proxy::new(&initial, recorder);
         let p = proxy.clone();
         let applied = Arc::new(tokio::sync::Notify::new());
@@ -210,6 +212,7 @@ pub fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         tokio::spawn(service::records::run_pruner(
             store.clone(),
             retention,
+            history_retention,
             Duration::from_secs(60),
         ));
         tokio::spawn(crate::proxy::run_active_checks(

@@ -55,7 +55,6 @@ impl SnapshotHub {
     }
 
     async fn refresh(&self, group: Uuid) {
-        let version = *self.store.subscribe().borrow();
         let store = self.store.clone();
         let exists = store
             .run(move |s| async move {
@@ -76,7 +75,7 @@ impl SnapshotHub {
             tracing::info!(runtime_group = ?group, "runtime group deleted: its nodes keep their last configuration");
             return;
         }
-        let built = crate::service::config::load(&self.store, group, version)
+        let built = crate::service::config::load(&self.store, group)
             .await
             .and_then(|snap| {
                 let frame = Message::snapshot(&snap).encode()?;

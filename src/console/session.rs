@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use super::error::ConsoleError;
 use super::State;
+use crate::domain::history::{Actor, ChangeSource, Channel};
 use crate::security;
-use crate::service::identity;
+use crate::service::{history, identity};
 use crate::web_error::WebError;
 
 const SID_KEY: &str = "sid";
@@ -62,6 +63,23 @@ pub async fn end_session(session: &Session, state: &State) {
     session.purge();
 }
 
+/// Middleware: configuration changes a console request commits are recorded as made on this
+/// page (method and path), by the signed-in user once [`CurrentUser`] has named them.
+pub async fn attribute_changes(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let source = ChangeSource {
+        actor: Actor::system(),
+        channel: Channel::Console,
+        detail: format!("{} {}", req.method(), req.path()),
+    };
+    history::attributed(source, async move {
+        Ok(next.call(req).await?.map_into_boxed_body())
+    })
+    .await
+}
+
 /// The signed-in user; handlers that take it are reachable only with a session.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
@@ -90,11 +108,14 @@ impl FromRequest for CurrentUser {
                 .await
                 .map_err(WebError::from)?;
             match user {
-                Some(u) => Ok(CurrentUser {
-                    id: u.id,
-                    email: u.email,
-                    csrf: csrf_token(&session),
-                }),
+                Some(u) => {
+                    history::identify(Actor::user(u.id, &u.email));
+                    Ok(CurrentUser {
+                        id: u.id,
+                        email: u.email,
+                        csrf: csrf_token(&session),
+                    })
+                }
                 None => {
                     session.purge();
                     Err(ConsoleError::login_required(&req))

@@ -44,8 +44,20 @@ macro_rules! registry {
             pub fn counts(&self) -> Vec<(&'static str, usize)> {
                 vec![$((<$ty as Entity>::KIND, self.$field.len())),*]
             }
+
+            /// Hands every kind's entities to `v`, in the registry's order.
+            pub fn visit(&self, v: &mut impl KindVisitor) {
+                $(v.visit(&self.$field);)*
+            }
         }
     };
+}
+
+/// Something done to every kind's entities with their types known (writing a whole
+/// configuration back to the store). Kinds come in the registry's order, which puts owners
+/// (and a route's service) before the entities that need them.
+pub trait KindVisitor {
+    fn visit<T: Entity>(&mut self, items: &[T]);
 }
 
 registry! {

@@ -9,10 +9,11 @@ use uuid::Uuid;
 use crate::snapshot::ConfigSnapshot;
 use crate::store::Store;
 
-/// Builds a snapshot of `group` now.
-pub async fn load(store: &Store, group: Uuid, version: u64) -> anyhow::Result<ConfigSnapshot> {
-    let cfg = store
-        .run(move |s| async move { s.load_gateway_config(group).await })
+/// Builds a snapshot of `group` now, numbered with the configuration history's newest version
+/// of the group, so the version the proxy and nodes report is the one History lists.
+pub async fn load(store: &Store, group: Uuid) -> anyhow::Result<ConfigSnapshot> {
+    let (version, cfg) = store
+        .run(move |s| async move { s.load_versioned_config(group).await })
         .await?;
     Ok(ConfigSnapshot::build(group, version, cfg))
 }
@@ -26,8 +27,8 @@ pub async fn follow(
 ) {
     let mut changes = store.subscribe();
     loop {
-        let version = *changes.borrow_and_update();
-        match load(&store, group, version).await {
+        changes.borrow_and_update();
+        match load(&store, group).await {
             Ok(snap) => apply(Arc::new(snap)),
             Err(e) => {
                 tracing::error!(error = %e, "building configuration snapshot failed; keeping the previous one")

@@ -79,7 +79,7 @@ pub async fn import_document(store: &Store, group: Uuid, doc: Value) -> Result<L
     let current = db::load_gateway_config(&mut tx, group).await?;
     let next = keep_matching_hashes(&current, &loaded);
     replace(&mut tx, group, &current, &next).await?;
-    store.commit(tx).await?;
+    store.commit(tx, group).await?;
     Ok(loaded)
 }
 

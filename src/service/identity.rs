@@ -21,8 +21,8 @@ pub async fn ensure_user(store: &Store, email: &str, hash: &str) -> Result<bool>
     Ok(true)
 }
 
-/// The token with this hash, if any; records when it was used.
-pub async fn authenticate_token(store: &Store, token_hash: &str) -> Result<Option<Uuid>> {
+/// The token with this hash (its id and name), if any; records when it was used.
+pub async fn authenticate_token(store: &Store, token_hash: &str) -> Result<Option<(Uuid, String)>> {
     Ok(store.use_admin_token(token_hash).await?)
 }
 

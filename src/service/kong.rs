@@ -349,7 +349,7 @@ pub async fn save_built<T: Managed>(store: &Store, group: Uuid, e: &T, is_new: b
     let mut tx = store.begin().await?;
     e.check_refs(&mut tx, group).await?;
     e.save(&mut tx, group, is_new, &Map::new()).await?;
-    store.commit(tx).await?;
+    store.commit(tx, group).await?;
     Ok(())
 }
 
@@ -363,7 +363,7 @@ pub async fn create_entity<T: Managed>(
     let mut tx = store.begin().await?;
     let (e, input) = build_checked::<T>(&mut tx, group, id, parent, None, input.clone()).await?;
     e.save(&mut tx, group, true, &input).await?;
-    store.commit(tx).await?;
+    store.commit(tx, group).await?;
     Ok(e)
 }
 
@@ -386,7 +386,7 @@ pub async fn update_entity<T: Managed>(
     )
     .await?;
     e.save(&mut tx, group, false, &input).await?;
-    store.commit(tx).await?;
+    store.commit(tx, group).await?;
     Ok(e)
 }
 
@@ -428,7 +428,7 @@ pub async fn upsert_entity<T: Managed>(
         }
         Err(e) => return Err(e.into()),
     };
-    store.commit(tx).await?;
+    store.commit(tx, group).await?;
     Ok(e)
 }
 
@@ -444,7 +444,7 @@ pub async fn delete_entity<T: Managed>(
     match db::get_entity::<T>(&mut tx, group, key, parent).await {
         Ok(e) => {
             db::delete_entity::<T>(&mut tx, group, e.id()).await?;
-            store.commit(tx).await?;
+            store.commit(tx, group).await?;
             Ok(())
         }
         Err(StoreError::NotFound) => Ok(()),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::domain::history::HistoryRetention;
 use crate::store::Store;
 use crate::telemetry::{write_access_log, Metrics, RequestRecord, Retention};
 
@@ -108,11 +109,20 @@ async fn write(pending: &mut Vec<RequestRecord>, node: Uuid, store: &Store) {
 /// node that is offline longer than this and then resends is the only way to count twice.
 const BATCH_IDS_KEPT: Duration = Duration::from_secs(7 * 86_400);
 
-/// Prunes analytics past their retention, every `every`.
-pub async fn run_pruner(store: Store, keep: Retention, every: Duration) {
+/// Prunes analytics past their retention, and configuration versions past theirs, every
+/// `every`.
+pub async fn run_pruner(store: Store, keep: Retention, history: HistoryRetention, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        let versions = store
+            .run(move |s| async move { super::history::prune(&s, history.max_age_secs).await })
+            .await;
+        match versions {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(versions = n, "pruned configuration versions"),
+            Err(e) => tracing::warn!(error = %e, "pruning configuration versions failed"),
+        }
         let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
         let raw_cutoff = now - keep.raw.as_millis() as i64;
         let rollup_cutoff = now - keep.rollups.as_millis() as i64;

@@ -115,6 +115,17 @@ impl Store {
         .iter()
         .map(|r| r.text(0))
         .collect::<StoreResult<Vec<_>>>()?;
+        // Every group a version of it lived in loses that version's implementation.
+        let mut groups =
+            sqlx::query("SELECT runtime_group_id FROM service_versions WHERE service_id = $1")
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.uuid(0))
+                .collect::<StoreResult<Vec<_>>>()?;
+        groups.sort();
+        groups.dedup();
         sqlx::query("DELETE FROM service_versions WHERE service_id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -130,7 +141,7 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        self.commit(tx).await
+        self.commit_groups(tx, &groups).await.map(|_| ())
     }
 
     pub async fn list_versions(&self, service_id: Uuid) -> StoreResult<Vec<ServiceVersion>> {
@@ -204,7 +215,7 @@ impl Store {
         if let Some(gs) = version.gateway_service_id {
             delete_service_with_routes(&mut tx, &gs.to_string()).await?;
         }
-        self.commit(tx).await
+        self.commit(tx, version.runtime_group_id).await
     }
 
     /// Creates a version's implementation: the gateway service, its first route and the link,
@@ -217,7 +228,7 @@ impl Store {
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         create_implementation_tx(&mut tx, version, svc, route).await?;
-        self.commit(tx).await
+        self.commit(tx, version.runtime_group_id).await
     }
 
     /// Removes a version's implementation, keeping the version.
@@ -234,7 +245,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         delete_service_with_routes(&mut tx, &gs.to_string()).await?;
-        self.commit(tx).await
+        self.commit(tx, version.runtime_group_id).await
     }
 }
 

@@ -5,6 +5,10 @@
 
 use uuid::Uuid;
 
+mod replace;
+
+pub use replace::replace_gateway_config;
+
 use super::db::{classify, next_seq, tag_clause, tags_column, Arg, Conn, Page, RowExt};
 use super::{Store, StoreError, StoreResult, TagFilter};
 use crate::domain::{Entity, GatewayConfig};
@@ -31,25 +35,60 @@ fn tags_of<T: Entity>(e: &T) -> StoreResult<String> {
     Ok(tags_column(tags.as_deref()))
 }
 
-pub async fn insert_entity<T: Entity>(conn: &mut Conn, group: Uuid, e: &T) -> StoreResult<()> {
+/// An entity as a row of the `entities` table.
+struct StoredRow {
+    id: String,
+    kind: &'static str,
+    scope: String,
+    parent: Option<String>,
+    reference: Option<String>,
+    name: Option<String>,
+    created_at: i64,
+    body: String,
+    seq: i64,
+    tags: String,
+}
+
+impl StoredRow {
+    fn of<T: Entity>(e: &T) -> StoreResult<StoredRow> {
+        Ok(StoredRow {
+            id: e.id().to_string(),
+            kind: T::KIND,
+            scope: scope(e),
+            parent: e.parent().map(|p| p.to_string()),
+            reference: e.reference().map(|p| p.to_string()),
+            name: e.unique_name(),
+            created_at: e.created_at(),
+            body: serde_json::to_string(e)?,
+            seq: next_seq(),
+            tags: tags_of(e)?,
+        })
+    }
+}
+
+async fn insert_row(conn: &mut Conn, group: Uuid, r: &StoredRow) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO entities (id, runtime_group_id, kind, scope, parent_id, ref_id, name, created_at, body, seq, tags) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
-    .bind(e.id().to_string())
+    .bind(&r.id)
     .bind(group.to_string())
-    .bind(T::KIND)
-    .bind(scope(e))
-    .bind(e.parent().map(|p| p.to_string()))
-    .bind(e.reference().map(|p| p.to_string()))
-    .bind(e.unique_name())
-    .bind(e.created_at())
-    .bind(serde_json::to_string(e)?)
-    .bind(next_seq())
-    .bind(tags_of(e)?)
+    .bind(r.kind)
+    .bind(&r.scope)
+    .bind(&r.parent)
+    .bind(&r.reference)
+    .bind(&r.name)
+    .bind(r.created_at)
+    .bind(&r.body)
+    .bind(r.seq)
+    .bind(&r.tags)
     .execute(&mut *conn)
     .await
     .map_err(|err| classify(err, "entities"))?;
     Ok(())
+}
+
+pub async fn insert_entity<T: Entity>(conn: &mut Conn, group: Uuid, e: &T) -> StoreResult<()> {
+    insert_row(conn, group, &StoredRow::of(e)?).await
 }
 
 pub async fn update_entity<T: Entity>(conn: &mut Conn, group: Uuid, e: &T) -> StoreResult<()> {

@@ -191,12 +191,13 @@ impl Store {
         Ok(t)
     }
 
-    /// Finds the token with this hash and records its use.
-    pub async fn use_admin_token(&self, token_hash: &str) -> StoreResult<Option<Uuid>> {
-        let id = sqlx::query("SELECT id, last_used_at FROM admin_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(self.read())
-            .await?;
+    /// Finds the token with this hash (its id and name) and records its use.
+    pub async fn use_admin_token(&self, token_hash: &str) -> StoreResult<Option<(Uuid, String)>> {
+        let id =
+            sqlx::query("SELECT id, last_used_at, name FROM admin_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(self.read())
+                .await?;
         let Some(row) = id else {
             return Ok(None);
         };
@@ -210,7 +211,7 @@ impl Store {
                 .execute(self.write_pool())
                 .await?;
         }
-        Ok(Some(id))
+        Ok(Some((id, row.text(2)?)))
     }
 
     pub async fn list_admin_tokens(&self) -> StoreResult<Vec<AdminToken>> {

@@ -20,6 +20,7 @@ const SQLITE: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_one_entity_table.sql"),
     include_str!("../../migrations/sqlite/0010_console_sessions.sql"),
     include_str!("../../migrations/sqlite/0011_consumer_analytics.sql"),
+    include_str!("../../migrations/sqlite/0012_config_versions.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -28,6 +29,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../../migrations/postgres/0003_one_entity_table.sql"),
     include_str!("../../migrations/postgres/0004_console_sessions.sql"),
     include_str!("../../migrations/postgres/0005_consumer_analytics.sql"),
+    include_str!("../../migrations/postgres/0006_config_versions.sql"),
 ];
 
 /// Any number: it only has to be the same in every Gatehouse process.

@@ -222,7 +222,8 @@ impl Store {
         ] {
             sqlx::query(sql).bind(&g).execute(&mut *tx).await?;
         }
-        self.commit(tx).await?;
+        // The group and its history are gone: nothing to record.
+        self.commit_groups(tx, &[]).await?;
         Ok(true)
     }
 

@@ -17,6 +17,7 @@ mod console_upstreams;
 mod csp;
 mod declarative;
 mod helpers;
+mod history;
 mod lifecycle;
 mod logs;
 mod metrics;

@@ -138,7 +138,7 @@ async fn list_instances(
             ))
         })
         .await?;
-    let latest = crate::service::config::load(&state.store, g, 0)
+    let latest = crate::service::config::load(&state.store, g)
         .await
         .map_err(|e| WebError::internal("building the group snapshot failed", e))?;
     let now = now_secs();
