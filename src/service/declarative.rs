@@ -78,8 +78,19 @@ pub async fn import_document(store: &Store, group: Uuid, doc: Value) -> Result<L
     let mut tx = store.begin().await?;
     let current = db::load_gateway_config(&mut tx, group).await?;
     let next = keep_matching_hashes(&current, &loaded);
-    replace(&mut tx, group, &current, &next).await?;
-    store.commit(tx, group).await?;
+    let writes = replace(&mut tx, group, &current, &next).await?;
+    if writes > 0 {
+        // Recorded in the history as an import, whoever (token, user, CLI) ran it.
+        crate::service::history::relabel(
+            crate::domain::history::Channel::Import,
+            "kong.yml".into(),
+            store.commit(tx, group),
+        )
+        .await?;
+    } else {
+        // A file that says what is already there is no change: no new revision.
+        tx.rollback().await.map_err(StoreError::from)?;
+    }
     Ok(loaded)
 }
 
@@ -102,12 +113,13 @@ fn keep_matching_hashes(current: &GatewayConfig, loaded: &Loaded) -> GatewayConf
     next
 }
 
+/// Applies `next` over `current`; returns how many entities it wrote or deleted.
 async fn replace(
     conn: &mut Conn,
     group: Uuid,
     current: &GatewayConfig,
     next: &GatewayConfig,
-) -> Result<()> {
+) -> Result<usize> {
     let old = stored(current);
     let new = stored(next);
     let stale: HashSet<Uuid> = old
@@ -142,30 +154,32 @@ async fn replace(
         }
     }
     // Owners and referenced kinds first, in the registry's order.
-    put(conn, group, &next.certificates, &old).await?;
-    put(conn, group, &next.ca_certificates, &old).await?;
-    put(conn, group, &next.services, &old).await?;
-    put(conn, group, &next.upstreams, &old).await?;
-    put(conn, group, &next.consumers, &old).await?;
-    put(conn, group, &next.snis, &old).await?;
-    put(conn, group, &next.routes, &old).await?;
-    put(conn, group, &next.targets, &old).await?;
-    put(conn, group, &next.keyauth_credentials, &old).await?;
-    put(conn, group, &next.basicauth_credentials, &old).await?;
-    put(conn, group, &next.acls, &old).await?;
-    put(conn, group, &next.jwt_secrets, &old).await?;
-    put(conn, group, &next.plugins, &old).await?;
-    Ok(())
+    let mut writes = stale.len();
+    writes += put(conn, group, &next.certificates, &old).await?;
+    writes += put(conn, group, &next.ca_certificates, &old).await?;
+    writes += put(conn, group, &next.services, &old).await?;
+    writes += put(conn, group, &next.upstreams, &old).await?;
+    writes += put(conn, group, &next.consumers, &old).await?;
+    writes += put(conn, group, &next.snis, &old).await?;
+    writes += put(conn, group, &next.routes, &old).await?;
+    writes += put(conn, group, &next.targets, &old).await?;
+    writes += put(conn, group, &next.keyauth_credentials, &old).await?;
+    writes += put(conn, group, &next.basicauth_credentials, &old).await?;
+    writes += put(conn, group, &next.acls, &old).await?;
+    writes += put(conn, group, &next.jwt_secrets, &old).await?;
+    writes += put(conn, group, &next.plugins, &old).await?;
+    Ok(writes)
 }
 
 /// Inserts or updates each entity; one the store already holds with the same content is left
-/// as it is, and an updated one keeps its creation time.
+/// as it is, and an updated one keeps its creation time. Returns how many it wrote.
 async fn put<T: Entity>(
     conn: &mut Conn,
     group: Uuid,
     items: &[T],
     old: &HashMap<Uuid, (String, Value)>,
-) -> Result<()> {
+) -> Result<usize> {
+    let mut writes = 0;
     for e in items {
         let mut value = e.to_json();
         let previous = old.get(&e.id()).filter(|(k, _)| k == T::KIND);
@@ -198,8 +212,9 @@ async fn put<T: Entity>(
             },
             other => other.into(),
         })?;
+        writes += 1;
     }
-    Ok(())
+    Ok(writes)
 }
 
 /// The group's configuration as kong.yml.

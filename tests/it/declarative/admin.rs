@@ -351,6 +351,8 @@ async fn an_unchanged_file_changes_nothing_even_with_plain_passwords() {
     );
     let once = current(&app, "").await;
     assert!(!once.contains("s3cret"), "only the hash is stored: {once}");
+    let store = app.running().store.clone();
+    let revision = store.config_revision().await.expect("revision");
     assert_eq!(
         post_raw(&app, "/config", "application/yaml", doc).await.0,
         201
@@ -359,6 +361,11 @@ async fn an_unchanged_file_changes_nothing_even_with_plain_passwords() {
         current(&app, "").await,
         once,
         "the stored hash still matches: kept"
+    );
+    assert_eq!(
+        store.config_revision().await.expect("revision"),
+        revision,
+        "an import that changes nothing is no new revision"
     );
     let changed = doc.replace("s3cret", "other");
     assert_eq!(
