@@ -11,6 +11,9 @@ use uuid::Uuid;
 use super::wire::Message;
 use crate::store::Store;
 
+/// How soon a snapshot that could not be built is tried again.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A group's latest snapshot, encoded once for every node that follows it.
 pub struct Published {
     pub hash: String,
@@ -49,12 +52,14 @@ impl SnapshotHub {
     pub async fn subscribe(&self, group: Uuid) -> watch::Receiver<Option<Arc<Published>>> {
         let (rx, new) = self.slot(group);
         if new || rx.borrow().is_none() {
-            self.refresh(group).await;
+            self.refresh(group, false).await;
         }
         rx
     }
 
-    async fn refresh(&self, group: Uuid) {
+    /// Rebuilds `group`'s snapshot for its nodes; `false` when it could not be built (a
+    /// database error), so the caller tries again.
+    async fn refresh(&self, group: Uuid, retrying: bool) -> bool {
         let store = self.store.clone();
         let exists = store
             .run(move |s| async move {
@@ -73,7 +78,7 @@ impl SnapshotHub {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&group);
             tracing::info!(runtime_group = ?group, "runtime group deleted: its nodes keep their last configuration");
-            return;
+            return true;
         }
         let built = crate::service::config::load(&self.store, group)
             .await
@@ -87,8 +92,11 @@ impl SnapshotHub {
         let published = match built {
             Ok(p) => p,
             Err(e) => {
-                tracing::error!(error = %e, runtime_group = ?group, "building a group snapshot for nodes failed; nodes keep the previous one");
-                return;
+                // Once per outage, not on every retry.
+                if !retrying {
+                    tracing::error!(error = %e, runtime_group = ?group, "building a group snapshot for nodes failed; nodes keep the previous one until a retry succeeds");
+                }
+                return false;
             }
         };
         let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
@@ -102,20 +110,35 @@ impl SnapshotHub {
                 }
             });
         }
+        true
     }
 
     /// Rebuilds the followed groups after every committed change; changes that land during a
     /// rebuild coalesce into one more.
+    ///
+    /// A rebuild that failed (the database busy or briefly gone) is retried on its own: no
+    /// further change may come to wake the loop, and this process's own commit has already
+    /// moved the revision the poll compares against, so waiting would leave nodes stale.
     pub async fn run(self: Arc<Self>) {
         let mut changes = self.store.subscribe();
-        while changes.changed().await.is_ok() {
+        let mut retry = false;
+        loop {
+            if retry {
+                tokio::time::sleep(RETRY_AFTER).await;
+            } else if changes.changed().await.is_err() {
+                break;
+            }
             changes.borrow_and_update();
             let groups: Vec<Uuid> = {
                 let g = self.groups.lock().unwrap_or_else(|p| p.into_inner());
                 g.keys().copied().collect()
             };
+            let retrying = retry;
+            retry = false;
             for group in groups {
-                self.refresh(group).await;
+                if !self.refresh(group, retrying).await {
+                    retry = true;
+                }
             }
         }
     }

@@ -26,12 +26,24 @@ pub async fn follow(
     apply: impl Fn(Arc<ConfigSnapshot>) + Send + 'static,
 ) {
     let mut changes = store.subscribe();
+    let mut failing = false;
     loop {
         changes.borrow_and_update();
         match load(&store, group).await {
-            Ok(snap) => apply(Arc::new(snap)),
+            Ok(snap) => {
+                failing = false;
+                apply(Arc::new(snap))
+            }
             Err(e) => {
-                tracing::error!(error = %e, "building configuration snapshot failed; keeping the previous one")
+                // Once per outage, not every retry.
+                if !failing {
+                    tracing::error!(error = %e, "building configuration snapshot failed; keeping the previous one and trying again");
+                }
+                failing = true;
+                // No further change may come (this process's own commit already moved the
+                // revision the poll compares against): retry rather than wait for one.
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
             }
         }
         if changes.changed().await.is_err() {
