@@ -10,6 +10,7 @@ mod auth;
 mod certificates;
 mod charts;
 mod consumers;
+mod declarative;
 mod entities;
 mod error;
 mod forms;
@@ -181,6 +182,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(plugins::configure)
                 .configure(consumers::configure)
                 .configure(history::configure)
+                .configure(declarative::configure)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
                 })),

@@ -55,6 +55,9 @@ pub enum ServiceError {
     /// group holds at most 16 node credentials).
     #[error("{0}")]
     Refused(String),
+    /// The configuration moved on from the version the caller's change was based on.
+    #[error("the configuration changed after version {0}")]
+    Stale(u64),
     /// The database cannot be reached; nothing was changed.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),

@@ -47,6 +47,9 @@ pub enum WebError {
     BadRequest(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// The change was based on a state that has moved on; nothing was changed.
+    #[error("{0}")]
+    Conflict(String),
     #[error("The request body is too large: at most {0} bytes are accepted.")]
     PayloadTooLarge(usize),
     /// The database cannot be reached; the request changed nothing and may be retried.
@@ -65,7 +68,7 @@ impl WebError {
             | WebError::StillReferenced(_)
             | WebError::Declarative { .. }
             | WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            WebError::Unique { .. } => StatusCode::CONFLICT,
+            WebError::Unique { .. } | WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Unauthorized | WebError::LoginRequired(_) => StatusCode::UNAUTHORIZED,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -168,6 +171,9 @@ impl From<crate::service::ServiceError> for WebError {
             },
             S::NotFound => WebError::NotFound,
             S::Refused(msg) => WebError::BadRequest(msg),
+            S::Stale(v) => WebError::Conflict(format!(
+                "The configuration changed after version {v}; nothing was applied. Review the changes again."
+            )),
             S::Unavailable(reason) => {
                 tracing::warn!(error = %reason, "database unavailable");
                 WebError::Unavailable

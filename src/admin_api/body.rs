@@ -64,37 +64,7 @@ fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
 /// `multipart/form-data` (curl's `-F`, which Kong's certificate examples use): each part's
 /// `name` and text value, with the same key conventions as form bodies. `None` when malformed.
 fn from_multipart(content_type: &str, bytes: &[u8]) -> Option<Map<String, Value>> {
-    let boundary = content_type
-        .split(';')
-        .filter_map(|p| p.trim().strip_prefix("boundary="))
-        .next()?
-        .trim_matches('"');
-    let body = std::str::from_utf8(bytes).ok()?;
-    let delimiter = format!("--{boundary}");
-    if !body.contains(&format!("{delimiter}--")) {
-        return None;
-    }
-    let mut pairs = Vec::new();
-    let mut parts = body.split(delimiter.as_str());
-    parts.next()?; // the preamble
-    for part in parts {
-        if part.starts_with("--") {
-            break;
-        }
-        let part = part.strip_prefix("\r\n").unwrap_or(part);
-        let (head, value) = part.split_once("\r\n\r\n")?;
-        let name = head
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?
-            .split(';')
-            .filter_map(|p| p.trim().strip_prefix("name="))
-            .next()?
-            .trim_matches('"')
-            .to_string();
-        let value = value.strip_suffix("\r\n").unwrap_or(value);
-        pairs.push((name, value.to_string()));
-    }
-    Some(from_pairs(pairs))
+    crate::multipart::text_parts(content_type, bytes).map(from_pairs)
 }
 
 /// `headers[x-version][]` → (["headers", "x-version"], true); `paths[1]` → (["paths"], true).

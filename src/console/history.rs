@@ -83,6 +83,9 @@ pub struct ListQuery {
     restored: Option<u64>,
     from_version: Option<u64>,
     unchanged: Option<u64>,
+    /// Set after a console import: the version it became, or that it changed nothing.
+    imported: Option<u64>,
+    imported_unchanged: Option<u8>,
 }
 
 /// Midnight UTC of a `YYYY-MM-DD` date, as Unix seconds.
@@ -179,12 +182,16 @@ async fn list(
         let sep = if query.is_empty() { "" } else { "&" };
         format!("{history}?{query}{sep}offset={offset}")
     };
-    let notice = match (q.restored, q.from_version, q.unchanged) {
-        (Some(n), Some(f), _) => {
+    let notice = match (q.restored, q.from_version, q.unchanged, q.imported) {
+        (Some(n), Some(f), _, _) => {
             format!("Version {f} restored: the group now runs it as version {n}.")
         }
-        (_, _, Some(f)) => {
+        (_, _, Some(f), _) => {
             format!("Version {f} is the configuration the group already runs: nothing changed.")
+        }
+        (_, _, _, Some(n)) => format!("Configuration imported: the group now runs version {n}."),
+        _ if q.imported_unchanged.is_some() => {
+            "The file describes the configuration the group already runs: nothing changed.".into()
         }
         _ => String::new(),
     };
@@ -272,7 +279,7 @@ fn shown(path: &str, v: &Option<Value>) -> String {
     }
 }
 
-fn kinds_view(d: &ConfigDiff) -> Vec<KindView> {
+pub(super) fn kinds_view(d: &ConfigDiff) -> Vec<KindView> {
     let whole = |e: &crate::domain::config_diff::EntityRef| EntityView {
         id: e.id.clone(),
         name: e.name.clone().unwrap_or_default(),

@@ -19,6 +19,11 @@ use crate::web_error::WebError;
 const SID_KEY: &str = "sid";
 /// The largest form body the console reads.
 pub const FORM_LIMIT: usize = 256 * 1024;
+
+/// A larger body limit for one resource (a configuration upload), set beside its
+/// `PayloadConfig` so an oversized post names the limit that applied.
+#[derive(Debug, Clone, Copy)]
+pub struct FormLimit(pub usize);
 const CSRF_KEY: &str = "csrf";
 
 /// The CSRF token of this session, created on first use.
@@ -138,6 +143,25 @@ impl FormData {
         )
     }
 
+    /// A urlencoded or `multipart/form-data` body (a file upload), as the request says.
+    fn from_body(req: &HttpRequest, bytes: &[u8]) -> Result<FormData, ConsoleError> {
+        let ct = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct.to_ascii_lowercase().starts_with("multipart/form-data") {
+            return Ok(FormData::parse(bytes));
+        }
+        crate::multipart::text_parts(ct, bytes)
+            .map(FormData)
+            .ok_or_else(|| {
+                ConsoleError(WebError::BadRequest(
+                    "The upload could not be read: files must be UTF-8 text.".into(),
+                ))
+            })
+    }
+
     pub fn get(&self, key: &str) -> &str {
         self.0
             .iter()
@@ -173,12 +197,13 @@ impl FromRequest for CsrfForm {
             let bytes = body.await.map_err(|e| {
                 // The console's own page for an oversized form, not actix's plain text.
                 if e.as_response_error().status_code() == 413 {
-                    actix_web::Error::from(ConsoleError(WebError::PayloadTooLarge(FORM_LIMIT)))
+                    let limit = req.app_data::<FormLimit>().map_or(FORM_LIMIT, |l| l.0);
+                    actix_web::Error::from(ConsoleError(WebError::PayloadTooLarge(limit)))
                 } else {
                     e
                 }
             })?;
-            let form = FormData::parse(&bytes);
+            let form = FormData::from_body(&req, &bytes)?;
             let expected = req.get_session().get::<String>(CSRF_KEY).ok().flatten();
             let header = req
                 .headers()

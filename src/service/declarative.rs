@@ -12,6 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Result, ServiceError};
+use crate::domain::config_diff::{self, ConfigDiff};
 use crate::domain::declarative::{self, natural_key, Existing, Format, Loaded};
 use crate::domain::{now_secs, Entity, GatewayConfig};
 use crate::security;
@@ -70,28 +71,115 @@ pub async fn import(store: &Store, group: Uuid, text: &str, format: Format) -> R
 
 /// Replaces `group`'s configuration with an already parsed document.
 pub async fn import_document(store: &Store, group: Uuid, doc: Value) -> Result<Loaded> {
+    Ok(import_at(store, group, doc, None).await?.loaded)
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub loaded: Loaded,
+    /// The configuration version the import became; `None` when the document described the
+    /// configuration the group already ran (nothing was written).
+    pub version: Option<u64>,
+}
+
+/// Replaces `group`'s configuration with `doc`. With `expected`, the import is refused when
+/// the group's configuration is no longer that version (someone changed it after the caller
+/// looked at what the import would do).
+pub async fn import_at(
+    store: &Store,
+    group: Uuid,
+    doc: Value,
+    expected: Option<u64>,
+) -> Result<Imported> {
     // Validation (and password hashing) happens before the write transaction opens, so the
     // single SQLite writer is held only for the writes.
     let before = store.load_gateway_config(group).await?;
     let loaded = declarative::load(doc, now_secs(), &existing_keys(&before))
         .map_err(|e| ServiceError::Declarative(Box::new(e)))?;
     let mut tx = store.begin().await?;
+    if let Some(expected) = expected {
+        if crate::store::history::latest_version(&mut tx, group).await? != expected {
+            tx.rollback().await.map_err(StoreError::from)?;
+            return Err(ServiceError::Stale(expected));
+        }
+    }
     let current = db::load_gateway_config(&mut tx, group).await?;
     let next = keep_matching_hashes(&current, &loaded);
     let writes = replace(&mut tx, group, &current, &next).await?;
-    if writes > 0 {
+    let version = if writes > 0 {
         // Recorded in the history as an import, whoever (token, user, CLI) ran it.
         crate::service::history::relabel(
             crate::domain::history::Channel::Import,
             "kong.yml".into(),
-            store.commit(tx, group),
+            store.commit_versioned(tx, group),
         )
-        .await?;
+        .await?
     } else {
         // A file that says what is already there is no change: no new revision.
         tx.rollback().await.map_err(StoreError::from)?;
+        None
+    };
+    Ok(Imported { loaded, version })
+}
+
+/// What importing a document would change, worked out without writing anything.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub loaded: Loaded,
+    /// From the group's configuration now to the document's.
+    pub diff: ConfigDiff,
+    /// The version the diff was computed against: pass it to [`import_at`] so the import
+    /// applies exactly what was previewed.
+    pub base_version: u64,
+}
+
+/// Validates `doc` and compares it with `group`'s configuration.
+pub async fn preview(store: &Store, group: Uuid, doc: Value) -> Result<Preview> {
+    let (base_version, current) = store.load_versioned_config(group).await?;
+    let loaded = declarative::load(doc, now_secs(), &existing_keys(&current))
+        .map_err(|e| ServiceError::Declarative(Box::new(e)))?;
+    let next = keep_matching_hashes(&current, &loaded);
+    Ok(Preview {
+        diff: diff_ignoring_timestamps(&current, &next),
+        loaded,
+        base_version,
+    })
+}
+
+/// The diff an import would make: an entity the document keeps has the stored timestamps
+/// (the import keeps them too), so only what the file changes shows.
+fn diff_ignoring_timestamps(current: &GatewayConfig, next: &GatewayConfig) -> ConfigDiff {
+    let old = stored(current);
+    let mut after = serde_json::to_value(next).unwrap_or(Value::Null);
+    if let Value::Object(kinds) = &mut after {
+        for (kind, list) in kinds.iter_mut() {
+            for e in list.as_array_mut().into_iter().flatten() {
+                let id = e
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok());
+                let Some((_, before)) = id.and_then(|id| old.get(&id)).filter(|(k, _)| k == kind)
+                else {
+                    continue;
+                };
+                if let Value::Object(m) = e {
+                    for field in ["created_at", "updated_at"] {
+                        if let Some(v) = before.get(field) {
+                            m.insert(field.into(), v.clone());
+                        }
+                    }
+                }
+            }
+        }
     }
-    Ok(loaded)
+    let mut before = current.clone();
+    before.version_links.sort();
+    if let Some(Value::Array(links)) = after.get_mut("version_links") {
+        links.sort_by_key(|l| l.to_string());
+    }
+    let before = serde_json::to_value(before).unwrap_or(Value::Null);
+    config_diff::diff_json(&before, &after)
 }
 
 /// A basic-auth credential whose stored hash already matches the file's plain password keeps

@@ -286,6 +286,23 @@ impl Store {
         Ok(v.map(|v| v.max(0) as u64))
     }
 
+    /// The newest kept version of `group` whose configuration had `hash` (what a node reports
+    /// running), if any.
+    pub async fn config_version_with_hash(
+        &self,
+        group: Uuid,
+        hash: &str,
+    ) -> StoreResult<Option<u64>> {
+        let v: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM config_versions WHERE runtime_group_id = $1 AND hash = $2",
+        )
+        .bind(group.to_string())
+        .bind(hash)
+        .fetch_one(self.read())
+        .await?;
+        Ok(v.map(|v| v.max(0) as u64))
+    }
+
     /// The group's newest version number (0 before its first recorded change).
     pub async fn latest_config_version(&self, group: Uuid) -> StoreResult<u64> {
         let mut conn = self.read().acquire().await?;

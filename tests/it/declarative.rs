@@ -5,6 +5,7 @@
 
 mod admin;
 mod cli;
+mod console;
 mod dbless;
 mod scale;
 

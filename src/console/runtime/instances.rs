@@ -47,6 +47,8 @@ pub struct InstanceRow {
     pub last_seen: String,
     pub last_seen_ago: String,
     pub config_hash: String,
+    /// The history version the node's configuration hash is (empty when it is none kept).
+    pub config_version: String,
     pub sync: &'static str,
     pub sync_class: &'static str,
     pub reason: String,
@@ -80,6 +82,7 @@ fn row(n: &RuntimeInstance, now: i64, latest: &str, requests: i64) -> InstanceRo
         last_seen: fmt_time(n.last_seen),
         last_seen_ago: ago(now, n.last_seen),
         config_hash: n.config_hash.chars().take(12).collect(),
+        config_version: String::new(),
         sync_class: match sync.label() {
             "In sync" => "ok",
             "Out of sync" => "warn",
@@ -114,6 +117,7 @@ struct InstancesPage<'a> {
     rows: Vec<InstanceRow>,
     total: usize,
     latest_hash: String,
+    latest_version: u64,
     q: &'a str,
     connected: &'a str,
     sort: &'a str,
@@ -129,13 +133,19 @@ async fn list_instances(
     let group = group_of(&state, &path).await?;
     let g = group.id;
     let since = (now_secs() - 86_400) * 1000;
-    let (nodes, traffic) = state
+    let (nodes, traffic, versions) = state
         .store
         .run(move |s| async move {
-            Ok::<_, WebError>((
-                s.list_instances(g).await?,
-                s.node_traffic_since(since).await?,
-            ))
+            let nodes = s.list_instances(g).await?;
+            // Nodes mostly run one or two configurations: one lookup per distinct hash.
+            let mut versions = std::collections::HashMap::new();
+            for n in &nodes {
+                if !n.config_hash.is_empty() && !versions.contains_key(&n.config_hash) {
+                    let v = s.config_version_with_hash(g, &n.config_hash).await?;
+                    versions.insert(n.config_hash.clone(), v);
+                }
+            }
+            Ok::<_, WebError>((nodes, s.node_traffic_since(since).await?, versions))
         })
         .await?;
     let latest = crate::service::config::load(&state.store, g)
@@ -148,7 +158,11 @@ async fn list_instances(
         .iter()
         .map(|n| {
             let served = traffic.get(&n.id).map(|t| t.requests).unwrap_or(0);
-            row(n, now, &latest.hash, served)
+            let mut r = row(n, now, &latest.hash, served);
+            if let Some(Some(v)) = versions.get(&n.config_hash) {
+                r.config_version = format!("v{v}");
+            }
+            r
         })
         .filter(|r| q.is_empty() || r.hostname.to_lowercase().contains(&q) || r.ip.contains(&q))
         .filter(|r| match query.connected.as_str() {
@@ -170,6 +184,7 @@ async fn list_instances(
         rows,
         total,
         latest_hash: latest.hash.chars().take(12).collect(),
+        latest_version: latest.version,
         q: &query.q,
         connected: &query.connected,
         sort: &query.sort,

@@ -76,23 +76,31 @@ pub struct Record {
     pub owner: Option<(usize, &'static str)>,
 }
 
-/// Stored entities' ids by natural key, for kinds Kong gives random ids (certificates,
-/// key-auth credentials…): importing the same file again then keeps their ids too.
+/// Stored entities' ids by natural key: for kinds Kong gives random ids (certificates,
+/// key-auth credentials…) importing the same file again then keeps their ids too, and named
+/// entities keep the ids they were made with.
 pub type Existing = HashMap<(String, String), Uuid>;
 
-/// What identifies an entity of a kind Kong does not derive ids for.
+/// What identifies a stored entity when a file gives no id: its name, or for kinds Kong does
+/// not derive ids for, the content that makes it unique.
 pub fn natural_key(kind: &str, body: &Map<String, Value>) -> Option<String> {
     let text = |f: &str| body.get(f).and_then(Value::as_str).map(str::trim);
     match kind {
         "certificates" => Some(format!("{}|{}", text("cert")?, text("key")?)),
         "ca_certificates" => text("cert").map(str::to_string),
         "keyauth_credentials" | "jwt_secrets" => text("key").map(str::to_string),
-        "consumers" if text("username").is_none() => {
-            text("custom_id").map(|c| format!("custom:{c}"))
-        }
-        "services" if text("name").is_none() => {
-            Some(format!("{}:{}", text("host")?, body.get("port")?))
-        }
+        // Named entities keep the id they have (made in the console or the Admin API, where
+        // ids are random), as decK matches by name: links to them (a version's
+        // implementation, analytics) survive an import of a file that gives no ids.
+        "consumers" => match text("username") {
+            Some(u) => Some(format!("username:{u}")),
+            None => text("custom_id").map(|c| format!("custom:{c}")),
+        },
+        "services" => match text("name") {
+            Some(n) => Some(format!("name:{n}")),
+            None => Some(format!("{}:{}", text("host")?, body.get("port")?)),
+        },
+        "routes" | "upstreams" => text("name").map(|n| format!("name:{n}")),
         _ => None,
     }
 }
@@ -217,11 +225,10 @@ impl<'a> Collector<'a> {
     }
 
     fn pick_id(&self, kind: &str, input: &Map<String, Value>, owner: Option<(&str, Uuid)>) -> Uuid {
-        if let Some(id) = ids::derive(kind, input, owner) {
-            return id;
-        }
-        natural_key(kind, input)
-            .and_then(|k| self.existing.get(&(kind.to_string(), k)).copied())
+        let stored = natural_key(kind, input)
+            .and_then(|k| self.existing.get(&(kind.to_string(), k)).copied());
+        stored
+            .or_else(|| ids::derive(kind, input, owner))
             .unwrap_or_else(Uuid::new_v4)
     }
 
