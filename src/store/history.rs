@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::db::{bind_all, Arg, Backend, Conn, Page, RowExt};
@@ -63,6 +64,33 @@ pub(super) fn carry<F: Future>(f: F) -> impl Future<Output = F::Output> {
     SOURCE.scope(current, f)
 }
 
+/// The most a stored configuration may inflate to; more means the row is not one we wrote.
+const MAX_UNPACKED: usize = 1 << 30;
+
+/// A configuration as a version keeps it: deflated JSON (a 10,000-route group's JSON is
+/// megabytes, and a history keeps hundreds of versions).
+fn pack(cfg: &GatewayConfig) -> StoreResult<Vec<u8>> {
+    let json = serde_json::to_vec(cfg)?;
+    Ok(miniz_oxide::deflate::compress_to_vec(&json, 3))
+}
+
+/// The configuration in columns `at` (JSON, rows from before packing) and `at + 1` (packed).
+fn stored_config(row: &AnyRow, at: usize) -> StoreResult<GatewayConfig> {
+    let packed: Option<Vec<u8>> = sqlx::Row::try_get(row, at + 1)?;
+    match packed {
+        Some(bytes) => {
+            let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&bytes, MAX_UNPACKED)
+                .map_err(|e| {
+                    StoreError::Corrupt(serde::de::Error::custom(format!(
+                        "a stored configuration version does not inflate: {e:?}"
+                    )))
+                })?;
+            Ok(serde_json::from_slice(&json)?)
+        }
+        None => row.json(at),
+    }
+}
+
 fn listed(items: &[String]) -> String {
     if items.is_empty() {
         String::new()
@@ -92,21 +120,21 @@ pub(super) async fn record(
     let cfg = load_gateway_config(conn, group).await?;
     let hash = cfg.hash();
     let previous = sqlx::query(
-        "SELECT hash, config FROM config_versions WHERE runtime_group_id = $1 ORDER BY version DESC LIMIT 1",
+        "SELECT hash, config, config_z FROM config_versions WHERE runtime_group_id = $1 ORDER BY version DESC LIMIT 1",
     )
     .bind(&g)
     .fetch_optional(&mut *conn)
     .await?;
     let before = match previous {
         Some(row) if row.text(0)? == hash => return Ok(None),
-        Some(row) => serde_json::from_str(&row.text(1)?)?,
+        Some(row) => stored_config(&row, 1)?,
         None => GatewayConfig::default(),
     };
     let d = diff(&before, &cfg);
     let counts = d.counts();
     let kinds: Vec<String> = counts.iter().map(|c| c.kind.clone()).collect();
     sqlx::query(
-        "INSERT INTO config_versions (runtime_group_id, version, created_at, actor_kind, actor_id, actor_name, channel, detail, summary, touched, kinds, hash, config) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO config_versions (runtime_group_id, version, created_at, actor_kind, actor_id, actor_name, channel, detail, summary, touched, kinds, hash, config, config_z) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '', $13)",
     )
     .bind(&g)
     .bind(revision)
@@ -120,7 +148,7 @@ pub(super) async fn record(
     .bind(listed(&d.entity_ids()))
     .bind(listed(&kinds))
     .bind(&hash)
-    .bind(serde_json::to_string(&cfg)?)
+    .bind(pack(&cfg)?)
     .execute(&mut *conn)
     .await?;
     // The newest `keep` stay; the subquery finds nothing (so nothing goes) below that count.
@@ -303,6 +331,17 @@ impl Store {
         Ok(v.map(|v| v.max(0) as u64))
     }
 
+    /// How many versions of `group` are kept and the bytes their configurations take.
+    pub async fn config_history_size(&self, group: Uuid) -> StoreResult<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(LENGTH(config) + COALESCE(LENGTH(config_z), 0)), 0) AS BIGINT) FROM config_versions WHERE runtime_group_id = $1",
+        )
+        .bind(group.to_string())
+        .fetch_one(self.read())
+        .await?;
+        Ok((row.int(0)?.max(0) as u64, row.int(1)?.max(0) as u64))
+    }
+
     /// The group's newest version number (0 before its first recorded change).
     pub async fn latest_config_version(&self, group: Uuid) -> StoreResult<u64> {
         let mut conn = self.read().acquire().await?;
@@ -352,7 +391,7 @@ pub async fn get_config_version(
     version: u64,
 ) -> StoreResult<(ConfigVersion, GatewayConfig)> {
     let sql = format!(
-        "SELECT {META_COLS}, config FROM config_versions WHERE runtime_group_id = $1 AND version = $2"
+        "SELECT {META_COLS}, config, config_z FROM config_versions WHERE runtime_group_id = $1 AND version = $2"
     );
     let row = sqlx::query(&sql)
         .bind(group.to_string())
@@ -360,5 +399,5 @@ pub async fn get_config_version(
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound)?;
-    Ok((version_row(&row)?, row.json(10)?))
+    Ok((version_row(&row)?, stored_config(&row, 10)?))
 }

@@ -442,3 +442,59 @@ async fn the_history_tab_shows_diffs_filters_and_restores_after_a_typed_confirma
     assert_eq!(newest["how"]["channel"], "restore");
     assert_eq!(newest["summary_text"], "~1 route");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_keep_large_configurations_packed_and_read_them_back() {
+    let app = TestApp::spawn().await;
+    let mut doc = String::from("_format_version: \"3.0\"\nservices:\n");
+    for s in 0..20 {
+        doc.push_str(&format!(
+            "- name: svc{s}\n  url: http://127.0.0.1:9/s{s}\n  routes:\n"
+        ));
+        for r in 0..100 {
+            doc.push_str(&format!("  - name: r{s}-{r}\n    paths: [/s{s}/r{r}]\n"));
+        }
+    }
+    let r = app
+        .admin(Method::POST, "/config")
+        .header("content-type", "application/yaml")
+        .body(doc)
+        .send()
+        .await
+        .expect("POST /config");
+    assert_eq!(r.status().as_u16(), 201);
+    let (count, stored, json) = app
+        .running()
+        .store
+        .run(|s| async move {
+            let g = s.get_default_group().await?.id;
+            let (count, bytes) = s.config_history_size(g).await?;
+            let json = serde_json::to_string(&s.load_gateway_config(g).await?)
+                .map_err(gatehouse::store::StoreError::from)?;
+            Ok::<_, gatehouse::store::StoreError>((count, bytes, json.len() as u64))
+        })
+        .await
+        .expect("sizes");
+    assert_eq!(count, 1);
+    assert!(
+        stored * 8 < json,
+        "a 2,000-route version takes {stored} bytes for {json} bytes of JSON"
+    );
+    // The packed version reads back as the configuration that runs.
+    let n = versions(&app, "?size=1").await[0]["version"]
+        .as_u64()
+        .expect("a version");
+    let (code, cmp) = app
+        .admin_json(
+            Method::GET,
+            &format!("{VERSIONS}/{n}?against=current"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(code, 200, "{cmp}");
+    assert_eq!(cmp["diff"]["kinds"], json!([]));
+    let (_, one) = app
+        .admin_json(Method::GET, &format!("{VERSIONS}/{n}"), Value::Null)
+        .await;
+    assert_eq!(one["summary_text"], "+20 services, +2000 routes");
+}
