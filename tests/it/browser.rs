@@ -13,6 +13,7 @@
 
 mod key_auth;
 mod kit;
+mod layout;
 mod runtime;
 mod steps;
 mod walkthrough;
