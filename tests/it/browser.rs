@@ -12,6 +12,7 @@
 //! `webdriver` crate with ICU segmentation and a second thiserror).
 
 mod key_auth;
+mod import;
 mod kit;
 mod layout;
 mod runtime;
