@@ -9,6 +9,7 @@ mod assets;
 mod auth;
 mod certificates;
 mod charts;
+mod confirm;
 mod consumers;
 mod entities;
 mod error;
@@ -181,13 +182,9 @@ fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(plugins::configure)
                 .configure(consumers::configure)
                 .configure(history::configure)
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
-                })),
+                .default_service(web::to(confirm::confirm_or_not_found)),
         )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
-        }));
+        .default_service(web::to(confirm::confirm_or_not_found));
 }
 
 #[derive(Template)]

@@ -23,8 +23,10 @@
       setTimeout(function () { copy.textContent = 'Copy'; }, 1500);
       return;
     }
+    // "+ Add Path" and "Use it" may be submit buttons (the form does it without JavaScript).
     var add = e.target.closest('[data-add-path]');
     if (add) {
+      e.preventDefault();
       var list = document.getElementById(add.getAttribute('data-add-path'));
       var input = document.createElement('input');
       input.name = 'route_paths'; input.type = 'text'; input.placeholder = '/path';
@@ -34,6 +36,7 @@
     }
     var fill = e.target.closest('[data-fill]');
     if (fill) {
+      e.preventDefault();
       var field = document.getElementById(fill.getAttribute('data-fill'));
       if (field) { field.value = fill.getAttribute('data-value'); field.focus(); }
       return;
@@ -57,7 +60,9 @@
     if (e.key === 'Tab') {
       var dialog = document.querySelector('#modal [role=dialog]');
       if (!dialog) return;
-      var f = dialog.querySelectorAll('a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select, textarea, summary');
+      var f = Array.prototype.filter.call(
+        dialog.querySelectorAll('a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select, textarea, summary'),
+        function (el) { return el.getAttribute('tabindex') !== '-1' && el.getClientRects().length > 0; });
       if (!f.length) return;
       var first = f[0], last = f[f.length - 1];
       if (!dialog.contains(document.activeElement)) { e.preventDefault(); first.focus(); }
@@ -74,7 +79,9 @@
     if (!e.target || e.target.id !== 'modal') return;
     var dialog = e.target.querySelector('[role=dialog]');
     if (!dialog) return;
-    var target = dialog.querySelector('[aria-invalid=true], input:not([type=hidden]):not([type=radio]), select, textarea, button');
+    var target = dialog.querySelector('[aria-invalid=true]') ||
+      dialog.querySelector('input:not([type=hidden]):not([type=radio]), select, textarea') ||
+      dialog.querySelector('button:not([tabindex="-1"])');
     if (target) target.focus();
   });
   // Charts label time in UTC; inside a data-tz="local" panel the browser rewrites the labels.

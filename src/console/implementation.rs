@@ -209,8 +209,25 @@ async fn submit_step1(
     CsrfForm(form): CsrfForm,
 ) -> PageResult {
     let (_, _, v) = version_for(&state, &path).await?;
-    let svc = ServiceForm::from_form(&form);
+    let mut svc = ServiceForm::from_form(&form);
     let route = route_form_or_default(&form);
+    if form.get("op") == "use-echo" {
+        // "Use it" without JavaScript: step 1 again, with the echo upstream's URL filled in.
+        svc.mode = "url".into();
+        svc.url = state.echo_url.clone();
+        let ok = StatusCode::OK;
+        return render_dialog(
+            &req,
+            &state,
+            &user,
+            &v,
+            1,
+            svc,
+            route,
+            FieldErrors::new(),
+            ok,
+        );
+    }
     match check_step1(&state, &v, &svc).await {
         Ok(_) => render_dialog(
             &req,
@@ -294,7 +311,23 @@ async fn create_implementation(
 ) -> PageResult {
     let (sid, vid, v) = version_for(&state, &path).await?;
     let svc_form = ServiceForm::from_form(&form);
-    let route_form = RouteForm::from_form(&form);
+    let mut route_form = RouteForm::from_form(&form);
+    if form.get("op") == "add-path" {
+        // "+ Add Path" without JavaScript: step 2 again, with one more (empty) path input.
+        route_form.paths.push(String::new());
+        let ok = StatusCode::OK;
+        return render_dialog(
+            &req,
+            &state,
+            &user,
+            &v,
+            2,
+            svc_form,
+            route_form,
+            FieldErrors::new(),
+            ok,
+        );
+    }
     if v.implementation.is_some() {
         return Ok(redirect_after_post(
             &req,

@@ -14,6 +14,7 @@
 mod key_auth;
 mod kit;
 mod layout;
+mod no_js;
 mod runtime;
 mod steps;
 mod walkthrough;

@@ -72,7 +72,6 @@ pub struct ServiceRow {
 #[derive(Template)]
 #[template(path = "rg_services.html")]
 struct ServicesPage<'a> {
-    csrf: &'a str,
     group: &'a RuntimeGroup,
     base: String,
     tab: &'a str,
@@ -112,7 +111,6 @@ async fn render_services(
         })
         .collect();
     let page = ServicesPage {
-        csrf: &user.csrf,
         base: group_path(group),
         tab: "services",
         group,

@@ -48,7 +48,6 @@ pub struct RouteRow {
 #[derive(Template)]
 #[template(path = "rg_routes.html")]
 struct RoutesPage<'a> {
-    csrf: &'a str,
     group: &'a RuntimeGroup,
     base: String,
     tab: &'a str,
@@ -90,7 +89,6 @@ async fn list_routes(
         })
         .collect();
     let page = RoutesPage {
-        csrf: &user.csrf,
         base: group_path(&group),
         tab: "routes",
         group: &group,
