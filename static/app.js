@@ -41,8 +41,67 @@
       if (field) { field.value = fill.getAttribute('data-value'); field.focus(); }
       return;
     }
-    if (e.target.closest('[data-close-modal]')) { e.preventDefault(); closeModal(); return; }
+    if (e.target.closest('[data-discard-draft]')) {
+      var f = e.target.closest('form[data-draft]');
+      if (f) { forgetDraft(f); f.reset(); e.target.closest('[data-draft-note]').hidden = true; }
+      return;
+    }
+    if (e.target.closest('[data-close-modal]')) {
+      e.preventDefault();
+      document.querySelectorAll('#modal form[data-draft]').forEach(forgetDraft);
+      closeModal();
+      return;
+    }
     if (e.target.hasAttribute && e.target.hasAttribute('data-modal-backdrop')) { closeModal(); }
+  });
+  // What is typed in a dialog form marked data-draft is kept in sessionStorage (per dialog) as
+  // it is typed, so leaving with Back (or a reload) loses nothing: the next time the dialog
+  // opens it is filled in again, with a note saying so. Cancel and Create forget it.
+  function draftKey(form) { return 'gatehouse.draft:' + form.getAttribute('data-draft'); }
+  function draftable(el) {
+    return el.name && el.name !== 'csrf_token' && el.name !== 'op' && el.type !== 'submit' && el.type !== 'button';
+  }
+  function saveDraft(form) {
+    var data = {};
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!draftable(el) || ((el.type === 'radio' || el.type === 'checkbox') && !el.checked)) return;
+      (data[el.name] = data[el.name] || []).push(el.value);
+    });
+    try { sessionStorage.setItem(draftKey(form), JSON.stringify(data)); } catch (err) { /* storage off: nothing kept */ }
+  }
+  function forgetDraft(form) {
+    try { sessionStorage.removeItem(draftKey(form)); } catch (err) { /* nothing kept */ }
+  }
+  function restoreDraft(form) {
+    var data;
+    try { data = JSON.parse(sessionStorage.getItem(draftKey(form)) || 'null'); } catch (err) { return; }
+    if (!data) return;
+    var seen = {};
+    Array.prototype.forEach.call(form.elements, function (el) {
+      var values = draftable(el) && data[el.name];
+      if (!values) return;
+      if (el.type === 'radio' || el.type === 'checkbox') { el.checked = values.indexOf(el.value) >= 0; return; }
+      var i = seen[el.name] || 0;
+      seen[el.name] = i + 1;
+      if (i < values.length) el.value = values[i];
+    });
+    var note = form.querySelector('[data-draft-note]');
+    if (note) note.hidden = false;
+  }
+  document.addEventListener('input', function (e) {
+    var form = e.target.form;
+    if (form && form.hasAttribute('data-draft')) saveDraft(form);
+  });
+  // A dialog freshly opened (a GET) gets its draft back; Create (the step-2 form itself
+  // posting) hands the values to the server, so the draft is done.
+  document.addEventListener('htmx:afterSwap', function (e) {
+    if (!e.target || e.target.id !== 'modal' || !e.detail.requestConfig || e.detail.requestConfig.verb !== 'get') return;
+    var form = e.target.querySelector('form[data-draft]');
+    if (form) restoreDraft(form);
+  });
+  document.addEventListener('htmx:beforeRequest', function (e) {
+    var elt = e.detail && e.detail.elt;
+    if (elt && elt.id === 'impl-step2') forgetDraft(elt);
   });
   document.addEventListener('change', function (e) {
     if (e.target.matches && e.target.matches('[data-autosubmit]') && e.target.form) {

@@ -11,6 +11,7 @@
 //! to this project's tree (its reqwest transport among them), fantoccini nineteen (the
 //! `webdriver` crate with ICU segmentation and a second thiserror).
 
+mod draft;
 mod key_auth;
 mod kit;
 mod layout;
