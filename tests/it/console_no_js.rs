@@ -235,3 +235,69 @@ async fn status_panel_time_frame_and_view_are_query_parameters() {
     );
     assert_eq!(select_attr(&html, "#status-codes", "data-tz"), vec!["utc"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_path_and_use_it_are_form_posts_on_every_form_page() {
+    let app = TestApp::spawn().await;
+    app.login().await;
+    let (_, version) = service_and_version(&app, "Example Service").await;
+    let csrf = app.csrf(&version).await;
+    let echo = format!("http://{}", app.echo_addr);
+    let mut fields = step1_fields(&csrf, "example_service", &echo);
+    fields.extend([("route_name", "mockbin"), ("route_paths", "/mock")]);
+    let r = app
+        .post_form(&format!("{version}/implementation"), &fields)
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let routes_before = admin_count(&app, "/routes").await;
+
+    let add_path = [
+        ("csrf_token", csrf.as_str()),
+        ("route_name", "second"),
+        ("route_paths", "/second"),
+        ("op", "add-path"),
+    ];
+    for page in [
+        format!("{version}/routes"),
+        "/runtime-groups/default/routes".into(),
+    ] {
+        let r = app.post_form(&page, &add_path).await;
+        assert_eq!(r.status().as_u16(), 200, "{page}");
+        let html = scraper::Html::parse_document(&r.text().await.expect("body"));
+        assert_eq!(
+            select_attr(&html, "#route-paths input[name=route_paths]", "value"),
+            vec!["/second".to_string(), String::new()],
+            "{page}"
+        );
+        assert_eq!(select_attr(&html, "#route_name", "value"), vec!["second"]);
+        // Enter in a field still means the form's own button, not "+ Add Path".
+        let first = select_attr(&html, "main form[method=post] button[type=submit]", "class");
+        assert_eq!(first.first().map(String::as_str), Some("visually-hidden"));
+    }
+    assert_eq!(
+        admin_count(&app, "/routes").await,
+        routes_before,
+        "nothing saved"
+    );
+
+    let mut use_it = step1_fields(&csrf, "other", "");
+    use_it.push(("op", "use-echo"));
+    for page in [
+        format!("{version}/implementation/edit"),
+        "/runtime-groups/default/services".into(),
+    ] {
+        let r = app.post_form(&page, &use_it).await;
+        assert_eq!(r.status().as_u16(), 200, "{page}");
+        let html = scraper::Html::parse_document(&r.text().await.expect("body"));
+        assert_eq!(select_attr(&html, "#svc_url", "value"), vec![echo.clone()]);
+        assert!(select_text(&html, ".field-error").is_empty(), "{page}");
+    }
+    let (_, body) = app.admin_json(Method::GET, "/services", Value::Null).await;
+    let names: Vec<&str> = body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["example_service"], "nothing saved or renamed");
+}

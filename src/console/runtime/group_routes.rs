@@ -284,8 +284,15 @@ async fn create_route(
     CsrfForm(form): CsrfForm,
 ) -> PageResult {
     let group = group_of(&state, &path).await?;
-    let route = RouteForm::from_form(&form);
+    let mut route = RouteForm::from_form(&form);
     let service_id = form.get("service_id").to_string();
+    if route.add_path_requested(&form) {
+        let (ok, no_errors) = (StatusCode::OK, FieldErrors::new());
+        return render_route_form(
+            &req, &state, &user, &group, None, route, service_id, no_errors, ok,
+        )
+        .await;
+    }
     match save_route(&state, group.id, &route, &service_id, None).await? {
         Ok(_) => Ok(redirect_after_post(
             &req,
@@ -358,8 +365,16 @@ async fn update_route(
                 .await
         })
         .await?;
-    let route = RouteForm::from_form(&form);
+    let mut route = RouteForm::from_form(&form);
     let service_id = form.get("service_id").to_string();
+    if route.add_path_requested(&form) {
+        let (ok, no_errors) = (StatusCode::OK, FieldErrors::new());
+        let existing = Some(id);
+        return render_route_form(
+            &req, &state, &user, &group, existing, route, service_id, no_errors, ok,
+        )
+        .await;
+    }
     match save_route(&state, group.id, &route, &service_id, Some(id)).await? {
         Ok(_) => Ok(redirect_after_post(
             &req,
