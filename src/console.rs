@@ -9,6 +9,7 @@ mod assets;
 mod auth;
 mod certificates;
 mod charts;
+mod confirm;
 mod consumers;
 mod declarative;
 mod entities;
@@ -183,13 +184,9 @@ fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(consumers::configure)
                 .configure(history::configure)
                 .configure(declarative::configure)
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
-                })),
+                .default_service(web::to(confirm::confirm_or_not_found)),
         )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ConsoleError(WebError::NotFound))
-        }));
+        .default_service(web::to(confirm::confirm_or_not_found));
 }
 
 #[derive(Template)]

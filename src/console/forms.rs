@@ -43,6 +43,17 @@ pub struct ServiceForm {
 }
 
 impl ServiceForm {
+    /// "Use it" without JavaScript posts the form with `op=use-echo`: the form comes back
+    /// with the echo upstream's URL filled in, nothing saved. True when that was asked.
+    pub fn use_echo_requested(&mut self, f: &FormData, echo_url: &str) -> bool {
+        if f.get("op") != "use-echo" {
+            return false;
+        }
+        self.mode = "url".into();
+        self.url = echo_url.to_string();
+        true
+    }
+
     pub fn new(name: String) -> ServiceForm {
         ServiceForm {
             name,
@@ -252,6 +263,16 @@ impl Default for RouteForm {
 }
 
 impl RouteForm {
+    /// "+ Add Path" without JavaScript posts the form with `op=add-path`: the form comes back
+    /// with one more (empty) path input, nothing saved. True when that was asked.
+    pub fn add_path_requested(&mut self, f: &FormData) -> bool {
+        if f.get("op") != "add-path" {
+            return false;
+        }
+        self.paths.push(String::new());
+        true
+    }
+
     pub fn from_form(f: &FormData) -> RouteForm {
         let mut paths: Vec<String> = f
             .all("route_paths")

@@ -209,8 +209,22 @@ async fn submit_step1(
     CsrfForm(form): CsrfForm,
 ) -> PageResult {
     let (_, _, v) = version_for(&state, &path).await?;
-    let svc = ServiceForm::from_form(&form);
+    let mut svc = ServiceForm::from_form(&form);
     let route = route_form_or_default(&form);
+    if svc.use_echo_requested(&form, &state.echo_url) {
+        let ok = StatusCode::OK;
+        return render_dialog(
+            &req,
+            &state,
+            &user,
+            &v,
+            1,
+            svc,
+            route,
+            FieldErrors::new(),
+            ok,
+        );
+    }
     match check_step1(&state, &v, &svc).await {
         Ok(_) => render_dialog(
             &req,
@@ -294,7 +308,21 @@ async fn create_implementation(
 ) -> PageResult {
     let (sid, vid, v) = version_for(&state, &path).await?;
     let svc_form = ServiceForm::from_form(&form);
-    let route_form = RouteForm::from_form(&form);
+    let mut route_form = RouteForm::from_form(&form);
+    if route_form.add_path_requested(&form) {
+        let ok = StatusCode::OK;
+        return render_dialog(
+            &req,
+            &state,
+            &user,
+            &v,
+            2,
+            svc_form,
+            route_form,
+            FieldErrors::new(),
+            ok,
+        );
+    }
     if v.implementation.is_some() {
         return Ok(redirect_after_post(
             &req,
@@ -433,7 +461,8 @@ async fn update_implementation(
     let Some(existing) = v.implementation.clone() else {
         return Err(WebError::NotFound.into());
     };
-    let form_svc = ServiceForm::from_form(&form);
+    let mut form_svc = ServiceForm::from_form(&form);
+    let use_echo = form_svc.use_echo_requested(&form, &state.echo_url);
     let (mut input, mut errors) = form_svc.to_input();
     // Fields the form leaves empty are cleared, not kept from before.
     for k in [
@@ -449,34 +478,38 @@ async fn update_implementation(
         input.remove("path");
     }
     let group = v.group.id;
-    let result = match service::build::<crate::domain::GatewayService>(
-        Some(&existing),
-        existing.id,
-        None,
-        &input,
-    )
-    .map_err(crate::web_error::WebError::from)
-    {
-        Ok(svc) if errors.is_empty() => state
-            .store
-            .run(move |s| async move { service::save_built(&s, group, &svc, false).await })
-            .await
-            .map_err(|e| {
-                save_error(e, "name", || {
-                    FieldErrors::single(
-                        "name",
-                        "A gateway service with this name already exists in this runtime group",
-                    )
-                })
-            }),
-        Ok(_) => Err(errors.clone()),
-        Err(WebError::Validation(e)) => {
-            for (k, m) in e.0 {
-                errors.add(k, m);
+    let result = if use_echo {
+        Err(FieldErrors::new())
+    } else {
+        match service::build::<crate::domain::GatewayService>(
+            Some(&existing),
+            existing.id,
+            None,
+            &input,
+        )
+        .map_err(crate::web_error::WebError::from)
+        {
+            Ok(svc) if errors.is_empty() => state
+                .store
+                .run(move |s| async move { service::save_built(&s, group, &svc, false).await })
+                .await
+                .map_err(|e| {
+                    save_error(e, "name", || {
+                        FieldErrors::single(
+                            "name",
+                            "A gateway service with this name already exists in this runtime group",
+                        )
+                    })
+                }),
+            Ok(_) => Err(errors.clone()),
+            Err(WebError::Validation(e)) => {
+                for (k, m) in e.0 {
+                    errors.add(k, m);
+                }
+                Err(errors.clone())
             }
-            Err(errors.clone())
+            Err(other) => return Err(other.into()),
         }
-        Err(other) => return Err(other.into()),
     };
     match result {
         Ok(()) => Ok(redirect_after_post(
@@ -498,8 +531,17 @@ async fn update_implementation(
                 user: Some(&user),
                 csrf: &user.csrf,
             }
-            .render_status(&req, &page, StatusCode::UNPROCESSABLE_ENTITY)
+            .render_status(&req, &page, form_status(&page.errors))
         }
+    }
+}
+
+/// A form shown again: 200 when only asked for (a no-JavaScript helper button), else 422.
+fn form_status(errors: &FieldErrors) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
     }
 }
 

@@ -153,6 +153,21 @@ async fn create_route(
     let Some(svc) = &v.implementation else {
         return Err(WebError::NotFound.into());
     };
+    let mut route = RouteForm::from_form(&form);
+    if route.add_path_requested(&form) {
+        let (name, ok) = (&v.version.name, StatusCode::OK);
+        let no_errors = FieldErrors::new();
+        return render_form(
+            &req,
+            &user,
+            (sid, vid),
+            name,
+            Mode::Add,
+            route,
+            no_errors,
+            ok,
+        );
+    }
     save(
         &req,
         &state,
@@ -163,7 +178,7 @@ async fn create_route(
         Mode::Add,
         svc.id,
         0,
-        RouteForm::from_form(&form),
+        route,
     )
     .await
 }
@@ -187,7 +202,13 @@ async fn update_route(
         .find(|r| r.id == rid)
         .ok_or(WebError::NotFound)?;
     let service = existing.service.as_ref().map(|s| s.id).unwrap_or_default();
-    let form = RouteForm::from_form(&form);
+    let mut route = RouteForm::from_form(&form);
+    if route.add_path_requested(&form) {
+        let (name, mode, ok) = (&v.version.name, Mode::Edit(rid), StatusCode::OK);
+        let no_errors = FieldErrors::new();
+        return render_form(&req, &user, (sid, vid), name, mode, route, no_errors, ok);
+    }
+    let form = route;
     save(
         &req,
         &state,

@@ -290,26 +290,24 @@ async fn show_version(
     state: web::Data<State>,
     user: CurrentUser,
     path: web::Path<(String, String)>,
+    q: web::Query<PanelQuery>,
 ) -> PageResult {
-    render_version(&req, &state, &user, &path.0, &path.1, "").await
+    render_version(&req, &state, &user, (&path.0, &path.1), &q, "").await
 }
 
 async fn render_version(
     req: &HttpRequest,
     state: &State,
     user: &CurrentUser,
-    sid: &str,
-    vid: &str,
+    (sid, vid): (&str, &str),
+    panel_query: &PanelQuery,
     delete_error: &str,
 ) -> PageResult {
     let (sid, vid) = (parse_uuid(sid)?, parse_uuid(vid)?);
     let v = load_version(state, sid, vid).await?;
-    let default = PanelQuery {
-        frame: None,
-        view: None,
-        tz: None,
-    };
-    let panel = load_panel(state, sid, vid, &default).await?;
+    // The status panel's time frame, view and time zone come from the page's own query, so
+    // the toggles work as plain links without JavaScript and the URL holds the state.
+    let panel = load_panel(state, sid, vid, panel_query).await?;
     let title = format!("{} · {}", v.version.name, v.service.display_name);
     let page = VersionPage {
         csrf: &user.csrf,
@@ -350,7 +348,8 @@ async fn delete_version(
     let v = load_version(&state, sid, vid).await?;
     if form.get("confirm_name").trim() != v.version.name {
         let msg = format!("Type \"{}\" exactly to confirm", v.version.name);
-        return render_version(&req, &state, &user, &path.0, &path.1, &msg).await;
+        let q = PanelQuery::default();
+        return render_version(&req, &state, &user, (&path.0, &path.1), &q, &msg).await;
     }
     let version = v.version.clone();
     state
@@ -374,7 +373,10 @@ pub struct ClassCount {
 #[derive(Template)]
 #[template(path = "_status_codes.html")]
 pub struct StatusPanel {
+    /// The panel alone (htmx refreshes and toggles).
     pub url: String,
+    /// The version page the panel is on (the same toggles as plain links).
+    pub page: String,
     pub frame: String,
     pub frame_label: String,
     pub total: i64,
@@ -452,6 +454,7 @@ async fn load_panel(
         .collect();
     Ok(StatusPanel {
         url: format!("/services/{sid}/versions/{vid}/status-codes"),
+        page: format!("/services/{sid}/versions/{vid}"),
         frame: key.into(),
         frame_label: label.to_ascii_lowercase(),
         total,
@@ -475,7 +478,7 @@ async fn load_panel(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct PanelQuery {
     frame: Option<String>,
     view: Option<String>,

@@ -7,14 +7,16 @@
 //! skip, without them. On a failure a screenshot is written to `target/browser-failure.png`;
 //! the layout test writes one per page and width under `target/screenshots/`.
 //!
-//! Why thirtyfour and not fantoccini: with default features off, thirtyfour adds nine crates
-//! to this project's tree (its reqwest transport among them), fantoccini nineteen (the
-//! `webdriver` crate with ICU segmentation and a second thiserror).
+//! Why thirtyfour and not fantoccini: with default features off, thirtyfour adds ten crates to
+//! this project's tree counting itself (its reqwest 0.13 transport and small macro helpers),
+//! fantoccini nineteen (the `webdriver` crate with ICU segmentation and a second thiserror).
 
+mod draft;
 mod key_auth;
 mod import;
 mod kit;
 mod layout;
+mod no_js;
 mod runtime;
 mod steps;
 mod walkthrough;

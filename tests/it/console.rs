@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::helpers::{eventually, location, select_attr, select_text, TestApp, EMAIL};
 
 /// Creates a service and its version v.1 through the console; returns their page paths.
-async fn service_and_version(app: &TestApp, name: &str) -> (String, String) {
+pub(crate) async fn service_and_version(app: &TestApp, name: &str) -> (String, String) {
     let csrf = app.csrf("/services/new").await;
     let r = app
         .post_form(
@@ -44,7 +44,11 @@ async fn service_and_version(app: &TestApp, name: &str) -> (String, String) {
     (service_path, location(&r))
 }
 
-fn step1_fields<'a>(csrf: &'a str, name: &'a str, url: &'a str) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn step1_fields<'a>(
+    csrf: &'a str,
+    name: &'a str,
+    url: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("csrf_token", csrf),
         ("svc_name", name),

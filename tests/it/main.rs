@@ -10,6 +10,7 @@ mod cluster;
 mod conformance;
 mod console;
 mod console_http;
+mod console_no_js;
 mod console_origin;
 mod console_plugins;
 mod console_runtime;

@@ -72,7 +72,6 @@ pub struct ServiceRow {
 #[derive(Template)]
 #[template(path = "rg_services.html")]
 struct ServicesPage<'a> {
-    csrf: &'a str,
     group: &'a RuntimeGroup,
     base: String,
     tab: &'a str,
@@ -112,7 +111,6 @@ async fn render_services(
         })
         .collect();
     let page = ServicesPage {
-        csrf: &user.csrf,
         base: group_path(group),
         tab: "services",
         group,
@@ -295,7 +293,11 @@ async fn create_service(
     CsrfForm(form): CsrfForm,
 ) -> PageResult {
     let group = group_of(&state, &path).await?;
-    let svc = ServiceForm::from_form(&form);
+    let mut svc = ServiceForm::from_form(&form);
+    if svc.use_echo_requested(&form, &state.echo_url) {
+        let (ok, no_errors) = (StatusCode::OK, FieldErrors::new());
+        return render_service_form(&req, &state, &user, &group, None, svc, no_errors, ok);
+    }
     match save_service(&state, group.id, &svc, None).await? {
         Ok(_) => Ok(redirect_after_post(
             &req,
@@ -361,7 +363,11 @@ async fn update_service(
                 .await
         })
         .await?;
-    let svc = ServiceForm::from_form(&form);
+    let mut svc = ServiceForm::from_form(&form);
+    if svc.use_echo_requested(&form, &state.echo_url) {
+        let (ok, no_errors) = (StatusCode::OK, FieldErrors::new());
+        return render_service_form(&req, &state, &user, &group, Some(id), svc, no_errors, ok);
+    }
     match save_service(&state, group.id, &svc, Some(id)).await? {
         Ok(_) => Ok(redirect_after_post(
             &req,

@@ -48,7 +48,6 @@ pub struct RouteRow {
 #[derive(Template)]
 #[template(path = "rg_routes.html")]
 struct RoutesPage<'a> {
-    csrf: &'a str,
     group: &'a RuntimeGroup,
     base: String,
     tab: &'a str,
@@ -90,7 +89,6 @@ async fn list_routes(
         })
         .collect();
     let page = RoutesPage {
-        csrf: &user.csrf,
         base: group_path(&group),
         tab: "routes",
         group: &group,
@@ -286,8 +284,15 @@ async fn create_route(
     CsrfForm(form): CsrfForm,
 ) -> PageResult {
     let group = group_of(&state, &path).await?;
-    let route = RouteForm::from_form(&form);
+    let mut route = RouteForm::from_form(&form);
     let service_id = form.get("service_id").to_string();
+    if route.add_path_requested(&form) {
+        let (ok, no_errors) = (StatusCode::OK, FieldErrors::new());
+        return render_route_form(
+            &req, &state, &user, &group, None, route, service_id, no_errors, ok,
+        )
+        .await;
+    }
     match save_route(&state, group.id, &route, &service_id, None).await? {
         Ok(_) => Ok(redirect_after_post(
             &req,
@@ -360,8 +365,16 @@ async fn update_route(
                 .await
         })
         .await?;
-    let route = RouteForm::from_form(&form);
+    let mut route = RouteForm::from_form(&form);
     let service_id = form.get("service_id").to_string();
+    if route.add_path_requested(&form) {
+        let (ok, no_errors) = (StatusCode::OK, FieldErrors::new());
+        let existing = Some(id);
+        return render_route_form(
+            &req, &state, &user, &group, existing, route, service_id, no_errors, ok,
+        )
+        .await;
+    }
     match save_route(&state, group.id, &route, &service_id, Some(id)).await? {
         Ok(_) => Ok(redirect_after_post(
             &req,

@@ -110,7 +110,6 @@ pub struct InstanceQuery {
 #[derive(Template)]
 #[template(path = "runtime_instances.html")]
 struct InstancesPage<'a> {
-    csrf: &'a str,
     group: &'a RuntimeGroup,
     base: String,
     tab: &'a str,
@@ -178,7 +177,6 @@ async fn list_instances(
         _ => rows.sort_by(|a, b| a.hostname.cmp(&b.hostname).then(a.id.cmp(&b.id))),
     }
     let page = InstancesPage {
-        csrf: &user.csrf,
         base: group_path(&group),
         tab: "instances",
         rows,

@@ -43,6 +43,11 @@ async fn layouts(app: &TestApp, b: &Browser) -> Result<()> {
     app.wait_for_proxy("/mock/with/a/long/path/for/the/table", 200)
         .await;
     check_widths(b, "version").await?;
+    // The actions menu, open, stays on screen too.
+    b.find("details.menu > summary").await?.click().await?;
+    b.wait_for("details.menu[open] .menu-body", UI_TIMEOUT)
+        .await?;
+    check_widths(b, "version-menu").await?;
 
     b.goto(&format!("{}/services", app.console)).await?;
     wait_for_heading(b, "Service Hub").await?;
@@ -97,7 +102,7 @@ async fn check_widths(b: &Browser, page: &str) -> Result<()> {
 }
 
 /// Lists what sticks out: the document wider than the viewport, and every visible element
-/// whose box passes the right edge of its card (or dialog) or of the viewport, unless an
+/// whose box passes the right edge of its card (or dialog) or either edge of the viewport, unless an
 /// ancestor in between clips or scrolls it (a table scrolling inside its card).
 const OVERFLOW_JS: &str = r#"
 const vw = window.innerWidth, bad = [];
@@ -119,8 +124,8 @@ for (const el of document.querySelectorAll('body *')) {
       problem = `${name(el)} ends at ${Math.round(r.right)}, past its ${name(a).slice(0, 40)} (${Math.round(a.getBoundingClientRect().right)})`;
       break;
     }
-    if (a.parentElement === document.body && r.right > vw + 1) {
-      problem = `${name(el)} ends at ${Math.round(r.right)}, past the viewport (${vw})`;
+    if (a.parentElement === document.body && (r.right > vw + 1 || r.left < -1)) {
+      problem = `${name(el)} spans ${Math.round(r.left)}..${Math.round(r.right)}, outside the viewport (0..${vw})`;
     }
   }
   if (problem) bad.push(problem);
