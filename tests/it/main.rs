@@ -32,6 +32,7 @@ mod protocols;
 mod proxy;
 mod scale_out;
 mod secrets_at_rest;
+mod service_protocols;
 mod sessions;
 mod strict;
 mod telemetry_stop;
