@@ -17,6 +17,7 @@ mod guard;
 mod history;
 mod implementation;
 mod plugins;
+mod route_detail;
 mod routes;
 mod runtime;
 mod services;
@@ -24,6 +25,7 @@ mod session;
 mod throttle;
 mod tokens;
 mod upstreams;
+mod version_status;
 mod versions;
 
 use std::net::TcpListener;
@@ -165,9 +167,11 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .configure(auth::configure)
         .configure(services::configure)
         .configure(versions::configure)
+        .configure(version_status::configure)
         .configure(implementation::configure)
         .configure(routes::configure)
         .configure(runtime::configure)
+        .configure(route_detail::configure)
         .configure(analytics::configure)
         .configure(tokens::configure)
         .configure(account::configure)

@@ -21,6 +21,7 @@ const SQLITE: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_console_sessions.sql"),
     include_str!("../../migrations/sqlite/0011_consumer_analytics.sql"),
     include_str!("../../migrations/sqlite/0012_config_versions.sql"),
+    include_str!("../../migrations/sqlite/0013_catalog_labels.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -30,6 +31,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../../migrations/postgres/0004_console_sessions.sql"),
     include_str!("../../migrations/postgres/0005_consumer_analytics.sql"),
     include_str!("../../migrations/postgres/0006_config_versions.sql"),
+    include_str!("../../migrations/postgres/0007_catalog_labels.sql"),
 ];
 
 /// Any number: it only has to be the same in every Gatehouse process.

@@ -217,7 +217,7 @@ async fn a_groups_gateway_services_and_routes_are_managed_from_its_pages() {
 
     // Edit the route, then delete it and the service.
     let (_, html) = app.get_html(&format!("{group_url}/routes")).await;
-    let edit = select_attr(&html, "#rg-routes tbody tr td a", "href")[0].clone();
+    let edit = select_attr(&html, "#rg-routes tbody tr td a[href$='/edit']", "href")[0].clone();
     let r = app
         .post_form(
             &edit,
