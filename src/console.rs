@@ -16,6 +16,7 @@ mod forms;
 mod guard;
 mod history;
 mod implementation;
+mod paging;
 mod plugins;
 mod route_detail;
 mod routes;

@@ -1,11 +1,12 @@
-//! Service Hub: the catalog list, creating a service, its overview, editing its name,
-//! description and labels in place, deleting it.
+//! Service Hub: the catalog list (filtered by name, key or description, paged), creating a
+//! service, its overview, editing its name, description and labels in place, deleting it.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use askama::Template;
 use serde::Deserialize;
 
+use super::paging::{PageParams, Pager};
 use super::session::CsrfForm;
 use super::{
     fmt_time, parse_uuid, redirect_after_post, save_error, CurrentUser, Page, PageResult, State,
@@ -29,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct ListQuery {
     #[serde(default)]
     q: String,
+    #[serde(flatten)]
+    paging: PageParams,
 }
 
 #[derive(Template)]
@@ -36,6 +39,7 @@ struct ListQuery {
 struct ServicesPage<'a> {
     q: &'a str,
     services: Vec<(CatalogService, i64, CardStats)>,
+    pager: Pager,
 }
 
 /// A catalog card's last 7 days.
@@ -76,19 +80,22 @@ async fn list_services(
     q: web::Query<ListQuery>,
 ) -> PageResult {
     let filter = q.q.trim().to_string();
-    let f2 = filter.clone();
-    let services = state
+    let mut pager = Pager::new(&q.paging, "/services", &[("q", &filter)]);
+    let (f2, offset, size) = (filter.clone(), pager.offset(), pager.size);
+    let (services, total) = state
         .store
         .run(move |s| async move {
+            let (page, total) = s.list_catalog_services_page(&f2, offset, size).await?;
             let mut out = Vec::new();
-            for (svc, n) in s.list_catalog_services(&f2).await? {
+            for (svc, n) in page {
                 let stats = card_stats(&s, svc.id).await?;
                 out.push((svc, n, stats));
             }
-            Ok::<_, StoreError>(out)
+            Ok::<_, StoreError>((out, total))
         })
         .await
         .map_err(WebError::from)?;
+    pager.total = total;
     Page {
         title: "Service Hub",
         nav: "services",
@@ -100,6 +107,7 @@ async fn list_services(
         &ServicesPage {
             q: &filter,
             services,
+            pager,
         },
     )
 }

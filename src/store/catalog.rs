@@ -39,30 +39,52 @@ fn version_row(r: &AnyRow) -> StoreResult<ServiceVersion> {
 }
 
 impl Store {
-    /// Catalog services whose display name contains `filter` (case-insensitive), by name.
+    /// Every catalog service matching `filter` (see [`Store::list_catalog_services_page`]).
     pub async fn list_catalog_services(
         &self,
         filter: &str,
     ) -> StoreResult<Vec<(CatalogService, i64)>> {
-        let pattern = format!(
-            "%{}%",
-            filter
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        Ok(self
+            .list_catalog_services_page(filter, 0, i64::MAX as u64)
+            .await?
+            .0)
+    }
+
+    /// One page of the catalog services whose display name, key or description contains
+    /// `filter` (case-insensitive), by display name, each with its version count; and how many
+    /// match in all.
+    pub async fn list_catalog_services_page(
+        &self,
+        filter: &str,
+        offset: u64,
+        size: u64,
+    ) -> StoreResult<(Vec<(CatalogService, i64)>, u64)> {
+        let pattern = format!("%{}%", like_escape(&filter.to_lowercase()));
+        let matching =
+            "lower(display_name) LIKE $1 ESCAPE '\\' OR lower(name) LIKE $1 ESCAPE '\\' \
+             OR lower(description) LIKE $1 ESCAPE '\\'";
         let sql = format!(
             "SELECT {SERVICE_COLS}, (SELECT COUNT(*) FROM service_versions v WHERE v.service_id = s.id)
-             FROM catalog_services s WHERE lower(display_name) LIKE $1 ESCAPE '\\' ORDER BY lower(display_name), display_name"
+             FROM catalog_services s WHERE {matching}
+             ORDER BY lower(display_name), display_name LIMIT $2 OFFSET $3"
         );
         let rows = sqlx::query(&sql)
-            .bind(pattern)
+            .bind(&pattern)
+            .bind(size.min(i64::MAX as u64) as i64)
+            .bind(offset.min(i64::MAX as u64) as i64)
             .fetch_all(self.read())
             .await?;
-        rows.iter()
+        let page = rows
+            .iter()
             .map(|r| Ok((service_row(r)?, r.int(7)?)))
-            .collect()
+            .collect::<StoreResult<Vec<_>>>()?;
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM catalog_services WHERE {matching}"
+        ))
+        .bind(&pattern)
+        .fetch_one(self.read())
+        .await?;
+        Ok((page, total.max(0) as u64))
     }
 
     pub async fn insert_catalog_service(

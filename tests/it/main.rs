@@ -11,6 +11,7 @@ mod conformance;
 mod console;
 mod console_http;
 mod console_hub;
+mod console_lists;
 mod console_origin;
 mod console_plugins;
 mod console_runtime;
