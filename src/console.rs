@@ -18,7 +18,9 @@ mod forms;
 mod guard;
 mod history;
 mod implementation;
+mod paging;
 mod plugins;
+mod route_detail;
 mod routes;
 mod runtime;
 mod services;
@@ -26,6 +28,7 @@ mod session;
 mod throttle;
 mod tokens;
 mod upstreams;
+mod version_status;
 mod versions;
 
 use std::net::TcpListener;
@@ -167,9 +170,11 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .configure(auth::configure)
         .configure(services::configure)
         .configure(versions::configure)
+        .configure(version_status::configure)
         .configure(implementation::configure)
         .configure(routes::configure)
         .configure(runtime::configure)
+        .configure(route_detail::configure)
         .configure(analytics::configure)
         .configure(tokens::configure)
         .configure(account::configure)

@@ -14,6 +14,7 @@ pub mod gateway_service;
 pub mod history;
 pub mod jwt_secret;
 pub mod kinds;
+pub mod labels;
 pub mod names;
 pub mod plugin;
 pub mod plugin_schemas;

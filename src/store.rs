@@ -3,7 +3,7 @@
 //! their own so the console never waits behind the analytics writer. The proxy never comes here.
 
 mod analytics;
-mod catalog;
+pub mod catalog;
 pub mod db;
 pub mod entities;
 pub mod history;

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::entities::{self, group_key, group_name, in_group};
+use super::paging::{PageParams, Pager};
 use super::plugins::GroupRef;
 use super::session::CsrfForm;
 use super::{fmt_time, parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
@@ -80,14 +81,15 @@ struct ListPage<'a> {
     form: NewConsumer,
     errors: FieldErrors,
     unplaced: Vec<String>,
+    pager: Pager,
 }
 
 async fn render_list(
     req: &HttpRequest,
     state: &State,
     user: &CurrentUser,
-    form: NewConsumer,
-    errors: FieldErrors,
+    (form, errors): (NewConsumer, FieldErrors),
+    paging: &PageParams,
     status: StatusCode,
 ) -> PageResult {
     let (consumers, keys) = in_group(state, move |s, g| async move {
@@ -104,6 +106,8 @@ async fn render_list(
             consumer: c,
         })
         .collect();
+    let mut pager = Pager::new(paging, &base(), &[]);
+    let rows = pager.slice(rows);
     let unplaced = entities::unplaced(&errors, &["username", "custom_id", "tags"]);
     let p = ListPage {
         csrf: &user.csrf,
@@ -115,20 +119,19 @@ async fn render_list(
         form,
         errors,
         unplaced,
+        pager,
     };
     page("Consumers", user).render_status(req, &p, status)
 }
 
-async fn list(req: HttpRequest, state: web::Data<State>, user: CurrentUser) -> PageResult {
-    render_list(
-        &req,
-        &state,
-        &user,
-        NewConsumer::default(),
-        FieldErrors::new(),
-        StatusCode::OK,
-    )
-    .await
+async fn list(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    paging: web::Query<PageParams>,
+) -> PageResult {
+    let blank = (NewConsumer::default(), FieldErrors::new());
+    render_list(&req, &state, &user, blank, &paging, StatusCode::OK).await
 }
 
 async fn create(
@@ -162,12 +165,14 @@ async fn create(
             Ok(redirect_after_post(&req, &format!("{}/{}", base(), c.id)))
         }
         Err(errors) => {
+            let refused = (form, errors);
+            let paging = PageParams::default();
             render_list(
                 &req,
                 &state,
                 &user,
-                form,
-                errors,
+                refused,
+                &paging,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await

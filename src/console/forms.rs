@@ -186,6 +186,15 @@ impl ServiceForm {
         (m, errors)
     }
 
+    /// Every protocol Kong's Service accepts, for the Protocol select.
+    pub fn protocols(&self) -> &'static [&'static str] {
+        crate::domain::gateway_service::PROTOCOLS
+    }
+
+    pub fn is_protocol(&self, p: &str) -> bool {
+        self.protocol == p
+    }
+
     /// Moves errors on fields the URL mode hides onto the URL field, so every message is shown.
     pub fn place_errors(&self, errors: FieldErrors) -> FieldErrors {
         if self.mode != "url" {

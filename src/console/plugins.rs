@@ -4,16 +4,18 @@
 //! link here with their scope preselected. Saves go through the service layer.
 
 mod form;
+mod scope;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use askama::Template;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use self::form::FormField;
+pub use self::scope::{Scope, Targets};
 use super::entities::{group_key, group_name, in_group};
+use super::paging::{PageParams, Pager};
 use super::session::{CsrfForm, FormData};
 use super::{parse_uuid, redirect_after_post, ConsoleError, CurrentUser, Page, PageResult, State};
 use crate::domain::plugin_schemas::{self, Group, Schema};
@@ -35,95 +37,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The runtime group's Plugins page.
 pub fn base() -> String {
     format!("/runtime-groups/{}/plugins", group_key())
-}
-
-/// A scope given in the query string (`?service=…`), preselected in the forms.
-#[derive(Debug, Default, Clone, Deserialize)]
-pub struct Scope {
-    #[serde(default)]
-    pub service: String,
-    #[serde(default)]
-    pub route: String,
-    #[serde(default)]
-    pub consumer: String,
-}
-
-impl Scope {
-    fn query(&self) -> String {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
-            ("service", &self.service),
-            ("route", &self.route),
-            ("consumer", &self.consumer),
-        ] {
-            if !v.is_empty() {
-                q.append_pair(k, v);
-            }
-        }
-        let q = q.finish();
-        if q.is_empty() {
-            q
-        } else {
-            format!("?{q}")
-        }
-    }
-    fn of(p: &Plugin) -> Scope {
-        let id = |f: &Option<crate::domain::gateway_service::ForeignKey>| {
-            f.as_ref().map(|f| f.id.to_string()).unwrap_or_default()
-        };
-        Scope {
-            service: id(&p.service),
-            route: id(&p.route),
-            consumer: id(&p.consumer),
-        }
-    }
-    fn matches(&self, p: &Plugin) -> bool {
-        let s = Scope::of(p);
-        (self.service.is_empty() || self.service == s.service)
-            && (self.route.is_empty() || self.route == s.route)
-            && (self.consumer.is_empty() || self.consumer == s.consumer)
-    }
-}
-
-/// Names of what plugins can be scoped to, for selects and the list.
-#[derive(Default)]
-pub struct Targets {
-    pub services: Vec<(String, String)>,
-    pub routes: Vec<(String, String)>,
-    pub consumers: Vec<(String, String)>,
-}
-
-impl Targets {
-    fn name(list: &[(String, String)], id: &str) -> String {
-        list.iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, n)| n.clone())
-            .unwrap_or_else(|| id.to_string())
-    }
-    pub fn describe(&self, p: &Plugin) -> String {
-        let s = Scope::of(p);
-        let mut parts = Vec::new();
-        if !s.route.is_empty() {
-            parts.push(format!("route {}", Targets::name(&self.routes, &s.route)));
-        }
-        if !s.service.is_empty() {
-            parts.push(format!(
-                "service {}",
-                Targets::name(&self.services, &s.service)
-            ));
-        }
-        if !s.consumer.is_empty() {
-            parts.push(format!(
-                "consumer {}",
-                Targets::name(&self.consumers, &s.consumer)
-            ));
-        }
-        if parts.is_empty() {
-            "Global".into()
-        } else {
-            parts.join(", ")
-        }
-    }
 }
 
 async fn targets(state: &State) -> Result<Targets, ConsoleError> {
@@ -177,6 +90,7 @@ struct ListPage<'a> {
     scope_label: String,
     new_link: String,
     notice: String,
+    pager: Pager,
 }
 
 fn page<'a>(title: &'a str, user: &'a CurrentUser) -> Page<'a> {
@@ -197,6 +111,7 @@ async fn list(
     state: web::Data<State>,
     user: CurrentUser,
     scope: web::Query<Scope>,
+    paging: web::Query<PageParams>,
 ) -> PageResult {
     let scope = scope.into_inner();
     let all: Vec<Plugin> = in_group(&state, move |s, g| async move {
@@ -213,6 +128,13 @@ async fn list(
             plugin: p,
         })
         .collect();
+    let keep = [
+        ("service", scope.service.as_str()),
+        ("route", scope.route.as_str()),
+        ("consumer", scope.consumer.as_str()),
+    ];
+    let mut pager = Pager::new(&paging, &base(), &keep);
+    let rows = pager.slice(rows);
     let scope_label = if scope.query().is_empty() {
         String::new()
     } else {
@@ -240,6 +162,7 @@ async fn list(
         scope_label,
         new_link: format!("{}/new{}", base(), scope.query()),
         notice: String::new(),
+        pager,
     };
     page("Plugins", &user).render(&req, &p)
 }

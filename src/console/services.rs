@@ -1,10 +1,12 @@
-//! Service Hub: the catalog list, creating a service, its overview and deleting it.
+//! Service Hub: the catalog list (filtered by name, key or description, paged), creating a
+//! service, its overview, editing its name, description and labels in place, deleting it.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use askama::Template;
 use serde::Deserialize;
 
+use super::paging::{PageParams, Pager};
 use super::session::CsrfForm;
 use super::{
     fmt_time, parse_uuid, redirect_after_post, save_error, CurrentUser, Page, PageResult, State,
@@ -19,6 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/services", web::post().to(create_service))
         .route("/services/new", web::get().to(new_service))
         .route("/services/{sid}", web::get().to(show_service))
+        .route("/services/{sid}/edit", web::get().to(edit_service))
+        .route("/services/{sid}/edit", web::post().to(update_service))
         .route("/services/{sid}/delete", web::post().to(delete_service));
 }
 
@@ -26,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct ListQuery {
     #[serde(default)]
     q: String,
+    #[serde(flatten)]
+    paging: PageParams,
 }
 
 #[derive(Template)]
@@ -33,6 +39,7 @@ struct ListQuery {
 struct ServicesPage<'a> {
     q: &'a str,
     services: Vec<(CatalogService, i64, CardStats)>,
+    pager: Pager,
 }
 
 /// A catalog card's last 7 days.
@@ -73,19 +80,22 @@ async fn list_services(
     q: web::Query<ListQuery>,
 ) -> PageResult {
     let filter = q.q.trim().to_string();
-    let f2 = filter.clone();
-    let services = state
+    let mut pager = Pager::new(&q.paging, "/services", &[("q", &filter)]);
+    let (f2, offset, size) = (filter.clone(), pager.offset(), pager.size);
+    let (services, total) = state
         .store
         .run(move |s| async move {
+            let (page, total) = s.list_catalog_services_page(&f2, offset, size).await?;
             let mut out = Vec::new();
-            for (svc, n) in s.list_catalog_services(&f2).await? {
+            for (svc, n) in page {
                 let stats = card_stats(&s, svc.id).await?;
                 out.push((svc, n, stats));
             }
-            Ok::<_, StoreError>(out)
+            Ok::<_, StoreError>((out, total))
         })
         .await
         .map_err(WebError::from)?;
+    pager.total = total;
     Page {
         title: "Service Hub",
         nav: "services",
@@ -97,6 +107,7 @@ async fn list_services(
         &ServicesPage {
             q: &filter,
             services,
+            pager,
         },
     )
 }
@@ -185,6 +196,8 @@ struct ServicePage<'a> {
     versions: Vec<VersionRow>,
     modified: String,
     delete_error: &'a str,
+    /// The header as a form (Edit), with what was typed and the errors beside the fields.
+    edit: Option<EditForm>,
     tiles: super::analytics::Tiles,
     frame: &'a str,
     frame_label: &'a str,
@@ -192,10 +205,73 @@ struct ServicePage<'a> {
     traffic: Vec<(String, i64, i64)>,
 }
 
+/// The in-place edit of a service's name, description and labels.
+pub struct EditForm {
+    pub display_name: String,
+    pub description: String,
+    pub labels: String,
+    pub errors: FieldErrors,
+}
+
 impl ServicePage<'_> {
     fn frames(&self) -> &'static [(&'static str, &'static str, i64)] {
         super::charts::FRAMES
     }
+
+    fn labels(&self) -> Vec<String> {
+        self.service
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect()
+    }
+}
+
+/// What a service page shows besides the service: a refused delete or an open edit form.
+struct Shown<'a> {
+    frame: &'a str,
+    delete_error: &'a str,
+    edit: Option<EditForm>,
+    status: StatusCode,
+}
+
+async fn render_service(
+    req: &HttpRequest,
+    state: &State,
+    user: &CurrentUser,
+    sid: uuid::Uuid,
+    shown: Shown<'_>,
+) -> PageResult {
+    let (service, versions) = load_service(state, sid).await?;
+    let modified = fmt_time(service.updated_at);
+    let (frame, frame_label, secs) = super::charts::frame(if shown.frame.is_empty() {
+        "24h"
+    } else {
+        shown.frame
+    });
+    let (tiles, traffic) = service_traffic(state, &versions, secs).await?;
+    Page {
+        title: &service.display_name.clone(),
+        nav: "services",
+        user: Some(user),
+        csrf: &user.csrf,
+    }
+    .render_status(
+        req,
+        &ServicePage {
+            csrf: &user.csrf,
+            service,
+            versions,
+            modified,
+            delete_error: shown.delete_error,
+            edit: shown.edit,
+            tiles,
+            frame,
+            frame_label,
+            traffic,
+        },
+        shown.status,
+    )
 }
 
 /// The service page's tiles and traffic per version for a frame.
@@ -283,31 +359,89 @@ async fn show_service(
     q: web::Query<FrameQuery>,
 ) -> PageResult {
     let sid = parse_uuid(&path)?;
-    let (service, versions) = load_service(&state, sid).await?;
-    let modified = fmt_time(service.updated_at);
-    let (frame, frame_label, secs) =
-        super::charts::frame(if q.frame.is_empty() { "24h" } else { &q.frame });
-    let (tiles, traffic) = service_traffic(&state, &versions, secs).await?;
-    Page {
-        title: &service.display_name.clone(),
-        nav: "services",
-        user: Some(&user),
-        csrf: &user.csrf,
+    let shown = Shown {
+        frame: &q.frame,
+        delete_error: "",
+        edit: None,
+        status: StatusCode::OK,
+    };
+    render_service(&req, &state, &user, sid, shown).await
+}
+
+/// The service page with its header as a form: Konnect's in-place edit, without script.
+async fn edit_service(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> PageResult {
+    let sid = parse_uuid(&path)?;
+    let (service, _) = load_service(&state, sid).await?;
+    let edit = EditForm {
+        display_name: service.display_name.clone(),
+        description: service.description.clone(),
+        labels: crate::domain::labels::format_labels(&service.labels),
+        errors: FieldErrors::new(),
+    };
+    let shown = Shown {
+        frame: "",
+        delete_error: "",
+        edit: Some(edit),
+        status: StatusCode::OK,
+    };
+    render_service(&req, &state, &user, sid, shown).await
+}
+
+/// Saves the name, description and labels together, or nothing: a refused form comes back
+/// in place with what was typed and each message beside its field.
+async fn update_service(
+    req: HttpRequest,
+    state: web::Data<State>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let sid = parse_uuid(&path)?;
+    let mut edit = EditForm {
+        display_name: form.get("display_name").to_string(),
+        description: form.get("description").to_string(),
+        labels: form.get("labels").to_string(),
+        errors: FieldErrors::new(),
+    };
+    let parsed =
+        NewCatalogService::parse_with_labels(&edit.display_name, &edit.description, &edit.labels);
+    let saved = match parsed {
+        Ok(input) => state
+            .store
+            .run(move |s| async move {
+                crate::service::catalog::update_service(&s, sid, &input).await
+            })
+            .await
+            .map_err(|e| match e {
+                crate::service::ServiceError::NotFound => Err(WebError::NotFound),
+                other => Ok(save_error(other, "display_name", || {
+                    FieldErrors::single(
+                        "display_name",
+                        "Another service has this name (or one that differs only by spaces and dashes)",
+                    )
+                })),
+            }),
+        Err(errors) => Err(Ok(errors)),
+    };
+    match saved {
+        Ok(_) => Ok(redirect_after_post(&req, &format!("/services/{sid}"))),
+        Err(Err(e)) => Err(e.into()),
+        Err(Ok(errors)) => {
+            edit.errors = errors;
+            let shown = Shown {
+                frame: "",
+                delete_error: "",
+                edit: Some(edit),
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            render_service(&req, &state, &user, sid, shown).await
+        }
     }
-    .render(
-        &req,
-        &ServicePage {
-            csrf: &user.csrf,
-            service,
-            versions,
-            modified,
-            delete_error: "",
-            tiles,
-            frame,
-            frame_label,
-            traffic,
-        },
-    )
 }
 
 async fn delete_service(
@@ -318,33 +452,16 @@ async fn delete_service(
     CsrfForm(form): CsrfForm,
 ) -> PageResult {
     let sid = parse_uuid(&path)?;
-    let (service, versions) = load_service(&state, sid).await?;
+    let (service, _) = load_service(&state, sid).await?;
     if form.get("confirm_name").trim() != service.display_name {
-        let modified = fmt_time(service.updated_at);
         let msg = format!("Type \"{}\" exactly to confirm", service.display_name);
-        let (frame, frame_label, secs) = super::charts::frame("24h");
-        let (tiles, traffic) = service_traffic(&state, &versions, secs).await?;
-        return Page {
-            title: &service.display_name.clone(),
-            nav: "services",
-            user: Some(&user),
-            csrf: &user.csrf,
-        }
-        .render_status(
-            &req,
-            &ServicePage {
-                csrf: &user.csrf,
-                service,
-                versions,
-                modified,
-                delete_error: &msg,
-                tiles,
-                frame,
-                frame_label,
-                traffic,
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
-        );
+        let shown = Shown {
+            frame: "",
+            delete_error: &msg,
+            edit: None,
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        return render_service(&req, &state, &user, sid, shown).await;
     }
     state
         .store

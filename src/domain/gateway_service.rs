@@ -7,7 +7,29 @@ use uuid::Uuid;
 use super::fields::{check_known, none_if_empty, Reader};
 use super::{names, FieldErrors};
 
-pub const PROTOCOLS: &[&str] = &["http", "https"];
+/// Every protocol Kong's Service accepts (its `typedefs.protocol`, with Kong Gateway's `ws` and
+/// `wss`), in Kong's (sorted) order, which its "expected one of" message lists.
+pub const PROTOCOLS: &[&str] = &[
+    "grpc",
+    "grpcs",
+    "http",
+    "https",
+    "tcp",
+    "tls",
+    "tls_passthrough",
+    "udp",
+    "ws",
+    "wss",
+];
+/// Protocols whose services have no path (Kong's conditional entity check).
+const PATHLESS: &[&str] = &["tcp", "tls", "udp", "grpc", "grpcs"];
+/// Protocols that talk TLS to the upstream, so may carry the TLS fields (Kong allows `https`
+/// and `tls`; `wss` is TLS to the upstream as `https` is).
+const UPSTREAM_TLS: &[&str] = &["https", "tls", "wss"];
+/// What the embedded proxy forwards today: HTTP/1.1 (WebSocket upgrades included), plain or
+/// over TLS. Services of the other protocols are stored and served to nodes, but a request
+/// routed to one is answered with a clear 502 rather than sent the wrong way.
+pub const PROXIED: &[&str] = &["http", "https", "ws", "wss"];
 const KNOWN: &[&str] = &[
     "id",
     "created_at",
@@ -185,6 +207,17 @@ impl GatewayService {
                 errors.add("path", msg);
             }
         }
+        check_protocol_fields(
+            &protocol,
+            [
+                ("path", path.is_some()),
+                ("client_certificate", client_certificate.is_some()),
+                ("tls_verify", tls_verify.is_some()),
+                ("tls_verify_depth", tls_verify_depth.is_some()),
+                ("ca_certificates", ca_certificates.is_some()),
+            ],
+            &mut errors,
+        );
         for (field, items) in [("ca_certificates", &ca_certificates)] {
             if let Some(items) = items {
                 if items.iter().any(|s| Uuid::parse_str(s.trim()).is_err()) {
@@ -278,6 +311,28 @@ pub fn check_tags(tags: &Option<Vec<String>>, errors: &mut FieldErrors) {
                 break;
             }
         }
+    }
+}
+
+/// Kong's conditional checks on `protocol`: no path for stream and gRPC services, and the TLS
+/// fields only where the upstream connection is TLS. `set` says which fields have a value.
+fn check_protocol_fields(protocol: &str, set: [(&str, bool); 5], errors: &mut FieldErrors) {
+    let mut failed = false;
+    for (field, present) in set {
+        let allowed = match field {
+            "path" => !PATHLESS.contains(&protocol),
+            _ => UPSTREAM_TLS.contains(&protocol),
+        };
+        if present && !allowed {
+            errors.add(field, "value must be null");
+            failed = true;
+        }
+    }
+    if failed {
+        errors.add(
+            "@entity",
+            "failed conditional validation given value of field 'protocol'",
+        );
     }
 }
 
@@ -399,6 +454,36 @@ mod tests {
         assert_eq!(e.get("bogus"), Some("unknown field"));
         let e = build(json!({"url": "ftp://x"})).expect_err("invalid");
         assert!(e.get("url").is_some());
+    }
+
+    #[test]
+    fn every_kong_protocol_with_its_conditional_fields() {
+        for p in PROTOCOLS {
+            let s = build(json!({"protocol": p, "host": "h"})).expect("valid");
+            assert_eq!(s.protocol, *p);
+        }
+        let e = build(json!({"protocol": "quic", "host": "h"})).expect_err("invalid");
+        assert_eq!(
+            e.get("protocol"),
+            Some("expected one of: grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp, ws, wss")
+        );
+        for p in ["tcp", "tls", "udp", "grpc", "grpcs"] {
+            let e = build(json!({"protocol": p, "host": "h", "path": "/"})).expect_err("path");
+            assert_eq!(e.get("path"), Some("value must be null"));
+        }
+        assert!(build(json!({"protocol": "ws", "host": "h", "path": "/chat"})).is_ok());
+        let e = build(json!({"protocol": "http", "host": "h", "tls_verify": true}))
+            .expect_err("tls on http");
+        assert_eq!(e.get("tls_verify"), Some("value must be null"));
+        assert!(e.get("@entity").is_some());
+        assert!(build(json!({"protocol": "tls", "host": "h", "tls_verify": true})).is_ok());
+        let s = build(json!({"url": "grpcs://grpc.example.com:50051"})).expect("valid");
+        assert_eq!(
+            (s.protocol.as_str(), s.port, s.path),
+            ("grpcs", 50051, None)
+        );
+        let s = build(json!({"url": "wss://example.com/socket"})).expect("valid");
+        assert_eq!((s.port, s.path.as_deref()), (443, Some("/socket")));
     }
 
     #[test]

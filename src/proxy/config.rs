@@ -28,6 +28,9 @@ pub struct ServiceTarget {
     pub enabled: bool,
     /// Why the service cannot be forwarded to (bad TLS material), answered as 502.
     pub broken: Option<String>,
+    /// The service's protocol when this proxy does not forward it yet (gRPC, stream protocols):
+    /// answered as 502 saying so, never sent upstream as HTTP/1.1.
+    pub unproxied: Option<String>,
 }
 
 pub struct RouteTarget {
@@ -167,7 +170,7 @@ impl Builder<'_> {
         s: &GatewayService,
         upstream: Option<&crate::domain::Upstream>,
     ) -> Result<Balancer, String> {
-        let tls = (s.protocol == "https").then(|| ClientSetting {
+        let tls = matches!(s.protocol.as_str(), "https" | "wss").then(|| ClientSetting {
             verify: s.tls_verify.unwrap_or(false),
             ca_ids: s
                 .ca_certificates
@@ -342,6 +345,9 @@ impl CompiledConfig {
                     retries: u32::try_from(s.retries).unwrap_or(0),
                     enabled: s.enabled,
                     broken,
+                    unproxied: (!crate::domain::gateway_service::PROXIED
+                        .contains(&s.protocol.as_str()))
+                    .then(|| s.protocol.clone()),
                 }),
             );
         }

@@ -157,6 +157,15 @@ pub async fn handle(
             "Service unavailable",
         );
     }
+    if let Some(protocol) = &service.unproxied {
+        return error(
+            &proxy,
+            record,
+            started,
+            StatusCode::BAD_GATEWAY,
+            &format!("This gateway does not proxy to '{protocol}' services yet"),
+        );
+    }
     if let Some(why) = &service.broken {
         tracing::warn!(service.id = %service.id, error = %why, "cannot forward");
         return error(

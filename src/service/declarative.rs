@@ -246,6 +246,10 @@ async fn replace(
     writes += put(conn, group, &next.certificates, &old).await?;
     writes += put(conn, group, &next.ca_certificates, &old).await?;
     writes += put(conn, group, &next.services, &old).await?;
+    // decK's way into the Service Hub: `_KonnectService:<name>` services get their catalog entry.
+    for svc in &next.services {
+        super::catalog::link_tagged(conn, group, svc).await?;
+    }
     writes += put(conn, group, &next.upstreams, &old).await?;
     writes += put(conn, group, &next.consumers, &old).await?;
     writes += put(conn, group, &next.snis, &old).await?;

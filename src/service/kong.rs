@@ -92,7 +92,25 @@ async fn must_exist<T: Entity>(conn: &mut Conn, group: Uuid, field: &str, id: Uu
     }
 }
 
-impl Managed for GatewayService {}
+impl Managed for GatewayService {
+    /// A service tagged `_KonnectService:<name>` shows up in the Service Hub catalog as
+    /// Konnect's does, linked in the same transaction (see [`super::catalog::link_tagged`]).
+    async fn save(
+        &self,
+        conn: &mut Conn,
+        group: Uuid,
+        is_new: bool,
+        _input: &Map<String, Value>,
+    ) -> Result<()> {
+        let saved = if is_new {
+            db::insert_entity(conn, group, self).await
+        } else {
+            db::update_entity(conn, group, self).await
+        };
+        saved.map_err(|e| conflict(e, self))?;
+        super::catalog::link_tagged(conn, group, self).await
+    }
+}
 
 impl Managed for Consumer {
     /// `custom_id` is unique in the group too (the table's unique key holds the username).

@@ -9,7 +9,7 @@ use super::{Store, StoreError, StoreResult};
 use crate::domain::catalog::{CatalogService, NewCatalogService, ServiceVersion};
 use crate::domain::{now_secs, GatewayService, Route};
 
-const SERVICE_COLS: &str = "id, display_name, name, description, created_at, updated_at";
+const SERVICE_COLS: &str = "id, display_name, name, description, created_at, updated_at, labels";
 const VERSION_COLS: &str =
     "id, service_id, name, runtime_group_id, gateway_service_id, status, created_at, updated_at";
 
@@ -21,6 +21,7 @@ fn service_row(r: &AnyRow) -> StoreResult<CatalogService> {
         description: r.text(3)?,
         created_at: r.int(4)?,
         updated_at: r.int(5)?,
+        labels: serde_json::from_str(&r.text(6)?).unwrap_or_default(),
     })
 }
 
@@ -38,30 +39,52 @@ fn version_row(r: &AnyRow) -> StoreResult<ServiceVersion> {
 }
 
 impl Store {
-    /// Catalog services whose display name contains `filter` (case-insensitive), by name.
+    /// Every catalog service matching `filter` (see [`Store::list_catalog_services_page`]).
     pub async fn list_catalog_services(
         &self,
         filter: &str,
     ) -> StoreResult<Vec<(CatalogService, i64)>> {
-        let pattern = format!(
-            "%{}%",
-            filter
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        Ok(self
+            .list_catalog_services_page(filter, 0, i64::MAX as u64)
+            .await?
+            .0)
+    }
+
+    /// One page of the catalog services whose display name, key or description contains
+    /// `filter` (case-insensitive), by display name, each with its version count; and how many
+    /// match in all.
+    pub async fn list_catalog_services_page(
+        &self,
+        filter: &str,
+        offset: u64,
+        size: u64,
+    ) -> StoreResult<(Vec<(CatalogService, i64)>, u64)> {
+        let pattern = format!("%{}%", like_escape(&filter.to_lowercase()));
+        let matching =
+            "lower(display_name) LIKE $1 ESCAPE '\\' OR lower(name) LIKE $1 ESCAPE '\\' \
+             OR lower(description) LIKE $1 ESCAPE '\\'";
         let sql = format!(
             "SELECT {SERVICE_COLS}, (SELECT COUNT(*) FROM service_versions v WHERE v.service_id = s.id)
-             FROM catalog_services s WHERE lower(display_name) LIKE $1 ESCAPE '\\' ORDER BY lower(display_name), display_name"
+             FROM catalog_services s WHERE {matching}
+             ORDER BY lower(display_name), display_name LIMIT $2 OFFSET $3"
         );
         let rows = sqlx::query(&sql)
-            .bind(pattern)
+            .bind(&pattern)
+            .bind(size.min(i64::MAX as u64) as i64)
+            .bind(offset.min(i64::MAX as u64) as i64)
             .fetch_all(self.read())
             .await?;
-        rows.iter()
-            .map(|r| Ok((service_row(r)?, r.int(6)?)))
-            .collect()
+        let page = rows
+            .iter()
+            .map(|r| Ok((service_row(r)?, r.int(7)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM catalog_services WHERE {matching}"
+        ))
+        .bind(&pattern)
+        .fetch_one(self.read())
+        .await?;
+        Ok((page, total.max(0) as u64))
     }
 
     pub async fn insert_catalog_service(
@@ -74,22 +97,12 @@ impl Store {
             display_name: new.display_name.clone(),
             name: new.name.clone(),
             description: new.description.clone(),
+            labels: new.labels.clone(),
             created_at: now,
             updated_at: now,
         };
-        let sql = format!(
-            "INSERT INTO catalog_services ({SERVICE_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
-        );
-        sqlx::query(&sql)
-            .bind(svc.id.to_string())
-            .bind(&svc.display_name)
-            .bind(&svc.name)
-            .bind(&svc.description)
-            .bind(now)
-            .bind(now)
-            .execute(self.write_pool())
-            .await
-            .map_err(|e| classify(e, "catalog_services"))?;
+        let mut conn = self.write_pool().acquire().await?;
+        insert_catalog_service(&mut conn, &svc).await?;
         Ok(svc)
     }
 
@@ -289,6 +302,157 @@ pub async fn create_implementation_tx(
     .bind(svc.id.to_string())
     .bind(now_secs())
     .bind(version.id.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| classify(e, "service_versions"))?;
+    Ok(())
+}
+
+/// `s` for a `LIKE … ESCAPE '\'` pattern: its own `%`, `_` and `\` match themselves.
+pub fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+pub async fn insert_catalog_service(conn: &mut Conn, svc: &CatalogService) -> StoreResult<()> {
+    let sql = format!(
+        "INSERT INTO catalog_services ({SERVICE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    );
+    sqlx::query(&sql)
+        .bind(svc.id.to_string())
+        .bind(&svc.display_name)
+        .bind(&svc.name)
+        .bind(&svc.description)
+        .bind(svc.created_at)
+        .bind(svc.updated_at)
+        .bind(serde_json::to_string(&svc.labels)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| classify(e, "catalog_services"))?;
+    Ok(())
+}
+
+/// Every catalog service, for checks across the catalog (a renamed service's key collisions).
+pub async fn list_all_catalog_services(conn: &mut Conn) -> StoreResult<Vec<CatalogService>> {
+    let sql = format!("SELECT {SERVICE_COLS} FROM catalog_services");
+    let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
+    rows.iter().map(service_row).collect()
+}
+
+pub async fn get_catalog_service_by_name(
+    conn: &mut Conn,
+    name: &str,
+) -> StoreResult<Option<CatalogService>> {
+    let sql = format!("SELECT {SERVICE_COLS} FROM catalog_services WHERE name = $1");
+    let row = sqlx::query(&sql)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(service_row).transpose()
+}
+
+/// Writes a service's display name, description and labels (its key and id stay).
+pub async fn update_catalog_service(conn: &mut Conn, svc: &CatalogService) -> StoreResult<()> {
+    let n = sqlx::query(
+        "UPDATE catalog_services SET display_name = $1, description = $2, labels = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(&svc.display_name)
+    .bind(&svc.description)
+    .bind(serde_json::to_string(&svc.labels)?)
+    .bind(svc.updated_at)
+    .bind(svc.id.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| classify(e, "catalog_services"))?
+    .rows_affected();
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub async fn update_version_status(
+    conn: &mut Conn,
+    version: Uuid,
+    status: &str,
+) -> StoreResult<()> {
+    let n = sqlx::query("UPDATE service_versions SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status)
+        .bind(now_secs())
+        .bind(version.to_string())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// The version a gateway service implements, if any.
+pub async fn version_of_gateway_service(
+    conn: &mut Conn,
+    gateway_service: Uuid,
+) -> StoreResult<Option<ServiceVersion>> {
+    let sql = format!("SELECT {VERSION_COLS} FROM service_versions WHERE gateway_service_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(gateway_service.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(version_row).transpose()
+}
+
+/// The version of `service` named `name` in `group`, if any.
+pub async fn find_version(
+    conn: &mut Conn,
+    service: Uuid,
+    group: Uuid,
+    name: &str,
+) -> StoreResult<Option<ServiceVersion>> {
+    let sql = format!(
+        "SELECT {VERSION_COLS} FROM service_versions WHERE service_id = $1 AND runtime_group_id = $2 AND name = $3"
+    );
+    let row = sqlx::query(&sql)
+        .bind(service.to_string())
+        .bind(group.to_string())
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(version_row).transpose()
+}
+
+/// Inserts a version already linked to its implementation (a tagged gateway service).
+pub async fn insert_linked_version(conn: &mut Conn, v: &ServiceVersion) -> StoreResult<()> {
+    let sql = format!(
+        "INSERT INTO service_versions ({VERSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+    );
+    sqlx::query(&sql)
+        .bind(v.id.to_string())
+        .bind(v.service_id.to_string())
+        .bind(&v.name)
+        .bind(v.runtime_group_id.to_string())
+        .bind(v.gateway_service_id.map(|g| g.to_string()))
+        .bind(&v.status)
+        .bind(v.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| classify(e, "service_versions"))?;
+    Ok(())
+}
+
+/// Links an unlinked version to a gateway service.
+pub async fn link_version(
+    conn: &mut Conn,
+    version: Uuid,
+    gateway_service: Uuid,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE service_versions SET gateway_service_id = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(gateway_service.to_string())
+    .bind(now_secs())
+    .bind(version.to_string())
     .execute(&mut *conn)
     .await
     .map_err(|e| classify(e, "service_versions"))?;

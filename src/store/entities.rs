@@ -6,8 +6,10 @@
 use uuid::Uuid;
 
 mod replace;
+mod search;
 
 pub use replace::replace_gateway_config;
+pub use search::Found;
 
 use super::db::{classify, next_seq, tag_clause, tags_column, Arg, Conn, Page, RowExt};
 use super::{Store, StoreError, StoreResult, TagFilter};

@@ -21,7 +21,8 @@ const SQLITE: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_console_sessions.sql"),
     include_str!("../../migrations/sqlite/0011_consumer_analytics.sql"),
     include_str!("../../migrations/sqlite/0012_config_versions.sql"),
-    include_str!("../../migrations/sqlite/0013_config_versions_packed.sql"),
+    include_str!("../../migrations/sqlite/0013_catalog_labels.sql"),
+    include_str!("../../migrations/sqlite/0014_config_versions_packed.sql"),
 ];
 
 const POSTGRES: &[&str] = &[
@@ -31,7 +32,8 @@ const POSTGRES: &[&str] = &[
     include_str!("../../migrations/postgres/0004_console_sessions.sql"),
     include_str!("../../migrations/postgres/0005_consumer_analytics.sql"),
     include_str!("../../migrations/postgres/0006_config_versions.sql"),
-    include_str!("../../migrations/postgres/0007_config_versions_packed.sql"),
+    include_str!("../../migrations/postgres/0007_catalog_labels.sql"),
+    include_str!("../../migrations/postgres/0008_config_versions_packed.sql"),
 ];
 
 /// Any number: it only has to be the same in every Gatehouse process.

@@ -12,8 +12,8 @@
 //! fantoccini nineteen (the `webdriver` crate with ICU segmentation and a second thiserror).
 
 mod draft;
-mod key_auth;
 mod import;
+mod key_auth;
 mod kit;
 mod layout;
 mod no_js;

@@ -217,7 +217,7 @@ async fn a_groups_gateway_services_and_routes_are_managed_from_its_pages() {
 
     // Edit the route, then delete it and the service.
     let (_, html) = app.get_html(&format!("{group_url}/routes")).await;
-    let edit = select_attr(&html, "#rg-routes tbody tr td a", "href")[0].clone();
+    let edit = select_attr(&html, "#rg-routes tbody tr td a[href$='/edit']", "href")[0].clone();
     let r = app
         .post_form(
             &edit,
@@ -387,4 +387,37 @@ async fn each_group_has_its_own_upstreams_page() {
         .get_html("/runtime-groups/no-such-group/upstreams")
         .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_default_group_edit_page_offers_no_delete() {
+    let app = TestApp::spawn().await;
+    app.login().await;
+    let (status, html) = app.get_html("/runtime-groups/default/edit").await;
+    assert_eq!(status, 200);
+    assert!(select_attr(&html, "form", "action")
+        .iter()
+        .all(|a| !a.ends_with("/delete")));
+    assert!(select_text(&html, "button")
+        .iter()
+        .all(|b| !b.to_lowercase().contains("delete")));
+    assert!(select_text(&html, "h2")
+        .iter()
+        .all(|h| !h.to_lowercase().contains("delete")));
+    assert_eq!(select_text(&html, "#default-group-note").len(), 1);
+
+    let (status, created) = app
+        .admin_json(
+            reqwest::Method::POST,
+            "/runtime-groups",
+            serde_json::json!({"name": "staging"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id");
+    let (_, html) = app.get_html(&format!("/runtime-groups/{id}/edit")).await;
+    assert_eq!(
+        select_attr(&html, "#delete-group form", "action"),
+        vec![format!("/runtime-groups/{id}/delete")]
+    );
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{group_of, group_path};
 use crate::console::forms::ServiceForm;
+use crate::console::paging::{PageParams, Pager};
 use crate::console::session::CsrfForm;
 use crate::console::{parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
 use crate::domain::runtime::RuntimeGroup;
@@ -43,26 +44,6 @@ pub(super) struct Filter {
     pub(super) q: String,
 }
 
-/// Partial, case-insensitive name match, or an exact tag with `tag:NAME`.
-pub(super) fn matches(
-    filter: &str,
-    name: Option<&str>,
-    id: Uuid,
-    tags: Option<&Vec<String>>,
-) -> bool {
-    let f = filter.trim();
-    if f.is_empty() {
-        return true;
-    }
-    if let Some(tag) = f.strip_prefix("tag:") {
-        return tags.is_some_and(|t| t.iter().any(|x| x == tag.trim()));
-    }
-    let f = f.to_lowercase();
-    name.is_some_and(|n| n.to_lowercase().contains(&f))
-        || id.to_string() == f
-        || tags.is_some_and(|t| t.iter().any(|x| x.to_lowercase() == f))
-}
-
 pub struct ServiceRow {
     pub svc: GatewayService,
     pub routes: usize,
@@ -77,8 +58,17 @@ struct ServicesPage<'a> {
     tab: &'a str,
     q: &'a str,
     rows: Vec<ServiceRow>,
-    total: usize,
+    total: u64,
     notice: &'a str,
+    pager: Pager,
+}
+
+/// What the list shows: a filter, a page of it, and a refusal to show above it.
+struct Listing<'a> {
+    q: &'a str,
+    paging: &'a PageParams,
+    notice: &'a str,
+    status: StatusCode,
 }
 
 async fn render_services(
@@ -86,38 +76,40 @@ async fn render_services(
     state: &State,
     user: &CurrentUser,
     group: &RuntimeGroup,
-    q: &str,
-    notice: &str,
-    status: StatusCode,
+    l: Listing<'_>,
 ) -> PageResult {
-    let g = group.id;
-    let cfg = state
+    let base = group_path(group);
+    let mut pager = Pager::new(l.paging, &format!("{base}/services"), &[("q", l.q)]);
+    let (g, q, offset, size) = (group.id, l.q.to_string(), pager.offset(), pager.size);
+    let (found, routes) = state
         .store
-        .run(move |s| async move { s.load_gateway_config(g).await })
+        .run(move |s| async move {
+            let found = s
+                .search_entities::<GatewayService>(g, &q, offset, size)
+                .await?;
+            let routes = s.count_references(g, "routes").await?;
+            Ok::<_, crate::store::StoreError>((found, routes))
+        })
         .await?;
-    let total = cfg.services.len();
-    let rows = cfg
-        .services
-        .iter()
-        .filter(|s| matches(q, s.name.as_deref(), s.id, s.tags.as_ref()))
+    pager.total = found.matching;
+    let rows = found
+        .items
+        .into_iter()
         .map(|s| ServiceRow {
-            routes: cfg
-                .routes
-                .iter()
-                .filter(|r| r.service.as_ref().is_some_and(|x| x.id == s.id))
-                .count(),
+            routes: routes.get(&s.id).copied().unwrap_or(0) as usize,
             tags: s.tags.clone().unwrap_or_default().join(", "),
-            svc: s.clone(),
+            svc: s,
         })
         .collect();
     let page = ServicesPage {
-        base: group_path(group),
+        base,
         tab: "services",
         group,
-        q,
+        q: l.q,
         rows,
-        total,
-        notice,
+        total: found.total,
+        notice: l.notice,
+        pager,
     };
     Page {
         title: "Gateway Services",
@@ -125,7 +117,7 @@ async fn render_services(
         user: Some(user),
         csrf: &user.csrf,
     }
-    .render_status(req, &page, status)
+    .render_status(req, &page, l.status)
 }
 
 async fn list_services(
@@ -134,9 +126,16 @@ async fn list_services(
     user: CurrentUser,
     path: web::Path<String>,
     filter: web::Query<Filter>,
+    paging: web::Query<PageParams>,
 ) -> PageResult {
     let group = group_of(&state, &path).await?;
-    render_services(&req, &state, &user, &group, &filter.q, "", StatusCode::OK).await
+    let listing = Listing {
+        q: &filter.q,
+        paging: &paging,
+        notice: "",
+        status: StatusCode::OK,
+    };
+    render_services(&req, &state, &user, &group, listing).await
 }
 
 #[derive(Template)]
@@ -414,16 +413,13 @@ async fn delete_service(
             ))
         }
         Err(WebError::StillReferenced(_)) => {
-            render_services(
-                &req,
-                &state,
-                &user,
-                &group,
-                "",
-                "This gateway service still has routes: delete them first.",
-                StatusCode::CONFLICT,
-            )
-            .await
+            let listing = Listing {
+                q: "",
+                paging: &PageParams::default(),
+                notice: "This gateway service still has routes: delete them first.",
+                status: StatusCode::CONFLICT,
+            };
+            render_services(&req, &state, &user, &group, listing).await
         }
         Err(e) => Err(e.into()),
     }

@@ -1,5 +1,5 @@
-//! A runtime group's Routes page: list with a filter by partial name or tag, create, edit and
-//! delete, through the service layer as the Admin API.
+//! A runtime group's Routes page: paged list with a filter by partial name, id or tag, create,
+//! edit and delete, through the service layer as the Admin API.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
@@ -7,13 +7,14 @@ use askama::Template;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::gateway::{matches, Filter};
+use super::gateway::Filter;
 use super::{group_of, group_path};
 use crate::console::forms::RouteForm;
+use crate::console::paging::{PageParams, Pager};
 use crate::console::session::CsrfForm;
 use crate::console::{parse_uuid, redirect_after_post, CurrentUser, Page, PageResult, State};
 use crate::domain::runtime::RuntimeGroup;
-use crate::domain::{FieldErrors, Route};
+use crate::domain::{FieldErrors, GatewayService, Route};
 use crate::service;
 use crate::web_error::WebError;
 
@@ -53,48 +54,66 @@ struct RoutesPage<'a> {
     tab: &'a str,
     q: &'a str,
     rows: Vec<RouteRow>,
-    total: usize,
+    total: u64,
+    pager: Pager,
 }
 
+/// One page of the group's routes (Kong's page sizes), filtered in the database: a group of
+/// thousands of routes reads and draws one page of them.
 async fn list_routes(
     req: HttpRequest,
     state: web::Data<State>,
     user: CurrentUser,
     path: web::Path<String>,
     filter: web::Query<Filter>,
+    paging: web::Query<PageParams>,
 ) -> PageResult {
     let group = group_of(&state, &path).await?;
-    let g = group.id;
-    let cfg = state
+    let base = group_path(&group);
+    let mut pager = Pager::new(&paging, &format!("{base}/routes"), &[("q", &filter.q)]);
+    let (g, q, offset, size) = (group.id, filter.q.clone(), pager.offset(), pager.size);
+    let (found, services) = state
         .store
-        .run(move |s| async move { s.load_gateway_config(g).await })
+        .run(move |s| async move {
+            let found = s.search_entities::<Route>(g, &q, offset, size).await?;
+            let mut ids: Vec<Uuid> = found
+                .items
+                .iter()
+                .filter_map(|r| r.service.as_ref().map(|s| s.id))
+                .collect();
+            ids.sort();
+            ids.dedup();
+            let services = s.get_entities::<GatewayService>(g, &ids).await?;
+            Ok::<_, crate::store::StoreError>((found, services))
+        })
         .await?;
+    pager.total = found.matching;
     let join = |v: &Option<Vec<String>>| v.clone().unwrap_or_default().join(", ");
-    let rows = cfg
-        .routes
-        .iter()
-        .filter(|r| matches(&filter.q, r.name.as_deref(), r.id, r.tags.as_ref()))
+    let rows = found
+        .items
+        .into_iter()
         .map(|r| RouteRow {
             service: r
                 .service
                 .as_ref()
-                .and_then(|s| cfg.services.iter().find(|x| x.id == s.id))
+                .and_then(|s| services.iter().find(|x| x.id == s.id))
                 .and_then(|s| s.name.clone())
                 .unwrap_or_default(),
             methods: join(&r.methods),
             paths: join(&r.paths),
             hosts: join(&r.hosts),
             tags: join(&r.tags),
-            route: r.clone(),
+            route: r,
         })
         .collect();
     let page = RoutesPage {
-        base: group_path(&group),
+        base,
         tab: "routes",
         group: &group,
         q: &filter.q,
         rows,
-        total: cfg.routes.len(),
+        total: found.total,
+        pager,
     };
     Page {
         title: "Routes",

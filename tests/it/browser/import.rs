@@ -73,7 +73,10 @@ async fn import_walkthrough(app: &TestApp, b: &Browser) -> Result<()> {
         "the notice: {notice}"
     );
     let newest = b.find("#versions tbody tr").await?.text().await?;
-    ensure!(newest.contains("Import · kong.yml"), "the newest version: {newest}");
+    ensure!(
+        newest.contains("Import · kong.yml"),
+        "the newest version: {newest}"
+    );
     eventually("the proxy serves /two", Duration::from_secs(5), || async {
         let r = reqwest::get(format!("{}/two", app.proxy)).await?;
         Ok((r.status().as_u16() == 200).then_some(()))
