@@ -164,7 +164,10 @@ fn join(prefix: &str, key: &str) -> String {
 fn diff_fields(prefix: &str, old: &Value, new: &Value, out: &mut Vec<FieldChange>) {
     match (old, new) {
         (Value::Object(o), Value::Object(n)) => {
-            for (k, nv) in n {
+            // Fields in name order, whatever order the maps keep.
+            let mut fields: Vec<(&String, &Value)> = n.iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, nv) in fields {
                 match o.get(k) {
                     Some(ov) => diff_fields(&join(prefix, k), ov, nv, out),
                     None => out.push(FieldChange {
@@ -174,7 +177,9 @@ fn diff_fields(prefix: &str, old: &Value, new: &Value, out: &mut Vec<FieldChange
                     }),
                 }
             }
-            for (k, ov) in o {
+            let mut gone: Vec<(&String, &Value)> = o.iter().collect();
+            gone.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, ov) in gone {
                 if !n.contains_key(k) {
                     out.push(FieldChange {
                         path: join(prefix, k),

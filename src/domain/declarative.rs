@@ -224,6 +224,10 @@ pub fn load(doc: Value, now: i64, existing: &Existing) -> Result<Loaded, Declara
         migrate_paths(&mut top);
     }
     let mut collector = collect::Collector::new(existing);
+    // Kinds in name order whatever the map keeps (serde_json's `preserve_order`, which a
+    // dependency may switch on, keeps the document's): ids and problems come out the same.
+    let mut top: Vec<(String, Value)> = top.into_iter().collect();
+    top.sort_by(|a, b| a.0.cmp(&b.0));
     for (key, value) in top {
         match key.as_str() {
             "_comment" if !value.is_string() => {
