@@ -47,10 +47,9 @@ PY
 # run LABEL CMD... : prints seconds and peak RSS of CMD
 run() {
   local label=$1; shift
-  local out
-  out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>"$WORK/err"; } 2>&1 ) || {
+  /usr/bin/time -o "$WORK/time" -f '%e %M' "$@" >/dev/null 2>"$WORK/err" || {
     echo "$label failed:" >&2; cat "$WORK/err" >&2; exit 1; }
-  read -r secs kb <<<"$(echo "$out" | tail -1)"
+  read -r secs kb <"$WORK/time"
   printf '| %s | %s | %.2f | %d |\n' "$n" "$label" "$secs" "$((kb / 1024))"
 }
 
