@@ -7,6 +7,7 @@ pub mod balancer;
 mod body;
 mod config;
 mod dispatch;
+mod fast;
 mod forward;
 mod headers;
 mod health;

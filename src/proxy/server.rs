@@ -48,6 +48,15 @@ pub async fn serve(
         .header_read_timeout(HEADER_READ_TIMEOUT);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
+    // Plain connections start on the HTTP/1 fast path (`fast.rs`); each holds a sender, so the
+    // drain can wait for them beside hyper's.
+    let (alive, mut all_gone) = tokio::sync::mpsc::channel::<()>(1);
+    let fast = Arc::new(super::fast::Listener {
+        proxy: proxy.clone(),
+        builder: builder.clone(),
+        local_port,
+        alive,
+    });
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -63,16 +72,8 @@ pub async fn serve(
                 let proxy = proxy.clone();
                 match &tls {
                     None => {
-                        let verdicts = Arc::new(Verdicts::default());
-                        let info = Arc::new(ConnInfo::new(peer, local_port, false, None, verdicts.clone()));
-                        let stream = StrictIo::new(stream, verdicts);
-                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(proxy, info));
-                        let conn = graceful.watch(conn.into_owned());
-                        tokio::spawn(async move {
-                            if let Err(e) = conn.await {
-                                tracing::debug!(error = %e, "client connection ended with an error");
-                            }
-                        });
+                        let conn = super::fast::serve_conn(stream, peer, fast.clone(), graceful.watcher(), shutdown.clone());
+                        tokio::spawn(conn);
                     }
                     Some(acceptor) => {
                         let acceptor = acceptor.clone();
@@ -103,10 +104,12 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    drop(fast);
+    let drained = async {
+        graceful.shutdown().await;
+        let _ = all_gone.recv().await;
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
         tracing::warn!("connections still open after the drain timeout; closing them");
     }
 }
@@ -115,7 +118,7 @@ type ServiceFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>,
 >;
 
-fn service(
+pub(super) fn service(
     proxy: Arc<Proxy>,
     info: Arc<ConnInfo>,
 ) -> impl hyper::service::Service<
@@ -174,7 +177,7 @@ impl hyper::rt::Timer for CoarseTimer {
 }
 
 /// A client that has not sent a whole request head by then is dropped (slowloris).
-const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(super) const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long a shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
