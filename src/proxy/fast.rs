@@ -11,7 +11,6 @@
 //! before. Handing off only happens before anything was sent or run, so the fast path must
 //! never answer differently from hyper's: when in doubt, it hands off.
 
-mod buf;
 mod deadline;
 mod exchange;
 mod head;
@@ -33,12 +32,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-pub use upstream::RawConn;
-
+use super::buf::Buf;
 use super::forward::ConnInfo;
 use super::state::Proxy;
 use super::strict::{StrictIo, Verdicts};
-use buf::Buf;
 use deadline::Coarse;
 use exchange::Step;
 
@@ -151,7 +148,7 @@ where
                 Poll::Ready(r) => Poll::Ready(r.map(|()| rb.filled().len())),
                 Poll::Pending => {
                     if !armed {
-                        header_deadline.arm(super::server::HEADER_READ_TIMEOUT);
+                        header_deadline.arm(super::service::HEADER_READ_TIMEOUT);
                         armed = true;
                     }
                     if header_deadline.expired(cx) || stop.as_mut().poll(cx).is_ready() {
@@ -178,7 +175,7 @@ async fn hand_off(c: Conn, listener: &Listener, watcher: Watcher) {
         inner: c.stream,
     };
     let strict = StrictIo::resumed(io, c.info.verdicts.clone(), c.first);
-    let service = super::server::service(listener.proxy.clone(), c.info);
+    let service = super::service::service(listener.proxy.clone(), c.info);
     let conn = listener
         .builder
         .serve_connection_with_upgrades(TokioIo::new(strict), service);

@@ -1,7 +1,9 @@
 //! Keep-alive HTTP/1.1 connections to one upstream address (plain or TLS). Idle senders sit in
 //! a lock-free queue; a sender goes back to it only after its response body ended cleanly.
 
+use std::io;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::fast::RawConn;
+use super::buf::Buf;
 use super::timeout_io::TimeoutStream;
 
 /// Idle connections are kept per proxy worker thread, so a connection is reused by the thread
@@ -108,6 +110,30 @@ pub struct Upstream {
     idle: [OnceLock<IdleQueue>; SHARDS],
     /// Plain connections the HTTP/1 fast path (`fast/`) drives itself, per worker like `idle`.
     raw_idle: [OnceLock<ArrayQueue<RawConn>>; SHARDS],
+}
+
+/// A kept-alive upstream connection and the bytes read from it but not used yet.
+pub struct RawConn {
+    pub io: TimeoutStream<TcpStream>,
+    pub buf: Buf,
+}
+
+impl RawConn {
+    /// Whether an idle connection can carry a request: the upstream has not closed it or sent
+    /// anything unasked. The runtime already knows when the socket became readable, so a
+    /// quiet connection costs no system call.
+    pub fn usable(&self) -> bool {
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        match self.io.get_ref().poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            // Readable: closed, or ready from the last read only. A read that would block
+            // tells them apart.
+            Poll::Ready(_) => matches!(
+                self.io.get_ref().try_read(&mut [0u8; 1]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock
+            ),
+        }
+    }
 }
 
 /// A connection lent to one request; [`Pooled::release`] returns it for reuse.

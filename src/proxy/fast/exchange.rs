@@ -9,7 +9,7 @@ use http::{Method, Response, StatusCode, Uri};
 use tokio::io::AsyncWriteExt;
 
 use super::head;
-use super::upstream::{self, Client, RawConn};
+use super::upstream::{self, Client};
 use super::wire::{self, Body, Relay};
 use super::Conn;
 use crate::plugins::{Access, Ctx, Exit};
@@ -20,6 +20,7 @@ use crate::proxy::dispatch::DispatchError;
 use crate::proxy::headers::{self, Forwarded};
 use crate::proxy::paths::{normalize, upstream_path};
 use crate::proxy::pipeline;
+use crate::proxy::pool::RawConn;
 use crate::proxy::router::RequestView;
 use crate::proxy::strict::{Chunks, Framing, Head};
 use crate::telemetry::RequestRecord;
@@ -30,14 +31,6 @@ pub enum Step {
     Close,
     /// Nothing was done: hyper serves this request and the rest of the connection.
     HandOff,
-}
-
-/// The status code of a response head (`HTTP/1.x NNN`), 0 when it has none.
-pub fn status_of(head: &[u8]) -> u16 {
-    head.get(9..12)
-        .and_then(|d| std::str::from_utf8(d).ok())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Plugins that ask for the whole request body; their routes stay on hyper's path.
@@ -500,12 +493,6 @@ async fn relay_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_of_a_head() {
-        assert_eq!(status_of(b"HTTP/1.1 204 No Content\r\n\r\n"), 204);
-        assert_eq!(status_of(b"HTTP/1.1"), 0);
-    }
 
     #[test]
     fn facts_are_used_as_sent() {

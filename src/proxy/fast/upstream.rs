@@ -4,44 +4,19 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::buf::Buf;
 use super::deadline::Coarse;
 use crate::proxy::balancer::{Algorithm, Outcome};
 use crate::proxy::body::InFlight;
+use crate::proxy::buf::Buf;
 use crate::proxy::config::ServiceTarget;
 use crate::proxy::dispatch::{report, DispatchError};
-use crate::proxy::pool::{ProxyError, Timeouts};
-use crate::proxy::timeout_io::TimeoutStream;
-
-/// A kept-alive upstream connection and the bytes read from it but not used yet.
-pub struct RawConn {
-    pub io: TimeoutStream<TcpStream>,
-    pub buf: Buf,
-}
-
-impl RawConn {
-    /// Whether an idle connection can carry a request: the upstream has not closed it or sent
-    /// anything unasked. The runtime already knows when the socket became readable, so a
-    /// quiet connection costs no system call.
-    fn usable(&self) -> bool {
-        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-        match self.io.get_ref().poll_read_ready(&mut cx) {
-            Poll::Pending => true,
-            // Readable: closed, or ready from the last read only. A read that would block
-            // tells them apart.
-            Poll::Ready(_) => matches!(
-                self.io.get_ref().try_read(&mut [0u8; 1]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock
-            ),
-        }
-    }
-}
+use crate::proxy::pool::{ProxyError, RawConn, Timeouts};
 
 /// The client side a request body streams from: its socket and what was read already.
 pub struct Client<'a> {
@@ -117,7 +92,7 @@ pub async fn dispatch(
                     target.health.observe_latency(latency.as_micros() as u64);
                 }
                 if balancer.passive.counts_anything() {
-                    let status = super::exchange::status_of(&conn.buf.filled()[..head_len]);
+                    let status = super::wire::status_of(&conn.buf.filled()[..head_len]);
                     if let Some(o) = balancer.passive.classify(status) {
                         report(balancer, target, o, false);
                     }
@@ -203,7 +178,7 @@ async fn exchange(
     }
     loop {
         if let Some(end) = super::head::head_end(conn.buf.filled()) {
-            let status = super::exchange::status_of(&conn.buf.filled()[..end]);
+            let status = super::wire::status_of(&conn.buf.filled()[..end]);
             // Interim answers (100 Continue, 103 Early Hints) are not relayed.
             if (100..200).contains(&status) && status != 101 {
                 conn.buf.consume(end);

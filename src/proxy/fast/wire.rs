@@ -8,6 +8,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+/// The status code of a response head (`HTTP/1.x NNN`), 0 when it has none.
+pub fn status_of(head: &[u8]) -> u16 {
+    head.get(9..12)
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Where the forwarded headers come from (see `headers::set_forwarded`).
 pub struct Upstream<'a> {
     pub method: &'a [u8],
@@ -354,6 +362,12 @@ mod tests {
             "{out}"
         );
         assert!(out.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn status_of_a_head() {
+        assert_eq!(status_of(b"HTTP/1.1 204 No Content\r\n\r\n"), 204);
+        assert_eq!(status_of(b"HTTP/1.1"), 0);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! A plain read buffer: bytes read but not yet used, kept initialized so reads need no unsafe
+//! A plain read buffer for the HTTP/1 fast path's connections (`fast/`, `pool.rs`): bytes read but not yet used, kept initialized so reads need no unsafe
 //! code. It grows for a large head (up to a cap) and shrinks back once a large head is gone.
 
 /// What a buffer starts with: a request or response head and a small body fit.
