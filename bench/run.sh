@@ -2,8 +2,10 @@
 # Proxy benchmark: one machine, one run. Starts a fast upstream (nginx returning a small body),
 # then drives the same load (wrk, fixed connections and duration) at
 #   direct upstream | nginx reverse proxy | HAProxy | Gatehouse
-# with 1, 1,000 and 10,000 routes configured in Gatehouse, and prints requests/s, p50/p99 latency,
-# the ratios Gatehouse/nginx, Gatehouse/HAProxy and Gatehouse/direct, and Gatehouse's RSS.
+# with 1, 1,000 and 10,000 routes configured in Gatehouse, and prints requests/s, p50/p99/p99.9
+# latency and the maximum (the worst round), CPU µs per request of each proxy (utime + stime from
+# /proc over the run, nginx's workers included), the ratios Gatehouse/nginx, Gatehouse/HAProxy and
+# Gatehouse/direct, and Gatehouse's RSS.
 #
 # Every comparison is interleaved: for each route count, ROUNDS rounds of direct, nginx, HAProxy and
 # Gatehouse back to back, and the medians are compared. On a shared 2-core VM one run varies by
@@ -113,7 +115,8 @@ http {
 }
 NGX
 "$NGINX" -c "$WORK/nginx.conf" -g "daemon off;" &
-PIDS+=($!)
+NGXPID=$!
+PIDS+=($NGXPID)
 
 cat > "$WORK/haproxy.cfg" <<HAP
 global
@@ -134,7 +137,8 @@ backend be
   server up 127.0.0.1:$UP
 HAP
 "$HAPROXY" -f "$WORK/haproxy.cfg" -db &
-PIDS+=($!)
+HAPPID=$!
+PIDS+=($HAPPID)
 
 GATEHOUSE_DATA_DIR="$WORK/gh" GATEHOUSE_PROXY_LISTEN=127.0.0.1:$GH GATEHOUSE_PROXY_TLS_LISTEN=127.0.0.1:18443 GATEHOUSE_ADMIN_LISTEN=127.0.0.1:$ADMIN \
 GATEHOUSE_CONSOLE_LISTEN=127.0.0.1:$CONSOLE GATEHOUSE_CLUSTER_LISTEN=127.0.0.1:0 GATEHOUSE_ECHO_LISTEN=127.0.0.1:0 \
@@ -146,7 +150,8 @@ GHOFF=18010; ADMIN_OFF=18011
 GATEHOUSE_DATA_DIR="$WORK/gh-off" GATEHOUSE_PROXY_LISTEN=127.0.0.1:$GHOFF GATEHOUSE_PROXY_TLS_LISTEN=127.0.0.1:18444 GATEHOUSE_ADMIN_LISTEN=127.0.0.1:$ADMIN_OFF \
 GATEHOUSE_CONSOLE_LISTEN=127.0.0.1:0 GATEHOUSE_CLUSTER_LISTEN=127.0.0.1:0 GATEHOUSE_ECHO_LISTEN=127.0.0.1:0 GATEHOUSE_ANALYTICS=off \
 GATEHOUSE_BOOTSTRAP_TOKEN=$TOKEN GATEHOUSE_LOG=warn "$BIN" &
-PIDS+=($!)
+GHOFFPID=$!
+PIDS+=($GHOFFPID)
 
 wait_http() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
 wait_http "http://127.0.0.1:$UP/"
@@ -204,42 +209,70 @@ PY
   sleep 1
 }
 
-# wrk prints latency percentiles with --latency; parse requests/s, p50 and p99 (in ms).
+# CPU time (utime + stime, in clock ticks) of a process and its children (nginx's workers).
+TICKS_PER_S=$(getconf CLK_TCK)
+cpu_ticks() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+    [ -r "/proc/$p/stat" ] || continue
+    # Fields after the command name (which may hold spaces): utime is 14th, stime 15th overall.
+    total=$((total + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+# wrk's Lua hook prints p99.9 and the maximum (microseconds), which --latency does not.
+cat > "$WORK/tail.lua" <<'LUA'
+done = function(summary, latency, requests)
+  io.write(string.format("TAIL %d %d %d\n", latency:percentile(99.9), latency.max, summary.requests))
+end
+LUA
+# Runs wrk against $1 and prints: req/s, p50, p99, p99.9 and max (ms), CPU µs per request of
+# process $2 (and its children) over the run ("-" without $2), then any error counts.
 run_wrk() {
-  local out; out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "apikey: bench-key" -H "Origin: http://app.example" "$1")
-  local rps p50 p99
+  local before after=0
+  [ -n "${2:-}" ] && before=$(cpu_ticks "$2")
+  local out; out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$WORK/tail.lua" -H "apikey: bench-key" -H "Origin: http://app.example" "$1")
+  [ -n "${2:-}" ] && after=$(cpu_ticks "$2")
+  local rps p50 p99 p999 max n cpu=-
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  read -r p999 max n <<<"$(echo "$out" | awk '$1=="TAIL" {printf "%.3f %.3f %d", $2/1000, $3/1000, $4}')"
+  if [ -n "${2:-}" ] && [ "${n:-0}" -gt 0 ]; then
+    cpu=$(awk -v t=$((after - before)) -v hz="$TICKS_PER_S" -v n="$n" 'BEGIN{printf "%.1f", t*1e6/hz/n}')
+  fi
   local errs; errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
-  echo "$rps $(to_ms "$p50") $(to_ms "$p99") ${errs:-}"
+  echo "$rps $(to_ms "$p50") $(to_ms "$p99") $p999 $max $cpu ${errs:-}"
 }
 to_ms() { case "$1" in *us) awk -v v="${1%us}" 'BEGIN{printf "%.3f", v/1000}';; *ms) echo "${1%ms}";; *s) awk -v v="${1%s}" 'BEGIN{printf "%.3f", v*1000}';; *) echo "$1";; esac; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }'; }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+# The worst of the rounds (for the maximum latency, a median would hide an outlier).
+max_of() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
 
 IDLE_RSS=$(rss_kb)
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); wrk -t$THREADS -c$CONNS -d$DURATION; $ROUNDS interleaved rounds, medians; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "Gatehouse idle RSS: $((IDLE_RSS / 1024)) MB"
-printf "\n%-8s %-10s %12s %9s %9s  %s\n" routes target "req/s" "p50 ms" "p99 ms" notes
+printf "\n%-8s %-15s %10s %8s %8s %8s %8s %7s  %s\n" routes target "req/s" "p50 ms" "p99 ms" "p99.9" "max ms" "µs/req" notes
 
 if [ "$PLUGINS" = 1 ]; then
-  declare -A PR=() PP=()
+  declare -A PR=() PP=() PU=()
   for _ in $(seq 1 "$ROUNDS"); do
     for path in bench ka rl all; do
       for who in gatehouse nginx; do
-        port=$GH; [ "$who" = nginx ] && port=$NGX
-        read -r r _ b _ <<<"$(run_wrk "http://127.0.0.1:$port/$path")"
-        PR[$who-$path]+="$r "; PP[$who-$path]+="$b "
+        port=$GH; pid=$GHPID; [ "$who" = nginx ] && port=$NGX && pid=$NGXPID
+        read -r r _ b _ _ u _ <<<"$(run_wrk "http://127.0.0.1:$port/$path" "$pid")"
+        PR[$who-$path]+="$r "; PP[$who-$path]+="$b "; PU[$who-$path]+="$u "
       done
     done
   done
-  printf "\nplugins (1 route each, key sent as apikey, Origin set)\n%-28s %12s %9s %12s %9s %8s\n" "" "gatehouse" "p99 ms" "nginx" "p99 ms" "ratio"
+  printf "\nplugins (1 route each, key sent as apikey, Origin set)\n%-28s %12s %9s %7s %12s %9s %7s %8s\n" "" "gatehouse" "p99 ms" "µs/req" "nginx" "p99 ms" "µs/req" "ratio"
   for path in bench ka rl all; do
     case $path in bench) label="no plugins";; ka) label="key-auth";; rl) label="rate-limiting (local)";; all) label="key-auth + rate-limiting + cors";; esac
     G=$(median <<<"${PR[gatehouse-$path]}"); N=$(median <<<"${PR[nginx-$path]}")
-    printf "%-28s %12s %9s %12s %9s %8s\n" "$label" "$G" "$(median <<<"${PP[gatehouse-$path]}")" "$N" "$(median <<<"${PP[nginx-$path]}")" "$(ratio "$G" "$N")"
+    printf "%-28s %12s %9s %7s %12s %9s %7s %8s\n" "$label" "$G" "$(median <<<"${PP[gatehouse-$path]}")" "$(median <<<"${PU[gatehouse-$path]}")" \
+      "$N" "$(median <<<"${PP[nginx-$path]}")" "$(median <<<"${PU[nginx-$path]}")" "$(ratio "$G" "$N")"
   done
   echo
 fi
@@ -248,36 +281,38 @@ SUMMARY=()
 for n in $ROUTES; do
   grow_routes "$n"
   ROUTES_RSS=$(rss_kb)
-  declare -A RPS=() P50=() P99=() NOTE=()
+  declare -A RPS=() P50=() P99=() P999=() PMAX=() CPU=() NOTE=()
   PEAK_RSS=$ROUTES_RSS
   TARGETS="direct nginx haproxy gatehouse"
   if [ "$n" = "$FIRST_ROUTES" ]; then TARGETS="$TARGETS gh-no-analytics"; fi
   for _ in $(seq 1 "$ROUNDS"); do
     for t in $TARGETS; do
       case $t in
-        gh-no-analytics) url="http://127.0.0.1:$GHOFF/bench";;
-        direct) url="http://127.0.0.1:$UP/bench";;
-        nginx) url="http://127.0.0.1:$NGX/bench";;
-        haproxy) url="http://127.0.0.1:$HAP/bench";;
-        gatehouse) url="http://127.0.0.1:$GH/bench";;
+        gh-no-analytics) url="http://127.0.0.1:$GHOFF/bench"; pid=$GHOFFPID;;
+        direct) url="http://127.0.0.1:$UP/bench"; pid="";;
+        nginx) url="http://127.0.0.1:$NGX/bench"; pid=$NGXPID;;
+        haproxy) url="http://127.0.0.1:$HAP/bench"; pid=$HAPPID;;
+        gatehouse) url="http://127.0.0.1:$GH/bench"; pid=$GHPID;;
       esac
-      read -r r a b note <<<"$(run_wrk "$url")"
-      RPS[$t]+="$r "; P50[$t]+="$a "; P99[$t]+="$b "; NOTE[$t]+="${note:-}"
+      read -r r a b c m u note <<<"$(run_wrk "$url" "$pid")"
+      RPS[$t]+="$r "; P50[$t]+="$a "; P99[$t]+="$b "; P999[$t]+="$c "; PMAX[$t]+="$m "; CPU[$t]+="$u "; NOTE[$t]+="${note:-}"
       if [ "$t" = gatehouse ]; then rss=$(rss_kb); [ "$rss" -gt "$PEAK_RSS" ] && PEAK_RSS=$rss; fi
     done
   done
   for t in $TARGETS; do
-    printf "%-8s %-10s %12s %9s %9s  %s\n" "$n" "$t" "$(median <<<"${RPS[$t]}")" "$(median <<<"${P50[$t]}")" "$(median <<<"${P99[$t]}")" \
+    printf "%-8s %-15s %10s %8s %8s %8s %8s %7s  %s\n" "$n" "$t" "$(median <<<"${RPS[$t]}")" "$(median <<<"${P50[$t]}")" "$(median <<<"${P99[$t]}")" \
+      "$(median <<<"${P999[$t]}")" "$(max_of <<<"${PMAX[$t]}")" "$(median <<<"${CPU[$t]}")" \
       "$([ "$t" = gatehouse ] && echo "rss ${ROUTES_RSS}->${PEAK_RSS} kB; runs: ${RPS[$t]}" || echo "runs: ${RPS[$t]}") ${NOTE[$t]}"
   done
   G=$(median <<<"${RPS[gatehouse]}"); N=$(median <<<"${RPS[nginx]}"); H=$(median <<<"${RPS[haproxy]}"); D=$(median <<<"${RPS[direct]}")
-  SUMMARY+=("$(printf "%-8s gatehouse/nginx %s (p99 %s vs %s ms)  gatehouse/haproxy %s (p99 %s ms)  gatehouse/direct %s  RSS with routes %s MB, under load %s MB" \
-    "$n" "$(ratio "$G" "$N")" "$(median <<<"${P99[gatehouse]}")" "$(median <<<"${P99[nginx]}")" "$(ratio "$G" "$H")" "$(median <<<"${P99[haproxy]}")" "$(ratio "$G" "$D")" $((ROUTES_RSS / 1024)) $((PEAK_RSS / 1024)))")
+  SUMMARY+=("$(printf "%-8s gatehouse/nginx %s (p99 %s vs %s ms)  gatehouse/haproxy %s (p99 %s ms)  gatehouse/direct %s  CPU µs/req gatehouse %s nginx %s haproxy %s  RSS with routes %s MB, under load %s MB" \
+    "$n" "$(ratio "$G" "$N")" "$(median <<<"${P99[gatehouse]}")" "$(median <<<"${P99[nginx]}")" "$(ratio "$G" "$H")" "$(median <<<"${P99[haproxy]}")" "$(ratio "$G" "$D")" \
+    "$(median <<<"${CPU[gatehouse]}")" "$(median <<<"${CPU[nginx]}")" "$(median <<<"${CPU[haproxy]}")" $((ROUTES_RSS / 1024)) $((PEAK_RSS / 1024)))")
   if [ -n "${RPS[gh-no-analytics]:-}" ]; then
     OFF=$(median <<<"${RPS[gh-no-analytics]}")
     ANALYTICS_LINE=$(awk -v on="$G" -v off="$OFF" 'BEGIN{ printf "analytics overhead (%s routes): %.1f %% fewer requests/s with analytics on (%.0f vs %.0f off)", "'"$n"'", (off-on)*100/off, on, off }')
   fi
-  unset RPS P50 P99 NOTE
+  unset RPS P50 P99 P999 PMAX CPU NOTE
 done
 echo
 printf "%s\n" "${SUMMARY[@]}"

@@ -5,8 +5,10 @@
 mod answers;
 pub mod balancer;
 mod body;
+mod buf;
 mod config;
 mod dispatch;
+mod fast;
 mod forward;
 mod headers;
 mod health;
@@ -15,6 +17,7 @@ mod pipeline;
 mod pool;
 pub mod router;
 mod server;
+mod service;
 mod state;
 mod strict;
 mod timeout_io;

@@ -29,6 +29,14 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// Every handler this slot may run (the default and the consumer-specific ones).
+    pub fn handlers(&self) -> impl Iterator<Item = &Arc<dyn Handler>> {
+        self.default
+            .iter()
+            .chain(self.by_consumer.values())
+            .map(|b| &b.handler)
+    }
+
     /// The handler for this request, if the plugin runs on it.
     pub fn pick(&self, consumer: Option<&Uuid>, https: bool) -> Option<&Arc<dyn Handler>> {
         let built = consumer

@@ -97,6 +97,16 @@ impl Drop for InFlight {
 }
 
 impl ProxyBody {
+    /// A generated body's bytes and completion, for the fast path to send itself (`fast/`).
+    pub fn take_full(&mut self) -> (Bytes, Option<Completion>) {
+        match self {
+            ProxyBody::Full(data, completion) => {
+                (data.take().unwrap_or_default(), completion.take())
+            }
+            ProxyBody::Upstream(_) => (Bytes::new(), None),
+        }
+    }
+
     pub fn full(bytes: impl Into<Bytes>, completion: Option<Completion>) -> ProxyBody {
         ProxyBody::Full(Some(bytes.into()), completion)
     }

@@ -134,7 +134,7 @@ fn rebuild(r: &Replay) -> Request<ClientBody> {
     req
 }
 
-fn report(balancer: &Balancer, target: &Target, outcome: Outcome, active: bool) {
+pub(super) fn report(balancer: &Balancer, target: &Target, outcome: Outcome, active: bool) {
     let thresholds = if active {
         &balancer.active_thresholds
     } else {

@@ -37,8 +37,8 @@ pub struct ConnInfo {
     /// What the HTTP/1 scanner found on this connection (`strict.rs`).
     pub verdicts: Arc<Verdicts>,
     /// Header values every request on the connection sends upstream, built once.
-    client_ip: HeaderValue,
-    port_value: HeaderValue,
+    pub(super) client_ip: HeaderValue,
+    pub(super) port_value: HeaderValue,
 }
 
 impl ConnInfo {

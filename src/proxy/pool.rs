@@ -1,7 +1,9 @@
 //! Keep-alive HTTP/1.1 connections to one upstream address (plain or TLS). Idle senders sit in
 //! a lock-free queue; a sender goes back to it only after its response body ended cleanly.
 
+use std::io;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::buf::Buf;
 use super::timeout_io::TimeoutStream;
 
 /// Idle connections are kept per proxy worker thread, so a connection is reused by the thread
@@ -25,6 +28,10 @@ const MAX_IDLE_PER_SHARD: usize = 256;
 
 thread_local! {
     static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn worker() -> usize {
+    WORKER.with(|w| w.get())
 }
 
 /// Marks the current thread as proxy worker `index` (its idle-connection shard).
@@ -51,6 +58,9 @@ pub enum ProxyError {
     ReadTimeout,
     #[error("the upstream failed: {0}")]
     Upstream(hyper::Error),
+    /// The fast path's own connection failed (`fast/upstream.rs`).
+    #[error("the upstream failed: {0}")]
+    Io(std::io::Error),
     #[error("unsupported upstream protocol {0}")]
     Unsupported(String),
 }
@@ -98,6 +108,32 @@ pub struct Upstream {
     port: u16,
     tls: Option<UpstreamTls>,
     idle: [OnceLock<IdleQueue>; SHARDS],
+    /// Plain connections the HTTP/1 fast path (`fast/`) drives itself, per worker like `idle`.
+    raw_idle: [OnceLock<ArrayQueue<RawConn>>; SHARDS],
+}
+
+/// A kept-alive upstream connection and the bytes read from it but not used yet.
+pub struct RawConn {
+    pub io: TimeoutStream<TcpStream>,
+    pub buf: Buf,
+}
+
+impl RawConn {
+    /// Whether an idle connection can carry a request: the upstream has not closed it or sent
+    /// anything unasked. The runtime already knows when the socket became readable, so a
+    /// quiet connection costs no system call.
+    pub fn usable(&self) -> bool {
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        match self.io.get_ref().poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            // Readable: closed, or ready from the last read only. A read that would block
+            // tells them apart.
+            Poll::Ready(_) => matches!(
+                self.io.get_ref().try_read(&mut [0u8; 1]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock
+            ),
+        }
+    }
 }
 
 /// A connection lent to one request; [`Pooled::release`] returns it for reuse.
@@ -141,6 +177,7 @@ impl Upstream {
             port,
             tls,
             idle: std::array::from_fn(|_| OnceLock::new()),
+            raw_idle: std::array::from_fn(|_| OnceLock::new()),
         })
     }
 
@@ -152,8 +189,38 @@ impl Upstream {
         }
     }
 
+    /// Whether the upstream speaks TLS (the fast path only drives plain connections).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// An idle fast-path connection of this worker, if one is kept.
+    pub fn raw_checkout(&self) -> Option<RawConn> {
+        self.raw_idle[worker() % SHARDS].get()?.pop()
+    }
+
+    /// Keeps a fast-path connection whose last response ended cleanly.
+    pub fn raw_release(&self, conn: RawConn) {
+        let queue =
+            self.raw_idle[worker() % SHARDS].get_or_init(|| ArrayQueue::new(MAX_IDLE_PER_SHARD));
+        let _ = queue.push(conn);
+    }
+
+    /// A new plain TCP connection for the fast path, with the write timeout on the socket.
+    pub async fn raw_connect(&self, t: Timeouts) -> Result<TimeoutStream, ProxyError> {
+        let stream = tokio::time::timeout(
+            t.connect,
+            TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        .map_err(|_| ProxyError::ConnectTimeout)?
+        .map_err(ProxyError::Connect)?;
+        let _ = stream.set_nodelay(true);
+        Ok(TimeoutStream::new(stream, t.write))
+    }
+
     fn shard(&self) -> &OnceLock<IdleQueue> {
-        &self.idle[WORKER.with(|w| w.get()) % SHARDS]
+        &self.idle[worker() % SHARDS]
     }
 
     async fn checkout(&self, t: Timeouts) -> Result<(SendRequest<ClientBody>, bool), ProxyError> {

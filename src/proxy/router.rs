@@ -138,6 +138,9 @@ pub struct Router {
     /// maps a set index to its candidate, in priority order.
     regex_set: Option<RegexSet>,
     regex_ids: Vec<u32>,
+    /// Whether any route matches on headers: when none does, a caller may route with an empty
+    /// header map instead of building one.
+    uses_headers: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,8 +199,10 @@ impl Router {
                 }
             }
         };
+        let uses_headers = candidates.iter().any(|c| !c.headers.is_empty());
         (
             Router {
+                uses_headers,
                 candidates,
                 by_prefix,
                 prefix_lens,
@@ -215,6 +220,10 @@ impl Router {
 
     pub fn is_empty(&self) -> bool {
         self.candidates.is_empty()
+    }
+
+    pub fn uses_headers(&self) -> bool {
+        self.uses_headers
     }
 
     /// The highest-priority candidate that matches. Only candidates whose prefix is a prefix of

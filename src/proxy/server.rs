@@ -3,14 +3,10 @@
 
 use std::sync::Arc;
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -21,8 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use super::body::ProxyBody;
-use super::forward::{self, ConnInfo};
+use super::forward::ConnInfo;
 use super::state::Proxy;
 use super::strict::{StrictIo, Verdicts};
 use crate::telemetry::Recorder;
@@ -45,9 +40,18 @@ pub async fn serve(
         .keep_alive(true)
         .max_buf_size(64 * 1024)
         .timer(CoarseTimer::default())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(super::service::HEADER_READ_TIMEOUT);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
+    // Plain connections start on the HTTP/1 fast path (`fast.rs`); each holds a sender, so the
+    // drain can wait for them beside hyper's.
+    let (alive, mut all_gone) = tokio::sync::mpsc::channel::<()>(1);
+    let fast = Arc::new(super::fast::Listener {
+        proxy: proxy.clone(),
+        builder: builder.clone(),
+        local_port,
+        alive,
+    });
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -63,23 +67,15 @@ pub async fn serve(
                 let proxy = proxy.clone();
                 match &tls {
                     None => {
-                        let verdicts = Arc::new(Verdicts::default());
-                        let info = Arc::new(ConnInfo::new(peer, local_port, false, None, verdicts.clone()));
-                        let stream = StrictIo::new(stream, verdicts);
-                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(proxy, info));
-                        let conn = graceful.watch(conn.into_owned());
-                        tokio::spawn(async move {
-                            if let Err(e) = conn.await {
-                                tracing::debug!(error = %e, "client connection ended with an error");
-                            }
-                        });
+                        let conn = super::fast::serve_conn(stream, peer, fast.clone(), graceful.watcher(), shutdown.clone());
+                        tokio::spawn(conn);
                     }
                     Some(acceptor) => {
                         let acceptor = acceptor.clone();
                         let builder = builder.clone();
                         let watcher = graceful.watcher();
                         tokio::spawn(async move {
-                            let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                            let stream = match tokio::time::timeout(super::service::HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
                                 Ok(Ok(s)) => s,
                                 Ok(Err(e)) => {
                                     tracing::debug!(error = %e, client.addr = %peer, "TLS handshake failed");
@@ -91,7 +87,7 @@ pub async fn serve(
                             let verdicts = Arc::new(Verdicts::default());
                             let info = Arc::new(ConnInfo::new(peer, local_port, true, sni, verdicts.clone()));
                             let stream = StrictIo::new(stream, verdicts);
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service(proxy, info));
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), super::service::service(proxy, info));
                             if let Err(e) = watcher.watch(conn.into_owned()).await {
                                 tracing::debug!(error = %e, "client connection ended with an error");
                             }
@@ -103,44 +99,14 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    drop(fast);
+    let drained = async {
+        graceful.shutdown().await;
+        let _ = all_gone.recv().await;
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
         tracing::warn!("connections still open after the drain timeout; closing them");
     }
-}
-
-type ServiceFuture = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>,
->;
-
-fn service(
-    proxy: Arc<Proxy>,
-    info: Arc<ConnInfo>,
-) -> impl hyper::service::Service<
-    Request<Incoming>,
-    Response = Response<ProxyBody>,
-    Error = Infallible,
-    Future = ServiceFuture,
-> + Clone {
-    service_fn(move |req| {
-        let proxy = proxy.clone();
-        let info = info.clone();
-        // The scanner stops checking a connection once a request asks to switch protocols
-        // (what follows may not be HTTP); unless the switch happens, the connection ends.
-        let upgrading = info.verdicts.upgrade_requested();
-        Box::pin(async move {
-            let mut resp = forward::handle(proxy, req, info).await;
-            if upgrading && resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
-                resp.headers_mut().insert(
-                    http::header::CONNECTION,
-                    http::HeaderValue::from_static("close"),
-                );
-            }
-            Ok(resp)
-        }) as ServiceFuture
-    })
 }
 
 /// hyper's timer with deadlines rounded up to whole seconds. Every request arms a header-read
@@ -172,9 +138,6 @@ impl hyper::rt::Timer for CoarseTimer {
         self.0.reset(sleep, Self::round(new_deadline))
     }
 }
-
-/// A client that has not sent a whole request head by then is dropped (slowloris).
-const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long a shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

@@ -20,8 +20,8 @@ use std::task::{Context, Poll};
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use chunked::Chunks;
-use head::{Framing, MAX_HEAD, MAX_LINE};
+pub use chunked::Chunks;
+pub use head::{check, method_start_ok, Framing, Head, MAX_HEAD, MAX_LINE};
 
 /// Why a request was refused, with nginx's status and Kong's message for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +102,7 @@ impl Verdicts {
 /// What hyper parses instead of a refused request; `*` is refused in any client's request.
 const STAND_IN: &[u8] = b"GET * HTTP/1.1\r\nHost: gatehouse\r\nConnection: close\r\n\r\n";
 /// HTTP/2 with prior knowledge (h2c) starts with this; such a connection is not checked here.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// A chunked request is held back with its head (nginx buffers request bodies too) until its
 /// body is complete and well framed, so a bad one never reaches the upstream. The hold ends
 /// early, and the body streams on (still checked), when the client pauses (the socket has
@@ -415,6 +415,14 @@ impl<S> StrictIo<S> {
             scanner: Scanner::default(),
             verdicts,
         }
+    }
+
+    /// A connection the fast path (`fast.rs`) served until now: `first` when no request was
+    /// served on it yet (only then may HTTP/2's preface start it).
+    pub fn resumed(inner: S, verdicts: Arc<Verdicts>, first: bool) -> StrictIo<S> {
+        let mut io = StrictIo::new(inner, verdicts);
+        io.scanner.first = first;
+        io
     }
 }
 

@@ -27,6 +27,10 @@ impl<S: Unpin> TimeoutStream<S> {
         }
     }
 
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
     /// Passes a finished write through and disarms the stall timer; while a write is pending,
     /// arms it and fails the write once it fires.
     fn guard<T>(

@@ -19,6 +19,7 @@ mod console_runtime;
 mod console_upstreams;
 mod csp;
 mod declarative;
+mod fast_path;
 mod helpers;
 mod history;
 mod konnect_services;
