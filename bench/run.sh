@@ -104,6 +104,11 @@ http {
       proxy_pass http://backend;
     }
     location /rl { limit_req zone=rl burst=1000000 nodelay; proxy_pass http://backend; }
+    location /karl {
+      if (\$key_ok = 0) { return 401 '{"message":"Unauthorized"}'; }
+      limit_req zone=rl burst=1000000 nodelay;
+      proxy_pass http://backend;
+    }
     location /all {
       if (\$key_ok = 0) { return 401 '{"message":"Unauthorized"}'; }
       limit_req zone=rl burst=1000000 nodelay;
@@ -173,9 +178,11 @@ FIRST_ROUTES=${ROUTES%% *}
 if [ "$PLUGINS" = 1 ]; then
   api -X POST "http://127.0.0.1:$ADMIN/consumers" -d username=bench >/dev/null
   api -X POST "http://127.0.0.1:$ADMIN/consumers/bench/key-auth" -d key=bench-key >/dev/null
-  for r in ka rl all; do
+  for r in ka rl karl all; do
     api -X POST "http://127.0.0.1:$ADMIN/services/bench/routes" -d name=$r -d "paths[]=/$r" >/dev/null
   done
+  api -X POST "http://127.0.0.1:$ADMIN/routes/karl/plugins" -d name=key-auth >/dev/null
+  api -X POST "http://127.0.0.1:$ADMIN/routes/karl/plugins" -d name=rate-limiting -d config.second=100000000 -d config.policy=local >/dev/null
   api -X POST "http://127.0.0.1:$ADMIN/routes/ka/plugins" -d name=key-auth >/dev/null
   api -X POST "http://127.0.0.1:$ADMIN/routes/rl/plugins" -d name=rate-limiting -d config.second=100000000 -d config.policy=local >/dev/null
   api -X POST "http://127.0.0.1:$ADMIN/routes/all/plugins" -d name=key-auth >/dev/null
@@ -187,21 +194,42 @@ fi
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$GHPID/status"; }
 
-# Adds routes until $1 exist: distinct prefixes that never match /bench, so the benchmark measures
-# lookup cost among many routes.
+# Grows the configuration to $1 routes: distinct prefixes that never match /bench, so the
+# benchmark measures lookup cost among many routes. One declarative import (POST /config) holds
+# the routes, the consumer and the plugins above, as a team with thousands of routes would load
+# them (and one version in the history, not thousands).
 grow_routes() {
   local target=$1
   [ "$target" -le "$CONFIGURED" ] && return
-  python3 - "$ADMIN" "$TOKEN" "$CONFIGURED" "$target" <<'PY'
+  python3 - "$ADMIN" "$TOKEN" "$UP" "$PLUGINS" "$target" <<'PY'
 import sys, json, http.client
-admin, token, start, end = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-c = http.client.HTTPConnection("127.0.0.1", int(admin))
-for i in range(start, end):
-    body = json.dumps({"name": f"r{i}", "paths": [f"/svc{i}/v{i % 7}"], "methods": ["GET"] if i % 2 else None})
-    c.request("POST", "/services/bench/routes", body, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    r = c.getresponse(); r.read()
-    if r.status != 201:
-        sys.exit(f"route {i}: {r.status}")
+admin, token, up, plugins, total = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1", int(sys.argv[5])
+routes = [{"name": "bench", "paths": ["/bench"]}]
+doc = {"_format_version": "3.0"}
+if plugins:
+    routes += [{"name": r, "paths": [f"/{r}"]} for r in ("ka", "rl", "karl", "all")]
+    rl = {"second": 100000000, "policy": "local"}
+    doc["consumers"] = [{"username": "bench", "keyauth_credentials": [{"key": "bench-key"}]}]
+    doc["plugins"] = [
+        {"name": "key-auth", "route": "ka"},
+        {"name": "rate-limiting", "route": "rl", "config": rl},
+        {"name": "key-auth", "route": "karl"},
+        {"name": "rate-limiting", "route": "karl", "config": rl},
+        {"name": "key-auth", "route": "all"},
+        {"name": "rate-limiting", "route": "all", "config": rl},
+        {"name": "cors", "route": "all"},
+    ]
+for i in range(len(routes), total):
+    r = {"name": f"r{i}", "paths": [f"/svc{i}/v{i % 7}"]}
+    if i % 2:
+        r["methods"] = ["GET"]
+    routes.append(r)
+doc["services"] = [{"name": "bench", "url": f"http://127.0.0.1:{up}", "routes": routes}]
+c = http.client.HTTPConnection("127.0.0.1", int(admin), timeout=300)
+c.request("POST", "/config", json.dumps(doc), {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+r = c.getresponse(); body = r.read()
+if r.status != 201:
+    sys.exit(f"POST /config with {total} routes: {r.status} {body[:300]!r}")
 PY
   CONFIGURED=$target
   # Let the snapshot rebuild land before measuring.
@@ -259,7 +287,7 @@ printf "\n%-8s %-15s %10s %8s %8s %8s %8s %7s  %s\n" routes target "req/s" "p50 
 if [ "$PLUGINS" = 1 ]; then
   declare -A PR=() PP=() PU=()
   for _ in $(seq 1 "$ROUNDS"); do
-    for path in bench ka rl all; do
+    for path in bench ka rl karl all; do
       for who in gatehouse nginx; do
         port=$GH; pid=$GHPID; [ "$who" = nginx ] && port=$NGX && pid=$NGXPID
         read -r r _ b _ _ u _ <<<"$(run_wrk "http://127.0.0.1:$port/$path" "$pid")"
@@ -268,8 +296,8 @@ if [ "$PLUGINS" = 1 ]; then
     done
   done
   printf "\nplugins (1 route each, key sent as apikey, Origin set)\n%-28s %12s %9s %7s %12s %9s %7s %8s\n" "" "gatehouse" "p99 ms" "µs/req" "nginx" "p99 ms" "µs/req" "ratio"
-  for path in bench ka rl all; do
-    case $path in bench) label="no plugins";; ka) label="key-auth";; rl) label="rate-limiting (local)";; all) label="key-auth + rate-limiting + cors";; esac
+  for path in bench ka rl karl all; do
+    case $path in bench) label="no plugins";; ka) label="key-auth";; rl) label="rate-limiting (local)";; karl) label="key-auth + rate-limiting";; all) label="key-auth + rate-limiting + cors";; esac
     G=$(median <<<"${PR[gatehouse-$path]}"); N=$(median <<<"${PR[nginx-$path]}")
     printf "%-28s %12s %9s %7s %12s %9s %7s %8s\n" "$label" "$G" "$(median <<<"${PP[gatehouse-$path]}")" "$(median <<<"${PU[gatehouse-$path]}")" \
       "$N" "$(median <<<"${PP[nginx-$path]}")" "$(median <<<"${PU[nginx-$path]}")" "$(ratio "$G" "$N")"

@@ -99,6 +99,7 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
     if !route.allows_http
         || !service.enabled
         || service.broken.is_some()
+        || service.unproxied.is_some()
         || balancer.algorithm == Algorithm::ConsistentHashing
         || balancer.targets.iter().any(|t| t.pool.is_tls())
     {
