@@ -16,6 +16,8 @@ const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A group's latest snapshot, encoded once for every node that follows it.
 pub struct Published {
+    /// The group's configuration version the snapshot is (the history's newest).
+    pub version: u64,
     pub hash: String,
     pub frame: Bytes,
 }
@@ -85,6 +87,7 @@ impl SnapshotHub {
             .and_then(|snap| {
                 let frame = Message::snapshot(&snap).encode()?;
                 Ok(Published {
+                    version: snap.version,
                     hash: snap.hash,
                     frame,
                 })
@@ -101,10 +104,13 @@ impl SnapshotHub {
         };
         let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = groups.get(&group) {
-            tx.send_if_modified(|cur| {
-                if cur.as_ref().map(|c| c.hash.as_str()) == Some(published.hash.as_str()) {
-                    false
-                } else {
+            // Refreshes run concurrently (a node subscribing, the change loop): one that read
+            // the database before a later commit may finish after the refresh that saw it, and
+            // must not put the older configuration back, since no further change would come
+            // to correct it.
+            tx.send_if_modified(|cur| match cur {
+                Some(c) if c.hash == published.hash || c.version > published.version => false,
+                _ => {
                     *cur = Some(Arc::new(published));
                     true
                 }
