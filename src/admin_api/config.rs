@@ -107,12 +107,7 @@ fn document(req: &HttpRequest, bytes: &[u8]) -> Result<(Value, bool), WebError> 
     let flatten = truthy(fields.get("flatten_errors"));
     let doc = match fields.get("config") {
         Some(Value::String(s)) => {
-            let format = if s.trim_start().starts_with('{') {
-                Format::Json
-            } else {
-                Format::Yaml
-            };
-            declarative::parse(s, format).map_err(|e| refused(e, flatten))?
+            declarative::parse(s, Format::sniff(s)).map_err(|e| refused(e, flatten))?
         }
         Some(Value::Object(m)) => Value::Object(m.clone()),
         _ => return Err(no_config()),

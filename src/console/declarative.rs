@@ -105,12 +105,7 @@ fn document_text(form: &FormData) -> String {
 }
 
 fn parse(text: &str) -> Result<serde_json::Value, DeclarativeError> {
-    let format = if text.trim_start().starts_with('{') {
-        Format::Json
-    } else {
-        Format::Yaml
-    };
-    declarative::parse(text, format)
+    declarative::parse(text, Format::sniff(text))
 }
 
 /// The import form again, with the document and why it was refused beside it.

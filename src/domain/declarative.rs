@@ -43,6 +43,16 @@ impl Format {
             Format::Yaml
         }
     }
+
+    /// A document that came without a name or type (a form field, a pasted text): JSON when
+    /// it opens an object, YAML otherwise.
+    pub fn sniff(text: &str) -> Format {
+        if text.trim_start().starts_with('{') {
+            Format::Json
+        } else {
+            Format::Yaml
+        }
+    }
 }
 
 /// A syntax error, with its place when the parser knows it.

@@ -47,12 +47,9 @@ pub trait Managed: Entity + Sync {
         _input: &Map<String, Value>,
     ) -> impl Future<Output = Result<()>> + Send {
         async move {
-            let saved = if is_new {
-                db::insert_entity(conn, group, self).await
-            } else {
-                db::update_entity(conn, group, self).await
-            };
-            saved.map_err(|e| conflict::<Self>(e, self))
+            write(conn, group, is_new, self)
+                .await
+                .map_err(|e| conflict::<Self>(e, self))
         }
     }
 
@@ -92,6 +89,20 @@ async fn must_exist<T: Entity>(conn: &mut Conn, group: Uuid, field: &str, id: Uu
     }
 }
 
+/// Inserts a new entity or updates a stored one: what every kind's `save` starts with.
+async fn write<T: Entity>(
+    conn: &mut Conn,
+    group: Uuid,
+    is_new: bool,
+    e: &T,
+) -> std::result::Result<(), StoreError> {
+    if is_new {
+        db::insert_entity(conn, group, e).await
+    } else {
+        db::update_entity(conn, group, e).await
+    }
+}
+
 impl Managed for GatewayService {
     /// A service tagged `_KonnectService:<name>` shows up in the Service Hub catalog as
     /// Konnect's does, linked in the same transaction (see [`super::catalog::link_tagged`]).
@@ -102,11 +113,7 @@ impl Managed for GatewayService {
         is_new: bool,
         _input: &Map<String, Value>,
     ) -> Result<()> {
-        let saved = if is_new {
-            db::insert_entity(conn, group, self).await
-        } else {
-            db::update_entity(conn, group, self).await
-        };
+        let saved = write(conn, group, is_new, self).await;
         saved.map_err(|e| conflict(e, self))?;
         super::catalog::link_tagged(conn, group, self).await
     }
@@ -188,11 +195,7 @@ impl Managed for Plugin {
         is_new: bool,
         _input: &Map<String, Value>,
     ) -> Result<()> {
-        let saved = if is_new {
-            db::insert_entity(conn, group, self).await
-        } else {
-            db::update_entity(conn, group, self).await
-        };
+        let saved = write(conn, group, is_new, self).await;
         saved.map_err(|e| match e {
             StoreError::Unique { column, .. } if column == "name" => ServiceError::Unique {
                 field: "cache_key".into(),
@@ -277,11 +280,7 @@ impl Managed for Certificate {
         is_new: bool,
         input: &Map<String, Value>,
     ) -> Result<()> {
-        let saved = if is_new {
-            db::insert_entity(conn, group, self).await
-        } else {
-            db::update_entity(conn, group, self).await
-        };
+        let saved = write(conn, group, is_new, self).await;
         saved.map_err(|e| conflict(e, self))?;
         let Some(names) = sni_names(input)? else {
             return Ok(());
