@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod console;
 pub mod domain;
 pub mod echo;
+pub mod memory;
 pub mod multipart;
 pub mod plugins;
 pub mod proxy;

@@ -36,5 +36,7 @@ impl Proxy {
         let next = CompiledConfig::compile(snap, Some(&previous));
         tracing::info!(config.version = snap.version, config.hash = %snap.hash, routes = snap.routes.len(), "proxy configuration applied");
         self.config.store(Arc::new(next));
+        // Building `next` (and whatever write led to it) freed far more than it kept.
+        crate::memory::release_soon();
     }
 }
