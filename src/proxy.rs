@@ -18,6 +18,7 @@ mod pool;
 pub mod router;
 mod server;
 mod service;
+mod spread;
 mod state;
 mod strict;
 mod timeout_io;

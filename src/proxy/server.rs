@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::forward::ConnInfo;
+use super::spread::{Spread, Station};
 use super::state::Proxy;
 use super::strict::{StrictIo, Verdicts};
 use crate::telemetry::Recorder;
@@ -25,12 +26,14 @@ use crate::telemetry::Recorder;
 /// Serves the proxy on `listener` until `shutdown` turns true, then drains open connections.
 /// With `tls`, every connection first completes a TLS handshake (certificate chosen by SNI).
 /// HTTP/1.1 (keep-alive, pipelining, upgrades) and HTTP/2 (by ALPN over TLS, or h2c with prior
-/// knowledge in plain text) are both served.
+/// knowledge in plain text) are both served. `station` shares the listener's connections
+/// evenly with the other workers accepting on it.
 pub async fn serve(
     listener: TcpListener,
     proxy: Arc<Proxy>,
     mut shutdown: watch::Receiver<bool>,
     tls: Option<TlsAcceptor>,
+    mut station: Station,
 ) {
     let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let graceful = GracefulShutdown::new();
@@ -53,7 +56,7 @@ pub async fn serve(
         alive,
     });
     loop {
-        tokio::select! {
+        let (stream, peer, seat) = tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(s) => s,
@@ -63,39 +66,63 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
-                let proxy = proxy.clone();
-                match &tls {
-                    None => {
-                        let conn = super::fast::serve_conn(stream, peer, fast.clone(), graceful.watcher(), shutdown.clone());
-                        tokio::spawn(conn);
-                    }
-                    Some(acceptor) => {
-                        let acceptor = acceptor.clone();
-                        let builder = builder.clone();
-                        let watcher = graceful.watcher();
-                        tokio::spawn(async move {
-                            let stream = match tokio::time::timeout(super::service::HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                                Ok(Ok(s)) => s,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(error = %e, client.addr = %peer, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => return,
-                            };
-                            let sni = stream.get_ref().1.server_name().map(Box::from);
-                            let verdicts = Arc::new(Verdicts::default());
-                            let info = Arc::new(ConnInfo::new(peer, local_port, true, sni, verdicts.clone()));
-                            let stream = StrictIo::new(stream, verdicts);
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), super::service::service(proxy, info));
-                            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                                tracing::debug!(error = %e, "client connection ended with an error");
-                            }
-                        });
-                    }
-                }
+                let Some((stream, seat)) = station.place(stream, peer) else {
+                    continue;
+                };
+                (stream, peer, seat)
             }
+            handed = station.arrival() => handed,
             _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let proxy = proxy.clone();
+        match &tls {
+            None => {
+                let conn = super::fast::serve_conn(
+                    stream,
+                    peer,
+                    fast.clone(),
+                    graceful.watcher(),
+                    shutdown.clone(),
+                );
+                tokio::spawn(async move {
+                    let _seat = seat;
+                    conn.await
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let _seat = seat;
+                    let stream = match tokio::time::timeout(
+                        super::service::HEADER_READ_TIMEOUT,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, client.addr = %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let sni = stream.get_ref().1.server_name().map(Box::from);
+                    let verdicts = Arc::new(Verdicts::default());
+                    let info =
+                        Arc::new(ConnInfo::new(peer, local_port, true, sni, verdicts.clone()));
+                    let stream = StrictIo::new(stream, verdicts);
+                    let conn = builder.serve_connection_with_upgrades(
+                        TokioIo::new(stream),
+                        super::service::service(proxy, info),
+                    );
+                    if let Err(e) = watcher.watch(conn.into_owned()).await {
+                        tracing::debug!(error = %e, "client connection ended with an error");
+                    }
+                });
+            }
         }
     }
     drop(listener);
@@ -155,14 +182,20 @@ pub fn spawn_workers(
             .map(|n| n.get())
             .unwrap_or(2)
     });
-    (0..count.max(1))
-        .map(|i| {
+    let plain = Spread::stations(count);
+    let tls = Spread::stations(count);
+    plain
+        .into_iter()
+        .zip(tls)
+        .enumerate()
+        .map(|(i, (plain, tls))| {
             spawn_worker(
                 i,
                 listener,
-                Some(tls_listener),
+                Some((tls_listener, tls)),
                 proxy.clone(),
                 shutdown.clone(),
+                plain,
             )
         })
         .collect()
@@ -174,12 +207,15 @@ pub fn spawn_workers(
 pub fn spawn_worker(
     index: usize,
     listener: &std::net::TcpListener,
-    tls_listener: Option<&std::net::TcpListener>,
+    tls_listener: Option<(&std::net::TcpListener, Station)>,
     proxy: Arc<Proxy>,
     shutdown: watch::Receiver<bool>,
+    station: Station,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let listener = listener.try_clone()?;
-    let tls_listener = tls_listener.map(|l| l.try_clone()).transpose()?;
+    let tls_listener = tls_listener
+        .map(|(l, s)| l.try_clone().map(|l| (l, s)))
+        .transpose()?;
     std::thread::Builder::new().name(format!("gatehouse-proxy-{index}")).spawn(move || {
         super::pool::set_worker(index);
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -198,22 +234,22 @@ pub fn spawn_worker(
                     Recorder::flush_thread();
                 }
             });
-            let tls = match tls_listener.map(TcpListener::from_std).transpose() {
+            let tls = match tls_listener.map(|(l, s)| TcpListener::from_std(l).map(|l| (l, s))).transpose() {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::error!(error = %e, worker = index, "proxy worker cannot use the TLS listener");
                     None
                 }
             };
-            let tls_task = tls.and_then(|l| match server_config(proxy.clone()) {
-                Ok(cfg) => Some(tokio::spawn(serve(l, proxy.clone(), shutdown.clone(), Some(TlsAcceptor::from(cfg))))),
+            let tls_task = tls.and_then(|(l, s)| match server_config(proxy.clone()) {
+                Ok(cfg) => Some(tokio::spawn(serve(l, proxy.clone(), shutdown.clone(), Some(TlsAcceptor::from(cfg)), s))),
                 Err(e) => {
                     tracing::error!(error = %e, "TLS listener not started");
                     None
                 }
             });
             match TcpListener::from_std(listener) {
-                Ok(l) => serve(l, proxy, shutdown, None).await,
+                Ok(l) => serve(l, proxy, shutdown, None, station).await,
                 Err(e) => tracing::error!(error = %e, worker = index, "proxy worker cannot use the listener"),
             }
             if let Some(t) = tls_task {
