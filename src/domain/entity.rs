@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::FieldErrors;
 
-pub trait Entity: Serialize + DeserializeOwned + Clone + Send + 'static {
+pub trait Entity: Serialize + DeserializeOwned + Clone + PartialEq + Send + 'static {
     /// The kind as Kong names its collection: `upstreams`, `targets`, `certificates`, …
     const KIND: &'static str;
     /// Its top-level Admin API path segment (`key-auths` for `keyauth_credentials`).

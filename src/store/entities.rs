@@ -288,7 +288,7 @@ pub async fn load_gateway_config(conn: &mut Conn, group: Uuid) -> StoreResult<Ga
         cfg.push_stored(&r.text(0)?, &r.text(1)?)?;
     }
     let links = sqlx::query(
-        "SELECT gateway_service_id, id FROM service_versions WHERE runtime_group_id = $1 AND gateway_service_id IS NOT NULL",
+        "SELECT gateway_service_id, id FROM service_versions WHERE runtime_group_id = $1 AND gateway_service_id IS NOT NULL ORDER BY gateway_service_id, id",
     )
     .bind(&g)
     .fetch_all(&mut *conn)

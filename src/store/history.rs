@@ -15,6 +15,7 @@ use super::entities::load_gateway_config;
 use super::{Store, StoreError, StoreResult};
 use crate::domain::config_diff::{diff, KindCount};
 use crate::domain::history::{Actor, ActorKind, ChangeSource, Channel, ConfigVersion};
+use crate::domain::kinds::hash_json;
 use crate::domain::{now_secs, GatewayConfig};
 
 /// The current request's change source. Shared (not copied) so that an extractor that learns
@@ -69,9 +70,9 @@ const MAX_UNPACKED: usize = 1 << 30;
 
 /// A configuration as a version keeps it: deflated JSON (a 10,000-route group's JSON is
 /// megabytes, and a history keeps hundreds of versions).
-fn pack(cfg: &GatewayConfig) -> StoreResult<Vec<u8>> {
-    let json = serde_json::to_vec(cfg)?;
-    Ok(miniz_oxide::deflate::compress_to_vec(&json, 3))
+/// A configuration's JSON as stored: deflated.
+fn pack(json: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec(json, 3)
 }
 
 /// The configuration in columns `at` (JSON, rows from before packing) and `at + 1` (packed).
@@ -118,7 +119,9 @@ pub(super) async fn record(
         return Ok(None);
     }
     let cfg = load_gateway_config(conn, group).await?;
-    let hash = cfg.hash();
+    // Serialized once, for the hash and for the stored copy.
+    let json = cfg.canonical_json();
+    let hash = hash_json(&json);
     let previous = sqlx::query(
         "SELECT hash, config, config_z FROM config_versions WHERE runtime_group_id = $1 ORDER BY version DESC LIMIT 1",
     )
@@ -131,6 +134,7 @@ pub(super) async fn record(
         None => GatewayConfig::default(),
     };
     let d = diff(&before, &cfg);
+    let packed = pack(&json);
     let counts = d.counts();
     let kinds: Vec<String> = counts.iter().map(|c| c.kind.clone()).collect();
     sqlx::query(
@@ -148,7 +152,7 @@ pub(super) async fn record(
     .bind(listed(&d.entity_ids()))
     .bind(listed(&kinds))
     .bind(&hash)
-    .bind(pack(&cfg)?)
+    .bind(packed)
     .execute(&mut *conn)
     .await?;
     // The newest `keep` stay; the subquery finds nothing (so nothing goes) below that count.
