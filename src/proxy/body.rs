@@ -40,19 +40,39 @@ impl Completion {
         }
     }
 
-    pub fn finish(mut self, bytes_out: u64) {
-        self.record.bytes_out = bytes_out;
-        self.record.latency_ms = self.started.elapsed().as_millis() as i64;
-        if let Some(mut tap) = self.log.take() {
+    /// Records a request that ended with `bytes_out` sent and has no log phase.
+    pub fn record(recorder: &Recorder, record: RequestRecord, started: Instant, bytes_out: u64) {
+        done(recorder, record, elapsed_ms(started), bytes_out);
+    }
+
+    pub fn finish(self, bytes_out: u64) {
+        let Completion {
+            recorder,
+            record,
+            started,
+            log,
+        } = self;
+        let latency_ms = elapsed_ms(started);
+        if let Some(mut tap) = log {
             let e = &mut tap.entry;
-            e.status = self.record.status;
+            e.status = record.status;
             e.response_size = bytes_out;
-            e.latency_ms = self.record.latency_ms;
-            e.upstream_latency_ms = self.record.upstream_latency_ms;
+            e.latency_ms = latency_ms;
+            e.upstream_latency_ms = record.upstream_latency_ms;
             super::pipeline::log(&tap);
         }
-        self.recorder.record(self.record);
+        done(&recorder, record, latency_ms, bytes_out);
     }
+}
+
+fn elapsed_ms(started: Instant) -> i64 {
+    started.elapsed().as_millis() as i64
+}
+
+fn done(recorder: &Recorder, mut record: RequestRecord, latency_ms: i64, bytes_out: u64) {
+    record.bytes_out = bytes_out;
+    record.latency_ms = latency_ms;
+    recorder.record(record);
 }
 
 // Boxing the completion would add an allocation to every generated response; the enum lives

@@ -92,7 +92,9 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
         return Step::HandOff;
     };
     let route = &config.routes[found.route];
-    let Some(service) = route.service.clone() else {
+    // Borrowed, not cloned: `config` holds it for the whole exchange, and every clone of a
+    // shared `Arc` is an atomic both workers write to.
+    let Some(service) = route.service.as_deref() else {
         return Step::HandOff;
     };
     let balancer = &service.balancer;
@@ -327,9 +329,10 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
     };
     conn.buf.consume(d.head_len);
     record.status = rh.status;
-    let completion = Completion::new(c.proxy.recorder.clone(), record, started);
     let (bytes, complete) = relay_body(c, &mut conn, rh.body, service.timeouts.read).await;
-    completion.finish(bytes);
+    // No log phase on this path, so no `Completion` (and no per-request clone of the shared
+    // recorder: four atomic writes both workers contend for).
+    Completion::record(&c.proxy.recorder, record, started, bytes);
     if complete && rh.reusable && conn.buf.is_empty() {
         balancer.targets[d.target].pool.raw_release(conn);
     }
