@@ -271,7 +271,7 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
         remaining: body_len - at_hand as u64,
     };
     let sent = upstream::dispatch(
-        &service,
+        service,
         &c.out,
         idempotent,
         &mut client,
