@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use http::header::{self, HeaderValue};
-use http::{Request, Uri};
+use http::{Request, StatusCode, Uri};
 use http_body_util::{Either, Full};
 
 use super::balancer::{fnv, Algorithm, Balancer, HashKey, HashOn, Outcome, Target};
@@ -18,6 +18,25 @@ pub enum DispatchError {
     NoTarget,
     #[error(transparent)]
     Proxy(#[from] ProxyError),
+}
+
+impl DispatchError {
+    /// Kong's status and message for a request that could not be sent or answered upstream.
+    pub fn answer(&self) -> (StatusCode, &'static str) {
+        match self {
+            DispatchError::NoTarget => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "failure to get a peer from the ring-balancer",
+            ),
+            DispatchError::Proxy(p) if p.status() == StatusCode::GATEWAY_TIMEOUT => {
+                (p.status(), "The upstream server is timed out")
+            }
+            DispatchError::Proxy(p) => (
+                p.status(),
+                "An invalid response was received from the upstream server",
+            ),
+        }
+    }
 }
 
 pub struct Dispatched {

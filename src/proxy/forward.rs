@@ -16,7 +16,7 @@ use super::balancer::Algorithm;
 use super::body::{collect, Completion, ProxyBody, UpstreamBody};
 use super::config::CompiledConfig;
 use super::config::RouteTarget;
-use super::dispatch::{dispatch, hash_key, DispatchError};
+use super::dispatch::{dispatch, hash_key};
 use super::headers::{self, Forwarded};
 use super::paths::{normalize, upstream_path};
 use super::pipeline::{self, LogTap};
@@ -338,20 +338,11 @@ pub async fn handle(
         Ok(sent) => sent,
         Err(e) => {
             tracing::warn!(service.id = %service.id, route.id = %route.id, error = %e, "upstream request failed");
-            let (status, message) = match &e {
+            let (status, message) = if conn.verdicts.body_broken() {
                 // The client's chunked body broke its framing while streaming upstream.
-                _ if conn.verdicts.body_broken() => (StatusCode::BAD_REQUEST, "Bad request"),
-                DispatchError::NoTarget => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "failure to get a peer from the ring-balancer",
-                ),
-                DispatchError::Proxy(p) if p.status() == StatusCode::GATEWAY_TIMEOUT => {
-                    (p.status(), "The upstream server is timed out")
-                }
-                DispatchError::Proxy(p) => (
-                    p.status(),
-                    "An invalid response was received from the upstream server",
-                ),
+                (StatusCode::BAD_REQUEST, "Bad request")
+            } else {
+                e.answer()
             };
             let mut completion = Completion::new(proxy.recorder.clone(), record, started);
             completion.log = log;

@@ -16,7 +16,6 @@ use crate::plugins::{Access, Ctx, Exit};
 use crate::proxy::answers;
 use crate::proxy::balancer::Algorithm;
 use crate::proxy::body::{Completion, ProxyBody};
-use crate::proxy::dispatch::DispatchError;
 use crate::proxy::headers::{self, Forwarded};
 use crate::proxy::paths::{normalize, upstream_path};
 use crate::proxy::pipeline;
@@ -283,19 +282,7 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(service.id = %service.id, route.id = %route.id, error = %e, "upstream request failed");
-            let (status, message) = match &e {
-                DispatchError::NoTarget => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "failure to get a peer from the ring-balancer",
-                ),
-                DispatchError::Proxy(p) if p.status() == StatusCode::GATEWAY_TIMEOUT => {
-                    (p.status(), "The upstream server is timed out")
-                }
-                DispatchError::Proxy(p) => (
-                    p.status(),
-                    "An invalid response was received from the upstream server",
-                ),
-            };
+            let (status, message) = e.answer();
             let completion = Completion::new(c.proxy.recorder.clone(), record, started);
             let resp = answers::exit(
                 completion,
