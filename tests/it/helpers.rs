@@ -167,6 +167,32 @@ impl TestApp {
     }
 
     /// Polls the proxy until `path` answers `status`.
+    /// Waits until the embedded proxy serves what the store holds now. The proxy applies a
+    /// commit shortly after the write answers (as Kong's eventual worker consistency does), so
+    /// a test that sends traffic right after several writes waits for this first.
+    pub async fn settled(&self) {
+        let app = self.app.as_ref().expect("app running");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let serving = app.proxy.current();
+            let stored = gatehouse::service::config::load(&app.store, serving.runtime_group_id)
+                .await
+                .expect("load the stored configuration");
+            if serving.hash == stored.hash {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the proxy still serves version {} ({}), the store holds {} ({})",
+                serving.version,
+                serving.hash,
+                stored.version,
+                stored.hash
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     pub async fn wait_for_proxy(&self, path: &str, status: u16) -> reqwest::Response {
         let url = format!("{}{path}", self.proxy);
         let client = reqwest::Client::new();
@@ -296,6 +322,7 @@ pub fn client() -> reqwest::Client {
 pub async fn create(app: &TestApp, path: &str, body: Value) -> Value {
     let (status, created) = app.admin_json(Method::POST, path, body.clone()).await;
     assert_eq!(status, 201, "POST {path} {body} answered {created}");
+    app.settled().await;
     created
 }
 
