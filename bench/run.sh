@@ -65,6 +65,14 @@ TOKEN=bench-token-$$-0123456789abcdef0123456789
 # The upstream and the nginx proxy are separate nginx instances, each with a worker per core. In
 # one instance, nginx's proxied requests could be answered by the same worker process without a
 # context switch, an advantage no other proxy here gets from the shared upstream.
+#
+# Both listen with `reuseport`. Without it, nginx's workers race to accept and one of them often
+# takes most of a burst of new connections: a proxy's 64 upstream connections were seen split
+# 57:7 and 17:47 between the upstream's two workers in one run, while HAProxy's got 30:33. The
+# overloaded worker then slows whichever proxy drew it for the whole run, which was the largest
+# source of run-to-run spread in the comparison. With `reuseport` the kernel spreads connections
+# by their address hash (26:38 to 40:24 measured), the same for every proxy; nginx as a proxy
+# gets the same for wrk's connections, as HAProxy (and Gatehouse) balance theirs over threads.
 cat > "$WORK/upstream.conf" <<NGX
 worker_processes auto;
 pid $WORK/upstream.pid;
@@ -73,7 +81,7 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location / { return 200 "hello from upstream\n"; } }
+  server { listen 127.0.0.1:$UP reuseport; location / { return 200 "hello from upstream\n"; } }
 }
 NGX
 "$NGINX" -c "$WORK/upstream.conf" -g "daemon off;" &
@@ -93,7 +101,7 @@ http {
   map \$http_apikey \$key_ok { default 0; "bench-key" 1; }
   limit_req_zone \$binary_remote_addr zone=rl:10m rate=100000000r/s;
   server {
-    listen 127.0.0.1:$NGX;
+    listen 127.0.0.1:$NGX reuseport;
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_set_header Host \$host;
