@@ -10,18 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUTES="1000 10000"; BIN=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --routes) ROUTES=$2; shift 2;;
-    --bin) BIN=$2; shift 2;;
-    *) echo "unknown option $1" >&2; exit 2;;
-  esac
-done
-if [ -z "$BIN" ]; then
-  cargo build --release --quiet
-  BIN=target/release/gatehouse
-fi
+. bench/lib.sh
+routes_and_bin "$@"
 
 WORK=$(mktemp -d)
 PID=""

@@ -6,10 +6,10 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 
 use serde::Serialize;
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::kinds::PairVisitor;
 use super::{Entity, GatewayConfig};
@@ -70,46 +70,57 @@ pub struct KindCount {
 /// configurations whole was most of a write's cost.
 pub fn diff(before: &GatewayConfig, after: &GatewayConfig) -> ConfigDiff {
     struct Kinds(Vec<KindDiff>);
-    impl PairVisitor for Kinds {
-        fn visit<T: Entity>(&mut self, before: &[T], after: &[T]) {
+    impl Kinds {
+        fn push<E: Serialize + PartialEq, K: Hash + Eq>(
+            &mut self,
+            kind: &str,
+            before: &[E],
+            after: &[E],
+            key: impl Fn(&E) -> K,
+        ) {
             if before != after {
-                let d = diff_typed(before, after);
+                let d = diff_items(kind, before, after, key);
                 if !d.is_empty() {
                     self.0.push(d);
                 }
             }
         }
     }
+    impl PairVisitor for Kinds {
+        fn visit<T: Entity>(&mut self, before: &[T], after: &[T]) {
+            self.push(T::KIND, before, after, Entity::id);
+        }
+    }
     let mut kinds = Kinds(Vec::new());
     before.visit_pair(after, &mut kinds);
     // Links have no id: matched by value (as a set), so only ever added or removed.
-    let links = |c: &GatewayConfig| -> Vec<Value> {
-        c.version_links
-            .iter()
-            .map(|l| serde_json::to_value(l).unwrap_or(Value::Null))
-            .collect()
-    };
-    if before.version_links != after.version_links {
-        let d = diff_kind("version_links", &links(before), &links(after));
-        if !d.is_empty() {
-            kinds.0.push(d);
-        }
-    }
+    kinds.push(
+        "version_links",
+        &before.version_links,
+        &after.version_links,
+        |l| *l,
+    );
     ConfigDiff { kinds: kinds.0 }
 }
 
-fn diff_typed<T: Entity>(before: &[T], after: &[T]) -> KindDiff {
-    let json = |e: &T| serde_json::to_value(e).unwrap_or(Value::Null);
-    let old: HashMap<Uuid, &T> = before.iter().map(|e| (e.id(), e)).collect();
-    let new_ids: HashSet<Uuid> = after.iter().map(Entity::id).collect();
+/// One kind's difference: items matched by `key`, and only those that differ turned into JSON.
+fn diff_items<E: Serialize + PartialEq, K: Hash + Eq>(
+    kind: &str,
+    before: &[E],
+    after: &[E],
+    key: impl Fn(&E) -> K,
+) -> KindDiff {
+    let json = |e: &E| serde_json::to_value(e).unwrap_or(Value::Null);
+    let old: HashMap<K, &E> = before.iter().map(|e| (key(e), e)).collect();
+    let new_keys: HashSet<K> = after.iter().map(&key).collect();
     let mut d = KindDiff {
-        kind: T::KIND.to_string(),
+        kind: kind.to_string(),
         added: Vec::new(),
         removed: Vec::new(),
         changed: Vec::new(),
     };
     for a in after {
-        match old.get(&a.id()) {
+        match old.get(&key(a)) {
             None => d.added.push(entity_ref(&json(a))),
             Some(b) if *b != a => {
                 let (bv, av) = (json(b), json(a));
@@ -117,7 +128,7 @@ fn diff_typed<T: Entity>(before: &[T], after: &[T]) -> KindDiff {
                 diff_fields("", &bv, &av, &mut fields);
                 if !fields.is_empty() {
                     d.changed.push(EntityChange {
-                        id: a.id().to_string(),
+                        id: key_of(&av).into_owned(),
                         name: name_of(&av).or_else(|| name_of(&bv)),
                         fields,
                     });
@@ -128,7 +139,7 @@ fn diff_typed<T: Entity>(before: &[T], after: &[T]) -> KindDiff {
     }
     d.removed = before
         .iter()
-        .filter(|b| !new_ids.contains(&b.id()))
+        .filter(|b| !new_keys.contains(&key(b)))
         .map(|b| entity_ref(&json(b)))
         .collect();
     d
@@ -154,39 +165,6 @@ fn entity_ref(v: &Value) -> EntityRef {
         name: name_of(v),
         value: v.clone(),
     }
-}
-
-fn diff_kind(kind: &str, before: &[Value], after: &[Value]) -> KindDiff {
-    let old: HashMap<Cow<'_, str>, &Value> = before.iter().map(|v| (key_of(v), v)).collect();
-    let new_keys: HashSet<Cow<'_, str>> = after.iter().map(key_of).collect();
-    let mut d = KindDiff {
-        kind: kind.to_string(),
-        added: Vec::new(),
-        removed: Vec::new(),
-        changed: Vec::new(),
-    };
-    for v in after {
-        match old.get(&key_of(v)) {
-            None => d.added.push(entity_ref(v)),
-            Some(o) => {
-                let mut fields = Vec::new();
-                diff_fields("", o, v, &mut fields);
-                if !fields.is_empty() {
-                    d.changed.push(EntityChange {
-                        id: key_of(v).into_owned(),
-                        name: name_of(v).or_else(|| name_of(o)),
-                        fields,
-                    });
-                }
-            }
-        }
-    }
-    d.removed = before
-        .iter()
-        .filter(|v| !new_keys.contains(&key_of(v)))
-        .map(entity_ref)
-        .collect();
-    d
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -319,6 +297,7 @@ pub fn kind_label(kind: &str, n: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+    use uuid::Uuid;
 
     fn route(id: u128, fields: Value) -> crate::domain::Route {
         let Value::Object(m) = fields else {
