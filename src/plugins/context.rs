@@ -321,7 +321,7 @@ impl Shared {
 /// Kong's consumer headers upstream: who authenticated, with which credential, or that the
 /// request runs as the anonymous consumer.
 pub fn set_consumer_headers(h: &mut HeaderMap, who: &Identity, anonymous: bool) {
-    let mut set = |name: &'static str, value: Option<&str>| match value
+    let mut set = |name: HeaderName, value: Option<&str>| match value
         .and_then(|v| HeaderValue::from_str(v).ok())
     {
         Some(v) => {
@@ -331,9 +331,20 @@ pub fn set_consumer_headers(h: &mut HeaderMap, who: &Identity, anonymous: bool) 
             h.remove(name);
         }
     };
-    set("x-consumer-id", Some(&who.consumer_id.to_string()));
-    set("x-consumer-custom-id", who.custom_id.as_deref());
-    set("x-consumer-username", who.username.as_deref());
-    set("x-credential-identifier", who.credential.as_deref());
-    set("x-anonymous-consumer", anonymous.then_some("true"));
+    let mut id = Uuid::encode_buffer();
+    set(
+        X_CONSUMER_ID,
+        Some(who.consumer_id.hyphenated().encode_lower(&mut id)),
+    );
+    set(X_CONSUMER_CUSTOM_ID, who.custom_id.as_deref());
+    set(X_CONSUMER_USERNAME, who.username.as_deref());
+    set(X_CREDENTIAL_IDENTIFIER, who.credential.as_deref());
+    set(X_ANONYMOUS_CONSUMER, anonymous.then_some("true"));
 }
+
+// Names as constants: a name given as `&str` is parsed on every request.
+const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
+const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
+const X_CONSUMER_USERNAME: HeaderName = HeaderName::from_static("x-consumer-username");
+const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
+const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");

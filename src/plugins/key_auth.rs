@@ -3,10 +3,11 @@
 //! `WWW-Authenticate: Key` (with the realm when configured); `anonymous` lets failed requests
 //! through as that consumer; `hide_credentials` keeps the key from the upstream.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::{header::WWW_AUTHENTICATE, HeaderMap, Method};
+use http::{header::WWW_AUTHENTICATE, HeaderMap, HeaderName, Method};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -16,7 +17,9 @@ use crate::domain::{GatewayConfig, Plugin};
 /// Every key-auth key of the group, to its consumer.
 #[derive(Default)]
 pub struct Keys {
-    by_key: HashMap<String, Arc<Identity>>,
+    // Looked up on every authenticated request; the table is the admin's, so a fast hasher
+    // cannot be flooded by what clients send.
+    by_key: HashMap<String, Arc<Identity>, foldhash::fast::RandomState>,
 }
 
 impl Keys {
@@ -41,6 +44,9 @@ impl Keys {
 
 pub struct KeyAuth {
     key_names: Vec<String>,
+    /// `key_names` as header names (parsed once, not per request); `None` for a name that
+    /// cannot be a header.
+    key_headers: Vec<Option<HeaderName>>,
     hide_credentials: bool,
     anonymous: Option<Arc<Identity>>,
     key_in_header: bool,
@@ -114,8 +120,13 @@ impl KeyAuth {
             Some(r) => format!("Key realm=\"{r}\""),
             None => "Key".to_string(),
         };
+        let key_headers = key_names
+            .iter()
+            .map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
         Ok(KeyAuth {
             key_names,
+            key_headers,
             hide_credentials: flag("hide_credentials", false),
             anonymous: shared.anonymous(config)?,
             key_in_header: flag("key_in_header", true),
@@ -141,16 +152,15 @@ impl KeyAuth {
         if method == Method::OPTIONS && !self.run_on_preflight {
             return Ok(None);
         }
-        let mut found: Option<(String, Option<String>, Option<String>)> = None;
-        for name in &self.key_names {
-            if self.key_in_header {
-                let mut values = headers.get_all(name.as_str()).iter();
+        let mut found: Option<(Cow<'_, str>, Option<&String>, Option<&String>)> = None;
+        for (name, header) in self.key_names.iter().zip(&self.key_headers) {
+            if let (true, Some(header)) = (self.key_in_header, header) {
+                let mut values = headers.get_all(header).iter();
                 if let Some(v) = values.next() {
                     if values.next().is_some() {
                         return self.fail("Duplicate API key found");
                     }
-                    let key = v.to_str().unwrap_or("").to_string();
-                    found = Some((key, Some(name.clone()), None));
+                    found = Some((Cow::Borrowed(v.to_str().unwrap_or("")), Some(name), None));
                     break;
                 }
             }
@@ -163,7 +173,7 @@ impl KeyAuth {
                     if matching.next().is_some() {
                         return self.fail("Duplicate API key found");
                     }
-                    found = Some((v.into_owned(), None, Some(name.clone())));
+                    found = Some((v, None, Some(name)));
                     break;
                 }
             }
@@ -171,14 +181,14 @@ impl KeyAuth {
         let Some((key, header, query_arg)) = found.filter(|(k, _, _)| !k.is_empty()) else {
             return self.fail("No API key found in request");
         };
-        let Some(identity) = keys.by_key.get(&key) else {
+        let Some(identity) = keys.by_key.get(key.as_ref()) else {
             return self.fail("Unauthorized");
         };
         Ok(Some(Authenticated {
             identity: identity.clone(),
             anonymous: false,
-            hide_header: header.filter(|_| self.hide_credentials),
-            hide_query: query_arg.filter(|_| self.hide_credentials),
+            hide_header: header.filter(|_| self.hide_credentials).cloned(),
+            hide_query: query_arg.filter(|_| self.hide_credentials).cloned(),
         }))
     }
 

@@ -31,22 +31,27 @@ pub struct Period(usize);
 const NAMES: [&str; 6] = ["second", "minute", "hour", "day", "month", "year"];
 /// Kong's `expiration.lua`: a window's length in seconds (a month is 30 days, a year 365).
 const EXPIRATION: [i64; 6] = [1, 60, 3600, 86400, 2_592_000, 31_536_000];
-const X_LIMIT: [&str; 6] = [
-    "x-ratelimit-limit-second",
-    "x-ratelimit-limit-minute",
-    "x-ratelimit-limit-hour",
-    "x-ratelimit-limit-day",
-    "x-ratelimit-limit-month",
-    "x-ratelimit-limit-year",
+// Names as constants: `HeaderName::from_static` on a name known only at run time parses it
+// on every request.
+const X_LIMIT: [HeaderName; 6] = [
+    HeaderName::from_static("x-ratelimit-limit-second"),
+    HeaderName::from_static("x-ratelimit-limit-minute"),
+    HeaderName::from_static("x-ratelimit-limit-hour"),
+    HeaderName::from_static("x-ratelimit-limit-day"),
+    HeaderName::from_static("x-ratelimit-limit-month"),
+    HeaderName::from_static("x-ratelimit-limit-year"),
 ];
-const X_REMAINING: [&str; 6] = [
-    "x-ratelimit-remaining-second",
-    "x-ratelimit-remaining-minute",
-    "x-ratelimit-remaining-hour",
-    "x-ratelimit-remaining-day",
-    "x-ratelimit-remaining-month",
-    "x-ratelimit-remaining-year",
+const X_REMAINING: [HeaderName; 6] = [
+    HeaderName::from_static("x-ratelimit-remaining-second"),
+    HeaderName::from_static("x-ratelimit-remaining-minute"),
+    HeaderName::from_static("x-ratelimit-remaining-hour"),
+    HeaderName::from_static("x-ratelimit-remaining-day"),
+    HeaderName::from_static("x-ratelimit-remaining-month"),
+    HeaderName::from_static("x-ratelimit-remaining-year"),
 ];
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 /// Kong's route and service ids in a counter's key when the plugin has none.
 const EMPTY_UUID: Uuid = Uuid::nil();
 
@@ -232,7 +237,7 @@ impl Conf {
             .iter()
             .find(|(_, limit, used)| limit - used <= 0.0)
             .map(|(p, _, _)| *p);
-        let mut headers: Headers = Vec::new();
+        let mut headers: Headers = Vec::with_capacity(2 * usage.used.len() + 4);
         // The most restrictive window: least remaining, the longer window on a tie.
         let mut best: Option<(f64, f64, i64)> = None;
         let mut reset = 1;
@@ -252,13 +257,13 @@ impl Conf {
                     best = Some((*limit, remaining, window));
                     reset = (window - (now - starts[period.0])).max(1);
                 }
-                push(&mut headers, X_LIMIT[period.0], *limit);
-                push(&mut headers, X_REMAINING[period.0], remaining);
+                push(&mut headers, &X_LIMIT[period.0], *limit);
+                push(&mut headers, &X_REMAINING[period.0], remaining);
             }
             if let Some((limit, remaining, _)) = best {
-                push(&mut headers, "ratelimit-limit", limit);
-                push(&mut headers, "ratelimit-remaining", remaining);
-                push(&mut headers, "ratelimit-reset", reset as f64);
+                push(&mut headers, &RATELIMIT_LIMIT, limit);
+                push(&mut headers, &RATELIMIT_REMAINING, remaining);
+                push(&mut headers, &RATELIMIT_RESET, reset as f64);
             }
         }
         if stop.is_none() {
@@ -266,7 +271,7 @@ impl Conf {
         }
         let mut exit = Exit::message(self.error_code, self.error_message.clone());
         if !self.hide_client_headers {
-            push(&mut headers, "retry-after", reset as f64);
+            push(&mut headers, &http::header::RETRY_AFTER, reset as f64);
         }
         exit.headers = headers;
         Err(exit)
@@ -285,14 +290,14 @@ fn ip_string(ip: IpAddr) -> String {
 
 /// A header with a number as Lua prints it (`3`, `2.5`). Whole numbers, the usual case, are
 /// written without going through a formatted string.
-fn push(headers: &mut Headers, name: &'static str, n: f64) {
+fn push(headers: &mut Headers, name: &HeaderName, n: f64) {
     let v = if n.fract() == 0.0 && (0.0..9e15).contains(&n) {
         Some(HeaderValue::from(n as u64))
     } else {
         HeaderValue::from_str(&format!("{}", n + 0.0)).ok()
     };
     if let Some(v) = v {
-        headers.push((HeaderName::from_static(name), v));
+        headers.push((name.clone(), v));
     }
 }
 

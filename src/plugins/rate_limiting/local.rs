@@ -4,10 +4,11 @@
 //! lock, so concurrent requests never let more through than the limit. Entries whose windows
 //! have all ended are swept out every few seconds.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
+
+use foldhash::fast::RandomState;
 
 use super::{Period, Usage};
 
@@ -25,18 +26,23 @@ struct Entry {
 
 #[derive(Default)]
 struct Shard {
-    entries: HashMap<String, Entry>,
+    // Keys are built from what clients send (an IP, a header), but a flood of distinct keys
+    // costs memory whatever the hasher; foldhash's per-process seed keeps collisions random.
+    entries: HashMap<String, Entry, RandomState>,
     swept_at: i64,
 }
 
 pub struct Counters {
     shards: Vec<Mutex<Shard>>,
+    /// Picks a key's shard (SipHash here was a visible share of a rate-limited request).
+    spread: RandomState,
 }
 
 impl Default for Counters {
     fn default() -> Counters {
         Counters {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            spread: RandomState::default(),
         }
     }
 }
@@ -54,9 +60,7 @@ impl Counters {
         now: i64,
     ) -> Usage {
         let key = format!("{scope}:{identifier}");
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        let shard = &self.shards[(h.finish() as usize) % SHARDS];
+        let shard = &self.shards[(self.spread.hash_one(&key) as usize) % SHARDS];
         // A panic elsewhere cannot leave a count half-written: keep using the map.
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         if now - shard.swept_at >= SWEEP_EVERY {

@@ -16,7 +16,7 @@ use crate::plugins::{Access, Ctx, Exit};
 use crate::proxy::answers;
 use crate::proxy::balancer::Algorithm;
 use crate::proxy::body::{Completion, ProxyBody};
-use crate::proxy::headers::{self, Forwarded};
+use crate::proxy::headers;
 use crate::proxy::paths::{normalize, upstream_path};
 use crate::proxy::pipeline;
 use crate::proxy::pool::RawConn;
@@ -245,8 +245,13 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
     match plugin_map {
         None => wire::request_head_raw(&mut c.out, raw_headers, &u),
         Some(mut map) => {
-            upstream_map(&mut map, c, &u, &host_upstream);
-            wire::request_head_map(&mut c.out, &map, &u);
+            if map.contains_key(header::CONNECTION) {
+                headers::strip_hop_by_hop(&mut map);
+            }
+            let xff = map
+                .get(headers::X_FORWARDED_FOR)
+                .and_then(|v| v.to_str().ok());
+            wire::request_head_map(&mut c.out, &map, &wire::Upstream { xff, ..u });
         }
     }
     let idempotent = body_len == 0
@@ -330,26 +335,9 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
     }
 }
 
-/// The header map a plugin changed, made ready to go upstream as `forward.rs` makes it.
-fn upstream_map(map: &mut HeaderMap, c: &Conn, u: &wire::Upstream<'_>, host: &HeaderValue) {
-    headers::strip_hop_by_hop(map);
-    headers::set_forwarded(
-        map,
-        &Forwarded {
-            client_ip: &c.info.client_ip,
-            proto: "http",
-            host: u.host,
-            port: &c.info.port_value,
-            path: u.path,
-            prefix: u.prefix,
-        },
-    );
-    map.insert(header::HOST, host.clone());
-    headers::add_via(map);
-}
-
 fn header_map(raw: &[httparse::Header<'_>]) -> Option<HeaderMap> {
-    let mut map = HeaderMap::with_capacity(raw.len());
+    // Room for what plugins add (the consumer headers) without growing the map mid-request.
+    let mut map = HeaderMap::with_capacity(raw.len() + 6);
     for h in raw {
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
         map.append(name, HeaderValue::from_bytes(h.value).ok()?);

@@ -71,13 +71,23 @@ pub fn request_head_raw(out: &mut Vec<u8>, headers: &[httparse::Header<'_>], u: 
     out.extend_from_slice(b"\r\n");
 }
 
-/// The upstream request head from a header map a plugin's access phase may have changed; the
-/// map already went through `headers.rs` (hop-by-hop, forwarded, Host, Via).
+/// The upstream request head from a header map a plugin's access phase may have changed, as
+/// `forward.rs` makes it with `headers.rs`: hop-by-hop headers dropped, X-Forwarded-* set
+/// (`u.xff` is the map's X-Forwarded-For, which a plugin may have set), Host and Via. Written
+/// straight into the buffer: inserting them into the map first cost a rate-limited,
+/// authenticated request more than its plugins did. A map whose Connection header names other
+/// headers must have been through `headers::strip_hop_by_hop`.
 pub fn request_head_map(out: &mut Vec<u8>, headers: &HeaderMap, u: &Upstream<'_>) {
     request_line(out, u);
     for (name, value) in headers {
-        line(out, name.as_str().as_bytes(), value.as_bytes());
+        let name = name.as_str().as_bytes();
+        if !replaced_request_header(name) {
+            line(out, name, value.as_bytes());
+        }
     }
+    forwarded(out, u);
+    line(out, b"host", u.host_upstream);
+    line(out, b"via", super::super::headers::VIA.as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
