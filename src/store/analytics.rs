@@ -300,8 +300,18 @@ impl Store {
         node: Uuid,
         records: &[RequestRecord],
     ) -> StoreResult<()> {
+        self.insert_request_batches(node, &[records]).await
+    }
+
+    /// [`Store::insert_request_records`] for records in several batches (as the proxy's
+    /// threads sent them): one block, one transaction, nothing copied into one list first.
+    pub async fn insert_request_batches(
+        &self,
+        node: Uuid,
+        batches: &[&[RequestRecord]],
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        insert_records_tx(&mut tx, node, records).await?;
+        insert_records_tx(&mut tx, node, batches).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -327,7 +337,7 @@ impl Store {
         .rows_affected()
             == 1;
         if fresh {
-            insert_records_tx(&mut tx, node, records).await?;
+            insert_records_tx(&mut tx, node, &[records]).await?;
         }
         tx.commit().await?;
         Ok(fresh)
@@ -400,7 +410,7 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 async fn insert_records_tx(
     conn: &mut Conn,
     node: Uuid,
-    records: &[RequestRecord],
+    batches: &[&[RequestRecord]],
 ) -> StoreResult<()> {
     // Aggregated in memory first: one upsert per rollup row and per histogram bucket.
     type Key = (
@@ -425,8 +435,8 @@ async fn insert_records_tx(
     // hasher cannot be turned into a flooding attack.
     let mut rollups: FastMap<Key, Sums> = FastMap::default();
     let mut buckets: FastMap<(Key, usize), i64> = FastMap::default();
-    for r in records {
-        let key = (
+    let key_of = |r: &RequestRecord| -> Key {
+        (
             r.ts_ms / 60_000,
             r.runtime_group_id,
             r.service_id,
@@ -434,22 +444,41 @@ async fn insert_records_tx(
             r.version_id,
             r.consumer_id,
             r.status,
-        );
+        )
+    };
+    // Records in a row mostly share their key (one route, one status, one minute): each run
+    // is hashed once, its latencies counted in a short list first.
+    let mut run_buckets: Vec<(usize, i64)> = Vec::new();
+    let runs = batches
+        .iter()
+        .flat_map(|b| b.chunk_by(|a, b| key_of(a) == key_of(b)));
+    for run in runs {
+        let key = key_of(&run[0]);
         let e = rollups.entry(key).or_default();
-        e.count += 1;
-        e.latency += r.latency_ms;
-        e.upstream += r.upstream_latency_ms.unwrap_or(0);
-        e.bytes_in += r.bytes_in as i64;
-        e.bytes_out += r.bytes_out as i64;
-        let class_key = (key.0, key.1, key.2, key.3, key.4, key.5, r.status / 100);
-        *buckets
-            .entry((class_key, histogram::bucket_of(r.latency_ms)))
-            .or_insert(0) += 1;
+        run_buckets.clear();
+        for r in run {
+            e.count += 1;
+            e.latency += r.latency_ms;
+            e.upstream += r.upstream_latency_ms.unwrap_or(0);
+            e.bytes_in += r.bytes_in as i64;
+            e.bytes_out += r.bytes_out as i64;
+            let b = histogram::bucket_of(r.latency_ms);
+            match run_buckets.iter_mut().find(|(have, _)| *have == b) {
+                Some((_, n)) => *n += 1,
+                None => run_buckets.push((b, 1)),
+            }
+        }
+        let class_key = (key.0, key.1, key.2, key.3, key.4, key.5, key.6 / 100);
+        for &(b, n) in &run_buckets {
+            *buckets.entry((class_key, b)).or_insert(0) += n;
+        }
     }
     let id = |u: Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
-    if !records.is_empty() {
-        let block = encode_records(records);
-        let (first, last) = records.iter().fold((i64::MAX, i64::MIN), |(a, b), r| {
+    let records = || batches.iter().flat_map(|b| b.iter());
+    let count: usize = batches.iter().map(|b| b.len()).sum();
+    if count > 0 {
+        let block = encode_records(records());
+        let (first, last) = records().fold((i64::MAX, i64::MIN), |(a, b), r| {
             (a.min(r.ts_ms), b.max(r.ts_ms))
         });
         sqlx::query(
@@ -457,7 +486,7 @@ async fn insert_records_tx(
         )
         .bind(first)
         .bind(last)
-        .bind(records.len() as i64)
+        .bind(count as i64)
         .bind(block)
         .bind(next_seq())
         .execute(&mut *conn)
@@ -509,10 +538,13 @@ async fn insert_records_tx(
         .await?;
     }
     let mut traffic: FastMap<i64, (i64, i64)> = FastMap::default();
-    for r in records {
-        let t = traffic.entry(r.ts_ms / 60_000).or_default();
-        t.0 += 1;
-        t.1 += i64::from(r.status >= 500);
+    let minutes = batches
+        .iter()
+        .flat_map(|b| b.chunk_by(|a, b| a.ts_ms / 60_000 == b.ts_ms / 60_000));
+    for run in minutes {
+        let t = traffic.entry(run[0].ts_ms / 60_000).or_default();
+        t.0 += run.len() as i64;
+        t.1 += run.iter().filter(|r| r.status >= 500).count() as i64;
     }
     for (minute, (count, errors)) in traffic {
         sqlx::query(

@@ -48,15 +48,19 @@ fn label(id: Option<Uuid>) -> String {
 impl Metrics {
     pub fn observe(&self, records: &[RequestRecord]) {
         let mut s = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        for r in records {
-            *s.requests
-                .entry((r.service_id, r.route_id, r.status))
-                .or_insert(0) += 1;
-            let h = s.latency.entry((r.service_id, r.route_id)).or_default();
-            h.count += 1;
-            h.sum_ms += r.latency_ms;
-            if let Some(i) = BUCKETS_MS.iter().position(|b| r.latency_ms <= *b) {
-                h.buckets[i] += 1;
+        // One map lookup per run of records with the same labels (the usual batch is a few
+        // long runs), not per record.
+        let labels = |r: &RequestRecord| (r.service_id, r.route_id, r.status);
+        for run in records.chunk_by(|a, b| labels(a) == labels(b)) {
+            let (service, route, status) = labels(&run[0]);
+            *s.requests.entry((service, route, status)).or_insert(0) += run.len() as u64;
+            let h = s.latency.entry((service, route)).or_default();
+            for r in run {
+                h.count += 1;
+                h.sum_ms += r.latency_ms;
+                if let Some(i) = BUCKETS_MS.iter().position(|b| r.latency_ms <= *b) {
+                    h.buckets[i] += 1;
+                }
             }
         }
     }

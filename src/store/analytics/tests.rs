@@ -159,9 +159,79 @@ fn record_blocks_round_trip_with_and_without_a_consumer() {
         super::decode_records(&block),
         Some(vec![plain.clone(), with])
     );
-    // A block written before consumers (no flag bit) still decodes.
+    // A block of one record (`blocks_tests.rs` covers the layout itself).
     assert_eq!(
         super::decode_records(&super::encode_records(std::slice::from_ref(&plain))),
         Some(vec![plain])
     );
+}
+
+#[tokio::test]
+async fn interleaved_batches_aggregate_as_record_by_record() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile_dir();
+    let store = Store::open_file(&dir.join("t.db")).await.expect("open");
+    let versions = [Uuid::new_v4(), Uuid::new_v4()];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    // Runs of a key and single records mixed, across a minute boundary.
+    let mut records = Vec::new();
+    let mut ts = 200 * 60_000 - 400;
+    while records.len() < 2000 {
+        let v = versions[rng.gen_range(0..2)];
+        let status = [200, 201, 404, 500][rng.gen_range(0..4)];
+        for _ in 0..rng.gen_range(1..6) {
+            ts += rng.gen_range(0..2);
+            let mut r = record(ts, v, status);
+            r.latency_ms = rng.gen_range(0..40);
+            records.push(r);
+        }
+    }
+    for chunk in records.chunks(700) {
+        store
+            .insert_request_records(Uuid::nil(), chunk)
+            .await
+            .expect("insert");
+    }
+    for v in versions {
+        let mine: Vec<&RequestRecord> =
+            records.iter().filter(|r| r.version_id == Some(v)).collect();
+        let mut want: Vec<StatusCount> = Vec::new();
+        for status in [200, 201, 404, 500] {
+            let count = mine.iter().filter(|r| r.status == status).count() as i64;
+            if count > 0 {
+                want.push(StatusCount { status, count });
+            }
+        }
+        let got = store.status_counts_for_version(v, 0).await.expect("counts");
+        assert_eq!(got, want);
+        for class in [2, 4, 5] {
+            let mut buckets: Vec<(usize, i64)> = Vec::new();
+            for r in mine.iter().filter(|r| r.status / 100 == class) {
+                let b = histogram::bucket_of(r.latency_ms);
+                match buckets.iter_mut().find(|(have, _)| *have == b) {
+                    Some((_, n)) => *n += 1,
+                    None => buckets.push((b, 1)),
+                }
+            }
+            let f = AnalyticsFilter {
+                version: Some(v),
+                status_class: Some(class),
+                ..AnalyticsFilter::since(0)
+            };
+            let got = store.analytics_percentiles(&f).await.expect("percentiles");
+            assert_eq!(
+                got.p50,
+                histogram::percentile(&buckets, 0.5),
+                "class {class}"
+            );
+            assert_eq!(
+                got.p99,
+                histogram::percentile(&buckets, 0.99),
+                "class {class}"
+            );
+        }
+    }
+    let stored = store.list_request_records(0).await.expect("raw");
+    assert_eq!(stored, records, "raw records read back exactly, in order");
+    let _ = std::fs::remove_dir_all(dir);
 }
