@@ -43,10 +43,9 @@ impl Keys {
 }
 
 pub struct KeyAuth {
-    key_names: Vec<String>,
-    /// `key_names` as header names (parsed once, not per request); `None` for a name that
-    /// cannot be a header.
-    key_headers: Vec<Option<HeaderName>>,
+    /// Each of `key_names` with its header name, parsed once (`None` for a name that cannot be
+    /// a header).
+    key_names: Vec<(String, Option<HeaderName>)>,
     hide_credentials: bool,
     anonymous: Option<Arc<Identity>>,
     key_in_header: bool,
@@ -120,13 +119,15 @@ impl KeyAuth {
             Some(r) => format!("Key realm=\"{r}\""),
             None => "Key".to_string(),
         };
-        let key_headers = key_names
-            .iter()
-            .map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+        let key_names = key_names
+            .into_iter()
+            .map(|n| {
+                let header = HeaderName::from_bytes(n.as_bytes()).ok();
+                (n, header)
+            })
             .collect();
         Ok(KeyAuth {
             key_names,
-            key_headers,
             hide_credentials: flag("hide_credentials", false),
             anonymous: shared.anonymous(config)?,
             key_in_header: flag("key_in_header", true),
@@ -153,7 +154,7 @@ impl KeyAuth {
             return Ok(None);
         }
         let mut found: Option<(Cow<'_, str>, Option<&String>, Option<&String>)> = None;
-        for (name, header) in self.key_names.iter().zip(&self.key_headers) {
+        for (name, header) in &self.key_names {
             if let (true, Some(header)) = (self.key_in_header, header) {
                 let mut values = headers.get_all(header).iter();
                 if let Some(v) = values.next() {

@@ -248,10 +248,7 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
             if map.contains_key(header::CONNECTION) {
                 headers::strip_hop_by_hop(&mut map);
             }
-            let xff = map
-                .get(headers::X_FORWARDED_FOR)
-                .and_then(|v| v.to_str().ok());
-            wire::request_head_map(&mut c.out, &map, &wire::Upstream { xff, ..u });
+            wire::request_head_map(&mut c.out, &map, &u);
         }
     }
     let idempotent = body_len == 0

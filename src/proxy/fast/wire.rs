@@ -65,15 +65,12 @@ pub fn request_head_raw(out: &mut Vec<u8>, headers: &[httparse::Header<'_>], u: 
             line(out, h.name.as_bytes(), h.value);
         }
     }
-    forwarded(out, u);
-    line(out, b"host", u.host_upstream);
-    line(out, b"via", super::super::headers::VIA.as_bytes());
-    out.extend_from_slice(b"\r\n");
+    set_by_proxy(out, u);
 }
 
 /// The upstream request head from a header map a plugin's access phase may have changed, as
 /// `forward.rs` makes it with `headers.rs`: hop-by-hop headers dropped, X-Forwarded-* set
-/// (`u.xff` is the map's X-Forwarded-For, which a plugin may have set), Host and Via. Written
+/// (extending the map's X-Forwarded-For, which a plugin may have set), Host and Via. Written
 /// straight into the buffer: inserting them into the map first cost a rate-limited,
 /// authenticated request more than its plugins did. A map whose Connection header names other
 /// headers must have been through `headers::strip_hop_by_hop`.
@@ -85,6 +82,14 @@ pub fn request_head_map(out: &mut Vec<u8>, headers: &HeaderMap, u: &Upstream<'_>
             line(out, name, value.as_bytes());
         }
     }
+    let xff = headers
+        .get(super::super::headers::X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok());
+    set_by_proxy(out, &Upstream { xff, ..*u });
+}
+
+/// The lines the proxy sets itself, after the client's own, and the end of the head.
+fn set_by_proxy(out: &mut Vec<u8>, u: &Upstream<'_>) {
     forwarded(out, u);
     line(out, b"host", u.host_upstream);
     line(out, b"via", super::super::headers::VIA.as_bytes());
