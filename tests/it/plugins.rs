@@ -366,11 +366,16 @@ async fn analytics_counts_requests_by_consumer() {
                 .to_string()
         }
     };
+    // Each proxy worker sends its records on its own clock, so alice's may be written before
+    // bob's last one: wait for both exact counts.
     eventually(Duration::from_secs(10), "alice's 3 requests", || async {
         (count(ids[0].clone()).await == "3").then_some(())
     })
     .await;
-    assert_eq!(count(ids[1].clone()).await, "2");
+    eventually(Duration::from_secs(10), "bob's 2 requests", || async {
+        (count(ids[1].clone()).await == "2").then_some(())
+    })
+    .await;
     let (_, html) = app.get_html("/analytics?frame=15m").await;
     let top = crate::helpers::select_text(&html, "#top-consumers").join(" ");
     assert!(top.contains("alice") && top.contains("bob"), "{top}");
