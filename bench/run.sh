@@ -339,7 +339,7 @@ for n in $ROUTES; do
   for t in $TARGETS; do
     printf "%-8s %-15s %10s %8s %8s %8s %8s %7s  %s\n" "$n" "$t" "$(median <<<"${RPS[$t]}")" "$(median <<<"${P50[$t]}")" "$(median <<<"${P99[$t]}")" \
       "$(median <<<"${P999[$t]}")" "$(max_of <<<"${PMAX[$t]}")" "$(median <<<"${CPU[$t]}")" \
-      "$([ "$t" = gatehouse ] && echo "rss ${ROUTES_RSS}->${PEAK_RSS} kB; runs: ${RPS[$t]}" || echo "runs: ${RPS[$t]}") ${NOTE[$t]}"
+      "$([ "$t" = gatehouse ] && echo "rss ${ROUTES_RSS}->${PEAK_RSS} kB; runs: ${RPS[$t]}" || echo "runs: ${RPS[$t]}")p99s: ${P99[$t]}${NOTE[$t]}"
   done
   G=$(median <<<"${RPS[gatehouse]}"); N=$(median <<<"${RPS[nginx]}"); H=$(median <<<"${RPS[haproxy]}"); D=$(median <<<"${RPS[direct]}")
   BEST=$(awk -v n="$N" -v h="$H" 'BEGIN{print (n > h ? n : h)}')
