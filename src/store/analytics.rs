@@ -1,10 +1,8 @@
 //! Request records and per-minute rollups written by the telemetry task; read by the console.
 
-use std::collections::HashMap;
-
 use uuid::Uuid;
 
-use super::db::{bind_all, next_seq, Arg, Conn, RowExt};
+use super::db::{bind_all, Arg, RowExt};
 use super::{Store, StoreError, StoreResult};
 use crate::telemetry::{histogram, RequestRecord};
 
@@ -404,167 +402,11 @@ fn status_count(r: &sqlx::any::AnyRow) -> StoreResult<StatusCount> {
     })
 }
 
-/// Writes records as one raw block, folds them into the per-minute rollups and the node's traffic.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-async fn insert_records_tx(
-    conn: &mut Conn,
-    node: Uuid,
-    batches: &[&[RequestRecord]],
-) -> StoreResult<()> {
-    // Aggregated in memory first: one upsert per rollup row and per histogram bucket.
-    type Key = (
-        i64,
-        Uuid,
-        Option<Uuid>,
-        Option<Uuid>,
-        Option<Uuid>,
-        Option<Uuid>,
-        u16,
-    );
-    #[derive(Default)]
-    struct Sums {
-        count: i64,
-        latency: i64,
-        upstream: i64,
-        bytes_in: i64,
-        bytes_out: i64,
-    }
-    // Every record is hashed into these (and `traffic` below) at proxy speed; SipHash was the
-    // writer's largest cost. The maps live for one batch (at most 8,192 records), so a fast
-    // hasher cannot be turned into a flooding attack.
-    let mut rollups: FastMap<Key, Sums> = FastMap::default();
-    let mut buckets: FastMap<(Key, usize), i64> = FastMap::default();
-    let key_of = |r: &RequestRecord| -> Key {
-        (
-            r.ts_ms / 60_000,
-            r.runtime_group_id,
-            r.service_id,
-            r.route_id,
-            r.version_id,
-            r.consumer_id,
-            r.status,
-        )
-    };
-    // Records in a row mostly share their key (one route, one status, one minute): each run
-    // is hashed once, its latencies counted in a short list first.
-    let mut run_buckets: Vec<(usize, i64)> = Vec::new();
-    let runs = batches
-        .iter()
-        .flat_map(|b| b.chunk_by(|a, b| key_of(a) == key_of(b)));
-    for run in runs {
-        let key = key_of(&run[0]);
-        let e = rollups.entry(key).or_default();
-        run_buckets.clear();
-        for r in run {
-            e.count += 1;
-            e.latency += r.latency_ms;
-            e.upstream += r.upstream_latency_ms.unwrap_or(0);
-            e.bytes_in += r.bytes_in as i64;
-            e.bytes_out += r.bytes_out as i64;
-            let b = histogram::bucket_of(r.latency_ms);
-            match run_buckets.iter_mut().find(|(have, _)| *have == b) {
-                Some((_, n)) => *n += 1,
-                None => run_buckets.push((b, 1)),
-            }
-        }
-        let class_key = (key.0, key.1, key.2, key.3, key.4, key.5, key.6 / 100);
-        for &(b, n) in &run_buckets {
-            *buckets.entry((class_key, b)).or_insert(0) += n;
-        }
-    }
-    let id = |u: Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
-    let records = || batches.iter().flat_map(|b| b.iter());
-    let count: usize = batches.iter().map(|b| b.len()).sum();
-    if count > 0 {
-        let block = encode_records(records());
-        let (first, last) = records().fold((i64::MAX, i64::MIN), |(a, b), r| {
-            (a.min(r.ts_ms), b.max(r.ts_ms))
-        });
-        sqlx::query(
-            "INSERT INTO request_record_blocks (first_ts_ms, last_ts_ms, count, data, seq) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(first)
-        .bind(last)
-        .bind(count as i64)
-        .bind(block)
-        .bind(next_seq())
-        .execute(&mut *conn)
-        .await?;
-    }
-    for ((minute, group, service, route, version, consumer, status), sums) in rollups {
-        sqlx::query(
-            "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum, upstream_latency_ms_sum, bytes_in, bytes_out, consumer_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (minute, runtime_group_id, route_id, version_id, consumer_id, status)
-             DO UPDATE SET count = request_rollups.count + excluded.count,
-               latency_ms_sum = request_rollups.latency_ms_sum + excluded.latency_ms_sum,
-               upstream_latency_ms_sum = request_rollups.upstream_latency_ms_sum + excluded.upstream_latency_ms_sum,
-               bytes_in = request_rollups.bytes_in + excluded.bytes_in,
-               bytes_out = request_rollups.bytes_out + excluded.bytes_out",
-        )
-        .bind(minute)
-        .bind(group.to_string())
-        .bind(id(service))
-        .bind(id(route))
-        .bind(id(version))
-        .bind(i64::from(status))
-        .bind(sums.count)
-        .bind(sums.latency)
-        .bind(sums.upstream)
-        .bind(sums.bytes_in)
-        .bind(sums.bytes_out)
-        .bind(id(consumer))
-        .execute(&mut *conn)
-        .await?;
-    }
-    for (((minute, group, service, route, version, consumer, class), bucket), n) in buckets {
-        sqlx::query(
-            "INSERT INTO latency_buckets (minute, runtime_group_id, service_id, route_id, version_id, status_class, bucket, count, consumer_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (minute, runtime_group_id, route_id, version_id, consumer_id, status_class, bucket)
-             DO UPDATE SET count = latency_buckets.count + excluded.count",
-        )
-        .bind(minute)
-        .bind(group.to_string())
-        .bind(id(service))
-        .bind(id(route))
-        .bind(id(version))
-        .bind(i64::from(class))
-        .bind(bucket as i64)
-        .bind(n)
-        .bind(id(consumer))
-        .execute(&mut *conn)
-        .await?;
-    }
-    let mut traffic: FastMap<i64, (i64, i64)> = FastMap::default();
-    let minutes = batches
-        .iter()
-        .flat_map(|b| b.chunk_by(|a, b| a.ts_ms / 60_000 == b.ts_ms / 60_000));
-    for run in minutes {
-        let t = traffic.entry(run[0].ts_ms / 60_000).or_default();
-        t.0 += run.len() as i64;
-        t.1 += run.iter().filter(|r| r.status >= 500).count() as i64;
-    }
-    for (minute, (count, errors)) in traffic {
-        sqlx::query(
-            "INSERT INTO node_traffic (minute, node_id, count, errors) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (minute, node_id) DO UPDATE SET count = node_traffic.count + excluded.count,
-               errors = node_traffic.errors + excluded.errors",
-        )
-        .bind(minute)
-        .bind(node.to_string())
-        .bind(count)
-        .bind(errors)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
 mod blocks;
+mod ingest;
 
-use blocks::{decode_records, encode_records};
+use blocks::decode_records;
+use ingest::insert_records_tx;
 
 #[cfg(test)]
 mod tests;

@@ -154,14 +154,14 @@ fn record_blocks_round_trip_with_and_without_a_consumer() {
     let mut with = record(2, Uuid::new_v4(), 401);
     with.consumer_id = Some(Uuid::new_v4());
     with.method = http::Method::POST;
-    let block = super::encode_records(&[plain.clone(), with.clone()]);
+    let block = super::blocks::encode_records(&[plain.clone(), with.clone()]);
     assert_eq!(
         super::decode_records(&block),
         Some(vec![plain.clone(), with])
     );
     // A block of one record (`blocks_tests.rs` covers the layout itself).
     assert_eq!(
-        super::decode_records(&super::encode_records(std::slice::from_ref(&plain))),
+        super::decode_records(&super::blocks::encode_records(std::slice::from_ref(&plain))),
         Some(vec![plain])
     );
 }
