@@ -73,69 +73,136 @@ impl Spool {
         Ok(())
     }
 
-    /// Delivers batches oldest first; stops at the first one the control plane did not take.
-    pub async fn deliver(&mut self, client: &ClusterClient) {
-        while let Some((path, size)) = self.files.front().cloned() {
-            let batch_id = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let data = match tokio::fs::read(&path).await {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(error = %e, path = %path.display(), "unreadable telemetry batch dropped");
-                    self.forget_front(size).await;
-                    continue;
-                }
-            };
-            let sent = client
-                .call(
-                    http::Method::POST,
-                    wire::PATH_TELEMETRY,
-                    Bytes::from(data),
-                    &[(wire::H_BATCH_ID, batch_id)],
-                )
-                .await;
-            match sent {
-                Ok((StatusCode::OK, _)) => self.forget_front(size).await,
-                Ok((StatusCode::BAD_REQUEST, body)) => {
-                    tracing::warn!(error = %refusal(StatusCode::BAD_REQUEST, &body), "the control plane rejected a telemetry batch; dropped");
-                    self.forget_front(size).await;
-                }
-                Ok((status, body)) => {
-                    tracing::debug!(error = %refusal(status, &body), pending = self.files.len(), "telemetry delivery deferred");
-                    return;
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, pending = self.files.len(), "telemetry delivery deferred");
-                    return;
-                }
+    /// The oldest batch waiting: its file and size.
+    fn oldest(&self) -> Option<(PathBuf, u64)> {
+        self.files.front().cloned()
+    }
+
+    /// Removes a delivered (or undeliverable) batch. It is looked up by path: while it was on
+    /// its way, a full spool may have dropped it already.
+    fn forget(&mut self, path: &Path) {
+        if let Some(at) = self.files.iter().position(|(p, _)| p == path) {
+            if let Some((path, size)) = self.files.remove(at) {
+                let _ = std::fs::remove_file(&path);
+                self.bytes = self.bytes.saturating_sub(size);
             }
         }
     }
+}
 
-    async fn forget_front(&mut self, size: u64) {
-        if let Some((path, _)) = self.files.pop_front() {
-            let _ = tokio::fs::remove_file(&path).await;
-            self.bytes = self.bytes.saturating_sub(size);
+/// A spool the shipper writes to while the deliverer empties it.
+type Shared = Arc<std::sync::Mutex<Spool>>;
+
+fn locked(spool: &Shared) -> std::sync::MutexGuard<'_, Spool> {
+    spool.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Delivers batches oldest first; stops at the first one the control plane did not take. The
+/// spool is locked only between requests, so spooling never waits for the control plane.
+async fn deliver(spool: &Shared, client: &ClusterClient) {
+    loop {
+        // The guard must be gone before the awaits below.
+        let oldest = locked(spool).oldest();
+        let Some((path, _)) = oldest else {
+            return;
+        };
+        let batch_id = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let data = match tokio::fs::read(&path).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "unreadable telemetry batch dropped");
+                locked(spool).forget(&path);
+                continue;
+            }
+        };
+        let sent = client
+            .call(
+                http::Method::POST,
+                wire::PATH_TELEMETRY,
+                Bytes::from(data),
+                &[(wire::H_BATCH_ID, batch_id)],
+            )
+            .await;
+        match sent {
+            Ok((StatusCode::OK, _)) => {
+                locked(spool).forget(&path);
+            }
+            Ok((StatusCode::BAD_REQUEST, body)) => {
+                tracing::warn!(error = %refusal(StatusCode::BAD_REQUEST, &body), "the control plane rejected a telemetry batch; dropped");
+                locked(spool).forget(&path);
+            }
+            Ok((status, body)) => {
+                let pending = locked(spool).pending();
+                tracing::debug!(error = %refusal(status, &body), pending, "telemetry delivery deferred");
+                return;
+            }
+            Err(e) => {
+                let pending = locked(spool).pending();
+                tracing::debug!(error = %e, pending, "telemetry delivery deferred");
+                return;
+            }
+        }
+    }
+}
+
+/// Delivers the spool whenever the shipper adds to it, and every 2 s (the control plane may be
+/// back). When `last` turns true it tries one final delivery, for at most 3 s, and returns.
+async fn run_deliverer(
+    spool: Shared,
+    client: Arc<ClusterClient>,
+    added: Arc<tokio::sync::Notify>,
+    mut last: watch::Receiver<bool>,
+) {
+    let mut retry = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        let mut stopping = tokio::select! {
+            _ = added.notified() => false,
+            _ = retry.tick() => false,
+            _ = last.changed() => true,
+        };
+        if !stopping {
+            // A stop does not wait for a delivery the control plane is sitting on (up to its
+            // 30 s timeout): the batch stays in the spool, and a resend is deduplicated.
+            stopping = tokio::select! {
+                _ = deliver(&spool, &client) => false,
+                _ = last.changed() => true,
+            };
+        }
+        if stopping {
+            let _ = tokio::time::timeout(Duration::from_secs(3), deliver(&spool, &client)).await;
+            let pending = locked(&spool).pending();
+            if pending > 0 {
+                tracing::info!(
+                    batches = pending,
+                    "request records kept in the spool for the next start"
+                );
+            }
+            return;
         }
     }
 }
 
 /// Drains the proxy's records into the disk spool every ~50 ms (so a crash loses at most the
-/// last moments of traffic) and delivers the spool. When `drain` turns true (the proxy workers
-/// have stopped and flushed), it spools everything still queued, tries one last delivery, and
-/// returns: a graceful stop keeps every record, on the control plane or on disk for the next
-/// start.
+/// last moments of traffic), while a task of its own delivers the spool: a slow or unreachable
+/// control plane delays delivery, never spooling. When `drain` turns true (the proxy workers
+/// have stopped and flushed), it spools everything still queued, lets the deliverer try once
+/// more, and returns: a graceful stop keeps every record, on the control plane or on disk for
+/// the next start.
 pub async fn ship_telemetry(
     mut rx: mpsc::Receiver<Vec<RequestRecord>>,
-    mut spool: Spool,
+    spool: Spool,
     client: Arc<ClusterClient>,
     metrics: Arc<Metrics>,
     access_log: bool,
     mut drain: watch::Receiver<bool>,
 ) {
-    let mut retry = tokio::time::interval(Duration::from_secs(2));
+    let spool: Shared = Arc::new(std::sync::Mutex::new(spool));
+    let added = Arc::new(tokio::sync::Notify::new());
+    let (last, last_rx) = watch::channel(false);
+    let deliverer = tokio::spawn(run_deliverer(spool.clone(), client, added.clone(), last_rx));
     loop {
         let mut batch = Vec::new();
         let stopping = tokio::select! {
@@ -149,7 +216,6 @@ pub async fn ship_telemetry(
                 }
                 None => true,
             },
-            _ = retry.tick() => false,
             _ = drain.changed() => true,
         };
         while let Ok(r) = rx.try_recv() {
@@ -160,25 +226,17 @@ pub async fn ship_telemetry(
             if access_log {
                 crate::telemetry::write_access_log(&batch);
             }
-            let written = tokio::task::block_in_place(|| spool.push(&batch));
-            if let Err(e) = written {
-                tracing::error!(error = %e, records = batch.len(), "spooling request records failed; dropped");
-            }
-        }
-        if spool.pending() > 0 {
-            if stopping {
-                let last = tokio::time::timeout(Duration::from_secs(3), spool.deliver(&client));
-                if last.await.is_err() || spool.pending() > 0 {
-                    tracing::info!(
-                        batches = spool.pending(),
-                        "request records kept in the spool for the next start"
-                    );
+            let written = tokio::task::block_in_place(|| locked(&spool).push(&batch));
+            match written {
+                Ok(()) => added.notify_one(),
+                Err(e) => {
+                    tracing::error!(error = %e, records = batch.len(), "spooling request records failed; dropped")
                 }
-            } else {
-                spool.deliver(&client).await;
             }
         }
         if stopping {
+            let _ = last.send(true);
+            let _ = deliverer.await;
             return;
         }
     }

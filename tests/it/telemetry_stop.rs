@@ -196,3 +196,141 @@ async fn settled_count(cp: &ControlPlane, id: &str) -> u64 {
     })
     .await
 }
+
+/// A TCP relay to `to` that, once `stall` is set, holds everything coming back: a control
+/// plane that stopped answering (overloaded, or a network that drops its side).
+async fn stalling_relay(to: String, stall: Arc<AtomicBool>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("relay listener");
+    let port = listener.local_addr().expect("relay addr").port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (to, stall) = (to.clone(), stall.clone());
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&to).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                    let _ = sw.shutdown().await;
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = sr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    while stall.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = cw.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// Spooling does not wait for delivery: with the control plane no longer answering (every
+/// delivery hangs until its 30 s timeout), a killed node still loses no more than its last
+/// moments. A shipper that delivered between spools kept everything after the hung delivery
+/// in memory, and lost it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_control_plane_does_not_widen_what_a_crash_loses() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let upstream = reflect_upstream().await;
+    let cp = ControlPlane::start(&root.path().join("cp")).await;
+    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    let cred = cp.issue_credential("default").await;
+    let direct = cred["control_plane"].as_str().expect("control plane url");
+    let port = direct.rsplit(':').next().expect("port");
+    let stall = Arc::new(AtomicBool::new(false));
+    let relay = stalling_relay(format!("127.0.0.1:{port}"), stall.clone()).await;
+    let relayed = (
+        "GATEHOUSE_CLUSTER_CONTROL_PLANE",
+        format!("https://localhost:{relay}"),
+    );
+    let mut node = Node::start(&root.path().join("node"), &cred, &[relayed]);
+    node.wait_for("/load", 200, Duration::from_secs(20)).await;
+    stall.store(true, Ordering::Relaxed);
+    let url = format!("http://127.0.0.1:{}/load", node.proxy_port);
+
+    let load = Load::start(url, 4);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    node.proc.kill();
+    let killed = Instant::now();
+    let (answered, times) = load.stop().await;
+    // Back up without the relay, so the spool is delivered and the count settles.
+    node.args
+        .retain(|(k, _)| *k != "GATEHOUSE_CLUSTER_CONTROL_PLANE");
+    node.args
+        .push(("GATEHOUSE_CLUSTER_CONTROL_PLANE", direct.to_string()));
+    node.restart();
+    let id = node.id();
+    let expected = answered + node.answered;
+    let probes = node.answered;
+    node.wait_for("/load", 200, Duration::from_secs(20)).await;
+    let counted = settled_count(&cp, &id).await - (node.answered - probes);
+    let window = Duration::from_millis(250);
+    let last_moments = times
+        .iter()
+        .filter(|t| killed.duration_since(**t) <= window)
+        .count() as u64;
+    assert!(
+        counted <= expected,
+        "never more than answered: {counted} > {expected}"
+    );
+    let lost = expected - counted;
+    assert!(
+        lost <= last_moments,
+        "lost {lost} records, more than the {last_moments} answered in the last {window:?}"
+    );
+}
+
+/// A graceful stop while the control plane hangs: the node does not wait out the hung
+/// delivery (its timeout is 30 s), exits within seconds, and keeps every record in its spool,
+/// all counted once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_while_the_control_plane_hangs_keeps_every_record() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let upstream = reflect_upstream().await;
+    let cp = ControlPlane::start(&root.path().join("cp")).await;
+    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    let cred = cp.issue_credential("default").await;
+    let direct = cred["control_plane"].as_str().expect("control plane url");
+    let port = direct.rsplit(':').next().expect("port");
+    let stall = Arc::new(AtomicBool::new(false));
+    let relay = stalling_relay(format!("127.0.0.1:{port}"), stall.clone()).await;
+    let relayed = (
+        "GATEHOUSE_CLUSTER_CONTROL_PLANE",
+        format!("https://localhost:{relay}"),
+    );
+    let mut node = Node::start(&root.path().join("node"), &cred, &[relayed]);
+    node.wait_for("/load", 200, Duration::from_secs(20)).await;
+    stall.store(true, Ordering::Relaxed);
+    let load = Load::start(format!("http://127.0.0.1:{}/load", node.proxy_port), 4);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let asked = Instant::now();
+    let code = node.proc.terminate();
+    let took = asked.elapsed();
+    assert_eq!(code, Some(0), "graceful exit; log:\n{}", node.proc.log());
+    assert!(
+        took < Duration::from_secs(10),
+        "the stop waited {took:?} for a control plane that does not answer"
+    );
+    let (answered, _) = load.stop().await;
+    assert!(answered > 100, "the load ran: {answered}");
+    let expected = answered + node.answered;
+    node.args
+        .retain(|(k, _)| *k != "GATEHOUSE_CLUSTER_CONTROL_PLANE");
+    node.args
+        .push(("GATEHOUSE_CLUSTER_CONTROL_PLANE", direct.to_string()));
+    node.restart();
+    counted_exactly(&cp, &node.id(), expected).await;
+}
