@@ -58,6 +58,20 @@ fn id(u: Option<Uuid>) -> Arg {
     Arg::Text(u.map(|u| u.to_string()).unwrap_or_default())
 }
 
+/// A key's columns, in the order both tables list them: minute, group, service, route,
+/// version, consumer, then the status (rollups) or status class (histograms).
+fn key_args((minute, group, service, route, version, consumer, status): Key) -> [Arg; 7] {
+    [
+        Arg::Int(minute),
+        Arg::Text(group.to_string()),
+        id(service),
+        id(route),
+        id(version),
+        id(consumer),
+        Arg::Int(i64::from(status)),
+    ]
+}
+
 /// Writes records as one raw block and folds them into the rollups, the histograms and the
 /// node's traffic.
 pub(super) async fn insert_records_tx(
@@ -86,25 +100,19 @@ pub(super) async fn insert_records_tx(
 
     let (rollups, buckets) = aggregate(batches);
     let mut args = Vec::with_capacity(rollups.len() * 12);
-    for ((minute, group, service, route, version, consumer, status), sums) in rollups {
+    for (key, sums) in rollups {
+        args.extend(key_args(key));
         args.extend([
-            Arg::Int(minute),
-            Arg::Text(group.to_string()),
-            id(service),
-            id(route),
-            id(version),
-            Arg::Int(i64::from(status)),
             Arg::Int(sums.count),
             Arg::Int(sums.latency),
             Arg::Int(sums.upstream),
             Arg::Int(sums.bytes_in),
             Arg::Int(sums.bytes_out),
-            id(consumer),
         ]);
     }
     upsert(
         conn,
-        "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, status, count, latency_ms_sum, upstream_latency_ms_sum, bytes_in, bytes_out, consumer_id)",
+        "INSERT INTO request_rollups (minute, runtime_group_id, service_id, route_id, version_id, consumer_id, status, count, latency_ms_sum, upstream_latency_ms_sum, bytes_in, bytes_out)",
         12,
         &args,
         "ON CONFLICT (minute, runtime_group_id, route_id, version_id, consumer_id, status)
@@ -117,22 +125,13 @@ pub(super) async fn insert_records_tx(
     .await?;
 
     let mut args = Vec::with_capacity(buckets.len() * 9);
-    for (((minute, group, service, route, version, consumer, class), bucket), n) in buckets {
-        args.extend([
-            Arg::Int(minute),
-            Arg::Text(group.to_string()),
-            id(service),
-            id(route),
-            id(version),
-            Arg::Int(i64::from(class)),
-            Arg::Int(bucket as i64),
-            Arg::Int(n),
-            id(consumer),
-        ]);
+    for ((key, bucket), n) in buckets {
+        args.extend(key_args(key));
+        args.extend([Arg::Int(bucket as i64), Arg::Int(n)]);
     }
     upsert(
         conn,
-        "INSERT INTO latency_buckets (minute, runtime_group_id, service_id, route_id, version_id, status_class, bucket, count, consumer_id)",
+        "INSERT INTO latency_buckets (minute, runtime_group_id, service_id, route_id, version_id, consumer_id, status_class, bucket, count)",
         9,
         &args,
         "ON CONFLICT (minute, runtime_group_id, route_id, version_id, consumer_id, status_class, bucket)
