@@ -286,17 +286,41 @@ fn reconnect_directly(node: &mut Node, direct: &str) {
         .push(("GATEHOUSE_CLUSTER_CONTROL_PLANE", direct.to_string()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hung_control_plane_does_not_widen_what_a_crash_loses() {
+/// A control plane with a `/load` route; a node behind a relay that has just stopped passing
+/// the control plane's answers; 4 clients loading the node. Fields drop in order: the
+/// processes stop before their directory goes.
+struct Hung {
+    load: Load,
+    node: Node,
+    cp: ControlPlane,
+    direct: String,
+    _upstream: crate::helpers::Upstream,
+    _root: tempfile::TempDir,
+}
+
+async fn loaded_node_behind_a_hung_control_plane() -> Hung {
     let root = tempfile::tempdir().expect("temp dir");
     let upstream = reflect_upstream().await;
     let cp = ControlPlane::start(&root.path().join("cp")).await;
     add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
-    let (mut node, stall, direct) = node_behind_a_relay(root.path(), &cp).await;
+    let (node, stall, direct) = node_behind_a_relay(root.path(), &cp).await;
     stall.store(true, Ordering::Relaxed);
     let load = Load::start(format!("http://127.0.0.1:{}/load", node.proxy_port), 4);
+    Hung {
+        load,
+        node,
+        cp,
+        direct,
+        _upstream: upstream,
+        _root: root,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_control_plane_does_not_widen_what_a_crash_loses() {
+    let mut h = loaded_node_behind_a_hung_control_plane().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    crash_loses_only_the_last_moments(&cp, &mut node, load, Some(&direct)).await;
+    crash_loses_only_the_last_moments(&h.cp, &mut h.node, h.load, Some(&h.direct)).await;
 }
 
 /// A graceful stop while the control plane hangs: the node does not wait out the hung
@@ -304,26 +328,20 @@ async fn a_hung_control_plane_does_not_widen_what_a_crash_loses() {
 /// all counted once it is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_stopped_while_the_control_plane_hangs_keeps_every_record() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let upstream = reflect_upstream().await;
-    let cp = ControlPlane::start(&root.path().join("cp")).await;
-    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
-    let (mut node, stall, direct) = node_behind_a_relay(root.path(), &cp).await;
-    stall.store(true, Ordering::Relaxed);
-    let load = Load::start(format!("http://127.0.0.1:{}/load", node.proxy_port), 4);
+    let mut h = loaded_node_behind_a_hung_control_plane().await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let asked = Instant::now();
-    let code = node.proc.terminate();
+    let code = h.node.proc.terminate();
     let took = asked.elapsed();
-    assert_eq!(code, Some(0), "graceful exit; log:\n{}", node.proc.log());
+    assert_eq!(code, Some(0), "graceful exit; log:\n{}", h.node.proc.log());
     assert!(
         took < Duration::from_secs(10),
         "the stop waited {took:?} for a control plane that does not answer"
     );
-    let (answered, _) = load.stop().await;
+    let (answered, _) = h.load.stop().await;
     assert!(answered > 100, "the load ran: {answered}");
-    let expected = answered + node.answered;
-    reconnect_directly(&mut node, &direct);
-    node.restart();
-    counted_exactly(&cp, &node.id(), expected).await;
+    let expected = answered + h.node.answered;
+    reconnect_directly(&mut h.node, &h.direct);
+    h.node.restart();
+    counted_exactly(&h.cp, &h.node.id(), expected).await;
 }
