@@ -3,7 +3,7 @@
 //! request records from an on-disk spool so an outage delays them instead of losing them.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use rand::Rng;
-use tokio::sync::{watch, Mutex, Notify};
+use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 use super::pki::CaPin;
@@ -99,13 +99,16 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// HTTPS to the control plane with the pinned CA, over one kept-alive connection for heartbeats
-/// and telemetry (the stream gets its own).
+/// HTTPS to the control plane with the pinned CA, over a kept-alive connection for heartbeats
+/// and telemetry (the stream gets its own). A call that finds that connection busy opens another
+/// instead of queueing behind it: a delivery the control plane is slow to answer (up to its 30 s
+/// timeout) must not hold back the heartbeats that keep the node listed as connected.
 pub struct ClusterClient {
     opts: NodeOptions,
     tls: tokio_rustls::TlsConnector,
     pub identity: Identity,
-    shared: Mutex<Option<SendRequest<Full<Bytes>>>>,
+    /// The idle kept-alive connection, taken out for the length of a call.
+    idle: Mutex<Option<SendRequest<Full<Bytes>>>>,
 }
 
 impl ClusterClient {
@@ -118,7 +121,7 @@ impl ClusterClient {
             opts,
             tls: tokio_rustls::TlsConnector::from(cfg),
             identity,
-            shared: Mutex::new(None),
+            idle: Mutex::new(None),
         })
     }
 
@@ -176,16 +179,19 @@ impl ClusterClient {
         req
     }
 
-    /// Sends a small request on the shared connection, reconnecting once if it was closed.
+    /// Sends a small request on the idle kept-alive connection, or on a new one when there is
+    /// none (another call has it, or it was closed); the connection is kept for the next call
+    /// unless another was kept meanwhile.
     pub(super) async fn call(
         &self,
         method: http::Method,
         path: &str,
         body: Bytes,
         extra: &[(&'static str, String)],
+        answer_within: Duration,
     ) -> Result<(StatusCode, Bytes), NodeError> {
-        let mut shared = self.shared.lock().await;
-        let reusable = match shared.take() {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let reusable = match idle {
             Some(mut s) => s.ready().await.is_ok().then_some(s),
             None => None,
         };
@@ -199,9 +205,14 @@ impl ClusterClient {
                 req.headers_mut().insert(*k, v);
             }
         }
-        let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
+        let resp = tokio::time::timeout(answer_within, sender.send_request(req))
             .await
-            .map_err(|_| NodeError::Protocol("the control plane did not answer in 30 s".into()))?
+            .map_err(|_| {
+                NodeError::Protocol(format!(
+                    "the control plane did not answer in {} s",
+                    answer_within.as_secs()
+                ))
+            })?
             .map_err(|e| NodeError::Protocol(e.to_string()))?;
         let status = resp.status();
         let body = resp
@@ -210,7 +221,10 @@ impl ClusterClient {
             .await
             .map_err(|e| NodeError::Protocol(e.to_string()))?
             .to_bytes();
-        *shared = Some(sender);
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(sender);
         Ok((status, body))
     }
 }
@@ -416,7 +430,14 @@ pub async fn heartbeats(
         };
         let body = Bytes::from(serde_json::to_vec(&hb).unwrap_or_default());
         match client
-            .call(http::Method::POST, wire::PATH_HEARTBEAT, body, &[])
+            // No longer than the interval: a beat that hangs would hold back the next one.
+            .call(
+                http::Method::POST,
+                wire::PATH_HEARTBEAT,
+                body,
+                &[],
+                tick.period(),
+            )
             .await
         {
             Ok((StatusCode::OK, _)) => {

@@ -17,6 +17,8 @@ use super::wire::{self, WireRecord};
 use crate::telemetry::{Metrics, RequestRecord};
 
 const SPOOL_DIR: &str = "telemetry-spool";
+/// A batch can be large and the control plane busy writing: wait this long for its answer.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Request records waiting for delivery, one file per batch, oldest first; bounded in bytes
 /// (the oldest batches go first when full).
@@ -124,6 +126,7 @@ async fn deliver(spool: &Shared, client: &ClusterClient) {
                 wire::PATH_TELEMETRY,
                 Bytes::from(data),
                 &[(wire::H_BATCH_ID, batch_id)],
+                DELIVERY_TIMEOUT,
             )
             .await;
         match sent {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{eventually, reflect_upstream};
-use crate::procs::{add_route, requests_counted, ControlPlane, Node};
+use crate::procs::{add_route, node_row, requests_counted, ControlPlane, Node};
 
 /// Sequential GETs on `url` from `clients` tasks until stopped; counts and timestamps every
 /// answered request (any status: the gateway recorded it).
@@ -214,8 +214,10 @@ async fn settled_count(cp: &ControlPlane, id: &str) -> u64 {
 }
 
 /// A TCP relay to `to` that, once `stall` is set, holds everything coming back: a control
-/// plane that stopped answering (overloaded, or a network that drops its side).
-async fn stalling_relay(to: String, stall: Arc<AtomicBool>) -> u16 {
+/// plane that stopped answering (overloaded, or a network that drops its side). With
+/// `new_ones_pass`, connections opened while it stalls are relayed as usual: a control plane
+/// stuck on the requests it has, answering new ones.
+async fn stalling_relay(to: String, stall: Arc<AtomicBool>, new_ones_pass: bool) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -224,6 +226,7 @@ async fn stalling_relay(to: String, stall: Arc<AtomicBool>) -> u16 {
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let (to, stall) = (to.clone(), stall.clone());
+            let exempt = new_ones_pass && stall.load(Ordering::Relaxed);
             tokio::spawn(async move {
                 let Ok(server) = tokio::net::TcpStream::connect(&to).await else {
                     return;
@@ -239,7 +242,7 @@ async fn stalling_relay(to: String, stall: Arc<AtomicBool>) -> u16 {
                     if n == 0 {
                         break;
                     }
-                    while stall.load(Ordering::Relaxed) {
+                    while !exempt && stall.load(Ordering::Relaxed) {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                     if cw.write_all(&buf[..n]).await.is_err() {
@@ -259,7 +262,11 @@ async fn stalling_relay(to: String, stall: Arc<AtomicBool>) -> u16 {
 /// in memory, and lost it all.
 /// A node that reaches its control plane through a [`stalling_relay`], synced and serving
 /// `/load`, with the relay's switch and the control plane's own address.
-async fn node_behind_a_relay(root: &Path, cp: &ControlPlane) -> (Node, Arc<AtomicBool>, String) {
+async fn node_behind_a_relay(
+    root: &Path,
+    cp: &ControlPlane,
+    new_ones_pass: bool,
+) -> (Node, Arc<AtomicBool>, String) {
     let cred = cp.issue_credential("default").await;
     let direct = cred["control_plane"]
         .as_str()
@@ -267,7 +274,7 @@ async fn node_behind_a_relay(root: &Path, cp: &ControlPlane) -> (Node, Arc<Atomi
         .to_string();
     let port = direct.rsplit(':').next().expect("port");
     let stall = Arc::new(AtomicBool::new(false));
-    let relay = stalling_relay(format!("127.0.0.1:{port}"), stall.clone()).await;
+    let relay = stalling_relay(format!("127.0.0.1:{port}"), stall.clone(), new_ones_pass).await;
     let relayed = (
         "GATEHOUSE_CLUSTER_CONTROL_PLANE",
         format!("https://localhost:{relay}"),
@@ -303,7 +310,7 @@ async fn loaded_node_behind_a_hung_control_plane() -> Hung {
     let upstream = reflect_upstream().await;
     let cp = ControlPlane::start(&root.path().join("cp")).await;
     add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
-    let (node, stall, direct) = node_behind_a_relay(root.path(), &cp).await;
+    let (node, stall, direct) = node_behind_a_relay(root.path(), &cp, false).await;
     stall.store(true, Ordering::Relaxed);
     let load = Load::start(format!("http://127.0.0.1:{}/load", node.proxy_port), 4);
     Hung {
@@ -344,4 +351,40 @@ async fn a_node_stopped_while_the_control_plane_hangs_keeps_every_record() {
     reconnect_directly(&mut h.node, &h.direct);
     h.node.restart();
     counted_exactly(&h.cp, &h.node.id(), expected).await;
+}
+
+/// A delivery the control plane does not answer holds its connection for up to 30 s. The
+/// heartbeats go on over a connection of their own, so the control plane still sees the node:
+/// they used to queue behind the hung delivery, and the node went stale in Runtime Manager.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_go_on_while_a_delivery_hangs() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let upstream = reflect_upstream().await;
+    let cp = ControlPlane::start(&root.path().join("cp")).await;
+    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    let (node, stall, _) = node_behind_a_relay(root.path(), &cp, true).await;
+    let load = Load::start(format!("http://127.0.0.1:{}/load", node.proxy_port), 2);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stall.store(true, Ordering::Relaxed);
+    // Long enough for a delivery to be sent and left unanswered on the kept-alive connection.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (answered, _) = load.stop().await;
+    assert!(answered > 0, "the load ran");
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let id = node.id();
+    // A heartbeat every 10 s; one that drew the stalled connection gives up after 10 s.
+    eventually(
+        Duration::from_secs(25),
+        "a heartbeat during the hang",
+        || async {
+            let nodes = cp.nodes("default").await;
+            node_row(&nodes, &id)
+                .and_then(|n| n["last_seen"].as_i64())
+                .filter(|&t| t > since)
+        },
+    )
+    .await;
 }
