@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 use uuid::Uuid;
@@ -204,24 +205,40 @@ impl Conf {
 
     /// Kong's `get_identifier`: what the request is counted by, the client IP as a fallback.
     fn identifier(&self, req: &Access<'_>) -> String {
-        let found = match self.limit_by {
-            LimitBy::Consumer => req.ctx.consumer.as_ref().map(|c| c.consumer_id.to_string()),
-            LimitBy::Credential => req.ctx.consumer.as_ref().and_then(|c| c.credential.clone()),
+        let mut id = String::new();
+        self.write_identifier(req, &mut id);
+        id
+    }
+
+    /// [`Conf::identifier`] appended to `out`, formatted without allocating.
+    fn write_identifier(&self, req: &Access<'_>, out: &mut String) {
+        let mut uuid = Uuid::encode_buffer();
+        let found: Option<&str> = match self.limit_by {
+            LimitBy::Consumer => req
+                .ctx
+                .consumer
+                .as_ref()
+                .map(|c| &*c.consumer_id.hyphenated().encode_lower(&mut uuid)),
+            LimitBy::Credential => req
+                .ctx
+                .consumer
+                .as_ref()
+                .and_then(|c| c.credential.as_deref()),
             LimitBy::Ip => None,
-            LimitBy::Service => req.service_id.map(|s| s.to_string()),
+            LimitBy::Service => req
+                .service_id
+                .map(|s| &*s.hyphenated().encode_lower(&mut uuid)),
             LimitBy::Header => self
                 .header_name
                 .as_ref()
                 .and_then(|h| req.headers.get(h))
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            LimitBy::Path => self
-                .path
-                .as_deref()
-                .filter(|p| *p == req.path)
-                .map(str::to_string),
+                .and_then(|v| v.to_str().ok()),
+            LimitBy::Path => self.path.as_deref().filter(|p| *p == req.path),
         };
-        found.unwrap_or_else(|| ip_string(req.client_ip))
+        match found {
+            Some(f) => out.push_str(f),
+            None => push_ip(out, req.client_ip),
+        }
     }
 
     /// Kong's decision on the counts: the headers for each window and the most restrictive
@@ -279,26 +296,46 @@ impl Conf {
 }
 
 /// An IPv4 client on a dual-stack socket counts as its IPv4 address.
-fn ip_string(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
-        v4 => v4.to_string(),
-    }
+fn push_ip(out: &mut String, ip: IpAddr) {
+    use std::fmt::Write;
+    let _ = match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => write!(out, "{v4}"),
+            None => write!(out, "{v6}"),
+        },
+        v4 => write!(out, "{v4}"),
+    };
 }
 
 /// A header with a number as Lua prints it (`3`, `2.5`). Whole numbers, the usual case, are
 /// written without going through a formatted string.
 fn push(headers: &mut Headers, name: &HeaderName, n: f64) {
     let v = if n.fract() == 0.0 && (0.0..9e15).contains(&n) {
-        Some(HeaderValue::from(n as u64))
+        // One allocation: `HeaderValue::from(u64)` makes two (a buffer, then its shared form).
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = n as u64;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&digits[at..])).ok()
     } else {
         HeaderValue::from_str(&format!("{}", n + 0.0)).ok()
     };
     if let Some(v) = v {
         headers.push((name.clone(), v));
     }
+}
+
+thread_local! {
+    /// The local counters' key (`scope:identifier`), built here on every request instead of
+    /// in a new string.
+    static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 fn now_secs() -> i64 {
@@ -317,12 +354,21 @@ impl Handler for RateLimiting {
     fn access(&self, req: &mut Access<'_>) -> Flow {
         let conf = &self.0;
         let now = now_secs();
-        let identifier = conf.identifier(req);
         let starts = window_starts(now);
         match &conf.policy {
             Policy::Local(counters) => {
-                let usage = counters.hit(&conf.scope, &identifier, &conf.limits, &starts, now);
+                let usage = KEY.with_borrow_mut(|key| {
+                    key.clear();
+                    key.push_str(&conf.scope);
+                    key.push(':');
+                    conf.write_identifier(req, key);
+                    counters.hit(key, &conf.limits, &starts, now)
+                });
                 match conf.decide_at(&usage, now, &starts) {
+                    Ok(headers) if req.ctx.downstream.is_empty() => {
+                        req.ctx.downstream = headers;
+                        Flow::Continue
+                    }
                     Ok(headers) => {
                         req.ctx.downstream.extend(headers);
                         Flow::Continue
@@ -331,6 +377,7 @@ impl Handler for RateLimiting {
                 }
             }
             Policy::Redis(redis) => {
+                let identifier = conf.identifier(req);
                 // Kong's Redis key for each window, so Kong nodes and these share counts.
                 let keys: Vec<(String, i64)> = conf
                     .limits

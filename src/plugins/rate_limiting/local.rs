@@ -51,23 +51,22 @@ impl Counters {
     /// Counts one request for `identifier` under the plugin's `scope` in every configured
     /// window, unless one of them is used up already (a refused request does not count, as in
     /// Kong). Returns each window's usage before this request.
-    pub fn hit(
-        &self,
-        scope: &str,
-        identifier: &str,
-        limits: &[(Period, f64)],
-        starts: &[i64; 6],
-        now: i64,
-    ) -> Usage {
-        let key = format!("{scope}:{identifier}");
-        let shard = &self.shards[(self.spread.hash_one(&key) as usize) % SHARDS];
+    /// `key` is the plugin's scope and the identifier (`scope:identifier`); it is copied only
+    /// when first seen.
+    pub fn hit(&self, key: &str, limits: &[(Period, f64)], starts: &[i64; 6], now: i64) -> Usage {
+        let shard = &self.shards[(self.spread.hash_one(key) as usize) % SHARDS];
         // A panic elsewhere cannot leave a count half-written: keep using the map.
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         if now - shard.swept_at >= SWEEP_EVERY {
             shard.entries.retain(|_, e| e.expires_at > now);
             shard.swept_at = now;
         }
-        let entry = shard.entries.entry(key).or_default();
+        if !shard.entries.contains_key(key) {
+            shard.entries.insert(key.to_owned(), Entry::default());
+        }
+        let Some(entry) = shard.entries.get_mut(key) else {
+            return Usage { used: Vec::new() };
+        };
         let mut used = Vec::with_capacity(limits.len());
         let mut stop = false;
         for (p, limit) in limits {
@@ -109,12 +108,12 @@ mod tests {
         let now = 1_700_000_000 - 1_700_000_000 % 60;
         let starts = window_starts(now);
         let used: Vec<f64> = (0..5)
-            .map(|_| c.hit("r:s", "ip", &limits, &starts, now).used[0].2)
+            .map(|_| c.hit("r:s:ip", &limits, &starts, now).used[0].2)
             .collect();
         assert_eq!(used, vec![0.0, 1.0, 2.0, 3.0, 3.0], "refusals do not count");
-        assert_eq!(c.hit("r:s", "other", &limits, &starts, now).used[0].2, 0.0);
+        assert_eq!(c.hit("r:s:other", &limits, &starts, now).used[0].2, 0.0);
         let later = window_starts(now + 60);
-        assert_eq!(c.hit("r:s", "ip", &limits, &later, now + 60).used[0].2, 0.0);
+        assert_eq!(c.hit("r:s:ip", &limits, &later, now + 60).used[0].2, 0.0);
     }
 
     #[test]
@@ -123,13 +122,13 @@ mod tests {
         let limits = [(Period(0), 5.0)];
         let now = 1_700_000_000;
         for i in 0..100 {
-            c.hit("s", &format!("ip{i}"), &limits, &window_starts(now), now);
+            c.hit(&format!("s:ip{i}"), &limits, &window_starts(now), now);
         }
         assert_eq!(c.len(), 100);
         let later = now + SWEEP_EVERY + 1;
         // Enough keys that every shard sees one and sweeps.
         for i in 0..1000 {
-            c.hit("s", &format!("x{i}"), &limits, &window_starts(later), later);
+            c.hit(&format!("s:x{i}"), &limits, &window_starts(later), later);
         }
         assert_eq!(c.len(), 1000, "every old entry gone");
     }

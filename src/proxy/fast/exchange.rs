@@ -71,11 +71,13 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
         return Step::HandOff;
     };
     let path: &str = &normalized;
+    let head_bytes = &c.inbuf.filled()[..end];
     let routing_headers = if config.router.uses_headers() {
-        match header_map(raw_headers) {
-            Some(m) => m,
-            None => return Step::HandOff,
+        let mut m = HeaderMap::new();
+        if fill_header_map(&mut m, head_bytes, raw_headers).is_none() {
+            return Step::HandOff;
         }
+        m
     } else {
         HeaderMap::new()
     };
@@ -143,9 +145,10 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
     let mut query_owned = None;
     let mut rewrite = None;
     if let Some(chain) = &route.plugins {
-        let Some(mut map) = header_map(raw_headers) else {
+        let mut map = std::mem::take(&mut c.plugin_headers);
+        if fill_header_map(&mut map, head_bytes, raw_headers).is_none() {
             return Step::HandOff;
-        };
+        }
         let mut q = query.map(str::to_string);
         let outcome = pipeline::access(
             chain,
@@ -249,6 +252,8 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
                 headers::strip_hop_by_hop(&mut map);
             }
             wire::request_head_map(&mut c.out, &map, &u);
+            map.clear();
+            c.plugin_headers = map;
         }
     }
     let idempotent = body_len == 0
@@ -332,14 +337,28 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
     }
 }
 
-fn header_map(raw: &[httparse::Header<'_>]) -> Option<HeaderMap> {
+/// Fills `map` (emptied first) with the request's headers. The values share one copy of the
+/// head instead of a copy each: one allocation per request, not one per header.
+fn fill_header_map(map: &mut HeaderMap, head: &[u8], raw: &[httparse::Header<'_>]) -> Option<()> {
+    map.clear();
     // Room for what plugins add (the consumer headers) without growing the map mid-request.
-    let mut map = HeaderMap::with_capacity(raw.len() + 6);
+    map.reserve(raw.len() + 6);
+    let shared = bytes::Bytes::copy_from_slice(head);
+    let base = head.as_ptr() as usize;
     for h in raw {
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
-        map.append(name, HeaderValue::from_bytes(h.value).ok()?);
+        // httparse's values are slices of `head`; anything else (an empty value may not be)
+        // is copied.
+        let at = (h.value.as_ptr() as usize).wrapping_sub(base);
+        let value = match at.checked_add(h.value.len()) {
+            Some(to) if !h.value.is_empty() && to <= head.len() => {
+                HeaderValue::from_maybe_shared(shared.slice(at..to))
+            }
+            _ => HeaderValue::from_bytes(h.value),
+        };
+        map.append(name, value.ok()?);
     }
-    Some(map)
+    Some(())
 }
 
 /// Drops the request's head and body from the buffer; false when the body is not all there
