@@ -148,7 +148,14 @@ impl Store {
     /// A write transaction. Commit it with [`Store::commit`] when it changed what the gateway
     /// serves, so followers rebuild their snapshots.
     pub async fn begin(&self) -> StoreResult<Tx> {
-        Ok(self.pools.write.begin().await?)
+        // SQLite takes the write lock at `BEGIN IMMEDIATE`, where the busy timeout waits for
+        // another process's writer. A deferred transaction that read first could not wait when
+        // it came to write: a `gatehouse config import` beside a running server failed with
+        // "database is locked" whenever the server had written in between.
+        Ok(match self.backend() {
+            Backend::Sqlite => self.pools.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pools.write.begin().await?,
+        })
     }
 
     /// Commits a change to `group`'s gateway configuration: the configuration revision goes up
