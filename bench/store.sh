@@ -16,6 +16,7 @@
 # Installs nginx, wrk and postgresql from Debian packages when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 BACKENDS="sqlite postgres"; DURATION=10; BIN=""
 while [ $# -gt 0 ]; do
@@ -36,7 +37,6 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 if [ -z "$BIN" ]; then
   cargo build --release --quiet
@@ -56,16 +56,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP=$(free_port)
-cat > "$WORK/upstream.conf" <<NGX
-worker_processes 1;
-pid $WORK/upstream.pid;
-error_log $WORK/upstream-error.log warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location / { return 200 "hello from upstream\n"; } } }
-NGX
-"$NGINX" -c "$WORK/upstream.conf" -g "daemon off;" &
-PIDS+=($!)
+start_upstream "$WORK" "$UP"
 
 TOKEN=bench-token-$$-0123456789abcdef0123456789
 EMAIL=bench@example.com; PASSWORD=bench-password-123
