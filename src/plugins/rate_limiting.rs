@@ -312,18 +312,9 @@ fn push_ip(out: &mut String, ip: IpAddr) {
 fn push(headers: &mut Headers, name: &HeaderName, n: f64) {
     let v = if n.fract() == 0.0 && (0.0..9e15).contains(&n) {
         // One allocation: `HeaderValue::from(u64)` makes two (a buffer, then its shared form).
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = n as u64;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&digits[at..])).ok()
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(n as u64).as_bytes();
+        HeaderValue::from_maybe_shared(Bytes::copy_from_slice(digits)).ok()
     } else {
         HeaderValue::from_str(&format!("{}", n + 0.0)).ok()
     };
