@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Instructions and heap allocations per proxied request, counted by valgrind's callgrind: the
-# same binary and input give the same count whatever else the machine is doing, so a change of
-# a few percent shows where wrk's rounds (±10-20 % on a shared VM) cannot. Gatehouse runs under
+# same binary and input give the same count within about 1 % whatever else the machine is doing
+# (only the clock-driven work, the analytics writer and timers, varies), so a change of a few
+# percent shows where wrk's rounds (±10-20 % on a shared VM) cannot. Gatehouse runs under
 # callgrind with one route without plugins (/bench) and one with key-auth + rate-limiting
 # (/karl); one client sends N keep-alive requests to each, one at a time, after a warm-up. The
 # counts cover every thread of the process (the analytics writer too), from the first of the
