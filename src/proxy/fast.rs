@@ -60,9 +60,9 @@ struct Conn {
     first: bool,
     header_deadline: Coarse,
     upstream_deadline: Coarse,
-    /// The request headers as plugins see them, kept between requests: its table (over 1 KiB)
-    /// is allocated once per connection instead of once per request.
-    plugin_headers: http::HeaderMap,
+    /// The request headers as the router (on header routes) and the plugins see them, kept
+    /// between requests: its table (over 1 KiB) is allocated once per connection, not per request.
+    header_map: http::HeaderMap,
 }
 
 /// Serves a plain connection: requests on the fast path until one needs hyper, then hyper.
@@ -91,7 +91,7 @@ pub async fn serve_conn(
         first: true,
         header_deadline: Coarse::default(),
         upstream_deadline: Coarse::default(),
-        plugin_headers: http::HeaderMap::new(),
+        header_map: http::HeaderMap::new(),
     };
     let stop = shutdown.changed();
     tokio::pin!(stop);

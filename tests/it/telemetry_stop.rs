@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{eventually, reflect_upstream};
+use crate::helpers::{eventually, reflect_upstream, Upstream};
 use crate::procs::{add_route, node_row, requests_counted, ControlPlane, Node};
 
 /// Sequential GETs on `url` from `clients` tasks until stopped; counts and timestamps every
@@ -69,6 +69,16 @@ impl Load {
     }
 }
 
+/// A temp dir, an upstream, and a control plane in that dir serving `/load` from it. Bound in
+/// this order, they drop the other way: the control plane stops before its directory goes.
+async fn control_plane_serving_load() -> (tempfile::TempDir, Upstream, ControlPlane) {
+    let root = tempfile::tempdir().expect("temp dir");
+    let upstream = reflect_upstream().await;
+    let cp = ControlPlane::start(&root.path().join("cp")).await;
+    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    (root, upstream, cp)
+}
+
 async fn counted_exactly(cp: &ControlPlane, id: &str, expected: u64) {
     let mut last = 0;
     let reached = tokio::time::timeout(Duration::from_secs(20), async {
@@ -92,10 +102,7 @@ async fn counted_exactly(cp: &ControlPlane, id: &str, expected: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_stopped_mid_load_keeps_every_record() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let upstream = reflect_upstream().await;
-    let cp = ControlPlane::start(&root.path().join("cp")).await;
-    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    let (root, _upstream, cp) = control_plane_serving_load().await;
     let cred = cp.issue_credential("default").await;
     let mut node = Node::start(&root.path().join("node"), &cred, &[]);
     node.wait_for("/load", 200, Duration::from_secs(20)).await;
@@ -115,10 +122,7 @@ async fn a_node_stopped_mid_load_keeps_every_record() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_loses_at_most_its_last_moments() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let upstream = reflect_upstream().await;
-    let cp = ControlPlane::start(&root.path().join("cp")).await;
-    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    let (root, _upstream, cp) = control_plane_serving_load().await;
     let cred = cp.issue_credential("default").await;
     let mut node = Node::start(&root.path().join("node"), &cred, &[]);
     node.wait_for("/load", 200, Duration::from_secs(20)).await;
@@ -169,10 +173,7 @@ async fn crash_loses_only_the_last_moments(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_control_plane_stopped_mid_load_keeps_every_record() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let upstream = reflect_upstream().await;
-    let mut cp = ControlPlane::start(&root.path().join("cp")).await;
-    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    let (_root, _upstream, mut cp) = control_plane_serving_load().await;
     let url = format!("http://127.0.0.1:{}/load", cp.proxy_port);
     let ready = url.clone();
     eventually(Duration::from_secs(10), "the route served", || {
@@ -301,15 +302,12 @@ struct Hung {
     node: Node,
     cp: ControlPlane,
     direct: String,
-    _upstream: crate::helpers::Upstream,
+    _upstream: Upstream,
     _root: tempfile::TempDir,
 }
 
 async fn loaded_node_behind_a_hung_control_plane() -> Hung {
-    let root = tempfile::tempdir().expect("temp dir");
-    let upstream = reflect_upstream().await;
-    let cp = ControlPlane::start(&root.path().join("cp")).await;
-    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    let (root, upstream, cp) = control_plane_serving_load().await;
     let (node, stall, direct) = node_behind_a_relay(root.path(), &cp, false).await;
     stall.store(true, Ordering::Relaxed);
     let load = Load::start(format!("http://127.0.0.1:{}/load", node.proxy_port), 4);
@@ -358,10 +356,7 @@ async fn a_node_stopped_while_the_control_plane_hangs_keeps_every_record() {
 /// they used to queue behind the hung delivery, and the node went stale in Runtime Manager.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_go_on_while_a_delivery_hangs() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let upstream = reflect_upstream().await;
-    let cp = ControlPlane::start(&root.path().join("cp")).await;
-    add_route(&cp, "load", &format!("http://{}", upstream.addr), "/load").await;
+    let (root, _upstream, cp) = control_plane_serving_load().await;
     let (node, stall, _) = node_behind_a_relay(root.path(), &cp, true).await;
     let load = Load::start(format!("http://127.0.0.1:{}/load", node.proxy_port), 2);
     tokio::time::sleep(Duration::from_millis(500)).await;

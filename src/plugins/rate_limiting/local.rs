@@ -61,11 +61,10 @@ impl Counters {
             shard.entries.retain(|_, e| e.expires_at > now);
             shard.swept_at = now;
         }
-        if !shard.entries.contains_key(key) {
-            shard.entries.insert(key.to_owned(), Entry::default());
-        }
-        let Some(entry) = shard.entries.get_mut(key) else {
-            return Usage { used: Vec::new() };
+        let entries = &mut shard.entries;
+        let entry = match entries.get_mut(key) {
+            Some(e) => e,
+            None => entries.entry(key.to_owned()).or_default(),
         };
         let mut used = Vec::with_capacity(limits.len());
         let mut stop = false;

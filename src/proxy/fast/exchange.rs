@@ -72,20 +72,17 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
     };
     let path: &str = &normalized;
     let head_bytes = &c.inbuf.filled()[..end];
-    let routing_headers = if config.router.uses_headers() {
-        let mut m = HeaderMap::new();
-        if fill_header_map(&mut m, head_bytes, raw_headers).is_none() {
-            return Step::HandOff;
-        }
-        m
-    } else {
-        HeaderMap::new()
-    };
+    // One map for routing on headers and for the plugins, filled once, kept by the connection.
+    let mut header_map = std::mem::take(&mut c.header_map);
+    let filled = config.router.uses_headers();
+    if filled && fill_header_map(&mut header_map, head_bytes, raw_headers).is_none() {
+        return Step::HandOff;
+    }
     let found = config.router.find(&RequestView {
         method: method_str,
         host: Some(host),
         path,
-        headers: &routing_headers,
+        headers: &header_map,
         local_port: c.info.local_port,
         sni: None,
     });
@@ -145,8 +142,8 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
     let mut query_owned = None;
     let mut rewrite = None;
     if let Some(chain) = &route.plugins {
-        let mut map = std::mem::take(&mut c.plugin_headers);
-        if fill_header_map(&mut map, head_bytes, raw_headers).is_none() {
+        let mut map = std::mem::take(&mut header_map);
+        if !filled && fill_header_map(&mut map, head_bytes, raw_headers).is_none() {
             return Step::HandOff;
         }
         let mut q = query.map(str::to_string);
@@ -252,10 +249,11 @@ pub async fn exchange(c: &mut Conn, end: usize, h: Head) -> Step {
                 headers::strip_hop_by_hop(&mut map);
             }
             wire::request_head_map(&mut c.out, &map, &u);
-            map.clear();
-            c.plugin_headers = map;
+            header_map = map;
         }
     }
+    header_map.clear();
+    c.header_map = header_map;
     let idempotent = body_len == 0
         && matches!(
             method_out,
