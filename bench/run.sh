@@ -9,7 +9,9 @@
 #
 # Every comparison is interleaved: for each route count, ROUNDS rounds of direct, nginx, HAProxy and
 # Gatehouse back to back, and the medians are compared. On a shared 2-core VM one run varies by
-# ±10 %; interleaving and medians keep a slow minute from deciding the ratio.
+# ±10 %; interleaving and medians keep a slow minute from deciding the ratio. Beside the ratio of
+# medians it prints the round-by-round comparison (each round's Gatehouse against that round's
+# better peer, which ran seconds apart): the median of those and in how many rounds it held.
 #
 # Usage: bench/run.sh [--duration 5s] [--connections 64] [--threads 2] [--routes "1 1000 10000"] [--rounds 3]
 #        [--bin PATH]   (another build of gatehouse, to compare before and after)
@@ -287,6 +289,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else prin
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 # The worst of the rounds (for the maximum latency, a median would hide an outlier).
 max_of() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
+# Round by round over two lists of the same length: OP is ratio (a/b), diff (a-b), max or min.
+# Each round's targets ran back to back, so comparing within a round cancels the VM's slow
+# drift (a busier minute slows every target of that round) that medians taken apart keep.
+pairwise() {
+  awk -v op="$1" -v a="$2" -v b="$3" 'BEGIN{ n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= n; i++) {
+      if (op == "ratio") v = x[i] / y[i]; else if (op == "diff") v = x[i] - y[i]
+      else if (op == "max") v = (x[i] > y[i] ? x[i] : y[i]); else v = (x[i] < y[i] ? x[i] : y[i])
+      printf "%.4f ", v } }'
+}
+# How many of a list's values are at least $1 (pass negated values for "at most").
+count_at_least() { tr ' ' '\n' | grep -v '^$' | awk -v t="$1" '$1 >= t {n++} END {print n+0}'; }
 
 IDLE_RSS=$(rss_kb)
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); wrk -t$THREADS -c$CONNS -d$DURATION; $ROUNDS interleaved rounds, medians; $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -304,12 +318,13 @@ if [ "$PLUGINS" = 1 ]; then
       done
     done
   done
-  printf "\nplugins (1 route each, key sent as apikey, Origin set)\n%-28s %12s %9s %7s %12s %9s %7s %8s\n" "" "gatehouse" "p99 ms" "µs/req" "nginx" "p99 ms" "µs/req" "ratio"
+  printf "\nplugins (1 route each, key sent as apikey, Origin set)\n%-28s %12s %9s %7s %12s %9s %7s %8s %8s\n" "" "gatehouse" "p99 ms" "µs/req" "nginx" "p99 ms" "µs/req" "ratio" "paired"
   for path in bench ka rl karl all; do
     case $path in bench) label="no plugins";; ka) label="key-auth";; rl) label="rate-limiting (local)";; karl) label="key-auth + rate-limiting";; all) label="key-auth + rate-limiting + cors";; esac
     G=$(median <<<"${PR[gatehouse-$path]}"); N=$(median <<<"${PR[nginx-$path]}")
-    printf "%-28s %12s %9s %7s %12s %9s %7s %8s\n" "$label" "$G" "$(median <<<"${PP[gatehouse-$path]}")" "$(median <<<"${PU[gatehouse-$path]}")" \
-      "$N" "$(median <<<"${PP[nginx-$path]}")" "$(median <<<"${PU[nginx-$path]}")" "$(ratio "$G" "$N")"
+    PAIRS=$(pairwise ratio "${PR[gatehouse-$path]}" "${PR[nginx-$path]}")
+    printf "%-28s %12s %9s %7s %12s %9s %7s %8s %8.2f\n" "$label" "$G" "$(median <<<"${PP[gatehouse-$path]}")" "$(median <<<"${PU[gatehouse-$path]}")" \
+      "$N" "$(median <<<"${PP[nginx-$path]}")" "$(median <<<"${PU[nginx-$path]}")" "$(ratio "$G" "$N")" "$(median <<<"$PAIRS")"
   done
   echo
 fi
@@ -343,7 +358,13 @@ for n in $ROUTES; do
   done
   G=$(median <<<"${RPS[gatehouse]}"); N=$(median <<<"${RPS[nginx]}"); H=$(median <<<"${RPS[haproxy]}"); D=$(median <<<"${RPS[direct]}")
   BEST=$(awk -v n="$N" -v h="$H" 'BEGIN{print (n > h ? n : h)}')
-  SUMMARY+=("$(printf "%-8s gatehouse/better peer %s" "$n" "$(ratio "$G" "$BEST")")")
+  BEST_RPS=$(pairwise max "${RPS[nginx]}" "${RPS[haproxy]}")
+  BEST_P99=$(pairwise min "${P99[nginx]}" "${P99[haproxy]}")
+  RPS_PAIRS=$(pairwise ratio "${RPS[gatehouse]}" "$BEST_RPS")
+  P99_PAIRS=$(pairwise diff "${P99[gatehouse]}" "$BEST_P99")
+  SUMMARY+=("$(printf "%-8s gatehouse/better peer %s; round by round against that round's better peer: req/s %.2f× (median; >= 1.0 in %s of %s rounds), p99 %+.2f ms (median; <= in %s of %s rounds)" \
+    "$n" "$(ratio "$G" "$BEST")" "$(median <<<"$RPS_PAIRS")" "$(count_at_least 1 <<<"$RPS_PAIRS")" "$ROUNDS" \
+    "$(median <<<"$P99_PAIRS")" "$(awk '{for (i = 1; i <= NF; i++) printf "%s ", -$i}' <<<"$P99_PAIRS" | count_at_least 0)" "$ROUNDS")")
   SUMMARY+=("$(printf "%-8s gatehouse/nginx %s (p99 %s vs %s ms)  gatehouse/haproxy %s (p99 %s ms)  gatehouse/direct %s  CPU µs/req gatehouse %s nginx %s haproxy %s  RSS with routes %s MB, under load %s MB" \
     "$n" "$(ratio "$G" "$N")" "$(median <<<"${P99[gatehouse]}")" "$(median <<<"${P99[nginx]}")" "$(ratio "$G" "$H")" "$(median <<<"${P99[haproxy]}")" "$(ratio "$G" "$D")" \
     "$(median <<<"${CPU[gatehouse]}")" "$(median <<<"${CPU[nginx]}")" "$(median <<<"${CPU[haproxy]}")" $((ROUTES_RSS / 1024)) $((PEAK_RSS / 1024)))")
@@ -352,7 +373,8 @@ for n in $ROUTES; do
     # CPU per request is the steadier measure: throughput also moves with whatever else the
     # shared cores ran during that round. The process's CPU includes the analytics writer thread.
     ANALYTICS_LINE=$(awk -v on="$G" -v off="$OFF" -v con="$(median <<<"${CPU[gatehouse]}")" -v coff="$(median <<<"${CPU[gh-no-analytics]}")" \
-      'BEGIN{ printf "analytics overhead (%s routes): %.1f %% fewer requests/s with analytics on (%.0f vs %.0f off); CPU %.1f vs %.1f µs/request off (%+.1f %%)", "'"$n"'", (off-on)*100/off, on, off, con, coff, (con-coff)*100/coff }')
+      -v paired="$(median <<<"$(pairwise ratio "${RPS[gatehouse]}" "${RPS[gh-no-analytics]}")")" \
+      'BEGIN{ printf "analytics overhead (%s routes): %.1f %% fewer requests/s with analytics on (%.0f vs %.0f off; round by round, median %.1f %%); CPU %.1f vs %.1f µs/request off (%+.1f %%)", "'"$n"'", (off-on)*100/off, on, off, (1-paired)*100, con, coff, (con-coff)*100/coff }')
   fi
   unset RPS P50 P99 P999 PMAX CPU NOTE
 done

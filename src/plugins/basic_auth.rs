@@ -54,10 +54,7 @@ impl Credentials {
                     Credential {
                         id: c.id,
                         hash: c.password.clone(),
-                        identity: Arc::new(Identity {
-                            credential: Some(c.username.clone()),
-                            ..Identity::clone(consumer)
-                        }),
+                        identity: Arc::new(consumer.with_credential(c.username.clone())),
                     },
                 ))
             })

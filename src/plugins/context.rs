@@ -257,12 +257,7 @@ impl Shared {
             .map(|c| {
                 (
                     c.id,
-                    Arc::new(Identity {
-                        consumer_id: c.id,
-                        username: c.username.clone(),
-                        custom_id: c.custom_id.clone(),
-                        credential: None,
-                    }),
+                    Arc::new(Identity::new(c.id, c.username.clone(), c.custom_id.clone())),
                 )
             })
             .collect();
@@ -321,27 +316,23 @@ impl Shared {
 /// Kong's consumer headers upstream: who authenticated, with which credential, or that the
 /// request runs as the anonymous consumer.
 pub fn set_consumer_headers(h: &mut HeaderMap, who: &Identity, anonymous: bool) {
-    let mut set = |name: HeaderName, value: Option<&str>| match value
-        .and_then(|v| HeaderValue::from_str(v).ok())
-    {
+    let mut set = |name: HeaderName, value: Option<&HeaderValue>| match value {
         Some(v) => {
-            h.insert(name, v);
+            h.insert(name, v.clone());
         }
         None => {
             h.remove(name);
         }
     };
-    let mut id = Uuid::encode_buffer();
-    set(
-        X_CONSUMER_ID,
-        Some(who.consumer_id.hyphenated().encode_lower(&mut id)),
-    );
-    set(X_CONSUMER_CUSTOM_ID, who.custom_id.as_deref());
-    set(X_CONSUMER_USERNAME, who.username.as_deref());
-    set(X_CREDENTIAL_IDENTIFIER, who.credential.as_deref());
-    set(X_ANONYMOUS_CONSUMER, anonymous.then_some("true"));
+    let values = &who.upstream;
+    set(X_CONSUMER_ID, Some(&values.id));
+    set(X_CONSUMER_CUSTOM_ID, values.custom_id.as_ref());
+    set(X_CONSUMER_USERNAME, values.username.as_ref());
+    set(X_CREDENTIAL_IDENTIFIER, values.credential.as_ref());
+    set(X_ANONYMOUS_CONSUMER, anonymous.then_some(&TRUE));
 }
 
+const TRUE: HeaderValue = HeaderValue::from_static("true");
 // Names as constants: a name given as `&str` is parsed on every request.
 const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
 const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");

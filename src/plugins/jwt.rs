@@ -53,10 +53,7 @@ impl Secrets {
                     ),
                     None => (None, None),
                 };
-                let identity = Arc::new(Identity {
-                    credential: Some(s.key.clone()),
-                    ..Identity::clone(consumer)
-                });
+                let identity = Arc::new(consumer.with_credential(s.key.clone()));
                 Some((
                     s.key.clone(),
                     Secret {

@@ -29,13 +29,7 @@ impl Keys {
             .iter()
             .filter_map(|k| {
                 let c = consumers.get(&k.consumer.id)?;
-                Some((
-                    k.key.clone(),
-                    Arc::new(Identity {
-                        credential: Some(k.id.to_string()),
-                        ..Identity::clone(c)
-                    }),
-                ))
+                Some((k.key.clone(), Arc::new(c.with_credential(k.id.to_string()))))
             })
             .collect();
         Keys { by_key }

@@ -255,6 +255,7 @@ impl Conf {
             .find(|(_, limit, used)| limit - used <= 0.0)
             .map(|(p, _, _)| *p);
         let mut headers: Headers = Vec::with_capacity(2 * usage.used.len() + 4);
+        let mut numbers = Numbers::new(&headers);
         // The most restrictive window: least remaining, the longer window on a tie.
         let mut best: Option<(f64, f64, i64)> = None;
         let mut reset = 1;
@@ -274,22 +275,24 @@ impl Conf {
                     best = Some((*limit, remaining, window));
                     reset = (window - (now - starts[period.0])).max(1);
                 }
-                push(&mut headers, &X_LIMIT[period.0], *limit);
-                push(&mut headers, &X_REMAINING[period.0], remaining);
+                numbers.push(&mut headers, &X_LIMIT[period.0], *limit);
+                numbers.push(&mut headers, &X_REMAINING[period.0], remaining);
             }
             if let Some((limit, remaining, _)) = best {
-                push(&mut headers, &RATELIMIT_LIMIT, limit);
-                push(&mut headers, &RATELIMIT_REMAINING, remaining);
-                push(&mut headers, &RATELIMIT_RESET, reset as f64);
+                numbers.push(&mut headers, &RATELIMIT_LIMIT, limit);
+                numbers.push(&mut headers, &RATELIMIT_REMAINING, remaining);
+                numbers.push(&mut headers, &RATELIMIT_RESET, reset as f64);
             }
         }
         if stop.is_none() {
+            numbers.finish(&mut headers);
             return Ok(headers);
         }
         let mut exit = Exit::message(self.error_code, self.error_message.clone());
         if !self.hide_client_headers {
-            push(&mut headers, &http::header::RETRY_AFTER, reset as f64);
+            numbers.push(&mut headers, &http::header::RETRY_AFTER, reset as f64);
         }
+        numbers.finish(&mut headers);
         exit.headers = headers;
         Err(exit)
     }
@@ -307,19 +310,50 @@ fn push_ip(out: &mut String, ip: IpAddr) {
     };
 }
 
-/// A header with a number as Lua prints it (`3`, `2.5`). Whole numbers, the usual case, are
-/// written without going through a formatted string.
-fn push(headers: &mut Headers, name: &HeaderName, n: f64) {
-    let v = if n.fract() == 0.0 && (0.0..9e15).contains(&n) {
-        // One allocation: `HeaderValue::from(u64)` makes two (a buffer, then its shared form).
-        let mut digits = itoa::Buffer::new();
-        let digits = digits.format(n as u64).as_bytes();
-        HeaderValue::from_maybe_shared(Bytes::copy_from_slice(digits)).ok()
-    } else {
-        HeaderValue::from_str(&format!("{}", n + 0.0)).ok()
-    };
-    if let Some(v) = v {
-        headers.push((name.clone(), v));
+/// The number headers of one decision, their values written into one buffer that they then
+/// share: a `HeaderValue` per number was an allocation each, five on every request.
+struct Numbers {
+    /// Each value followed by a space, in the order of the headers pushed.
+    digits: Vec<u8>,
+    /// Where this decision's headers start in the list.
+    from: usize,
+}
+
+impl Numbers {
+    fn new(headers: &Headers) -> Numbers {
+        Numbers {
+            digits: Vec::with_capacity(64),
+            from: headers.len(),
+        }
+    }
+
+    /// A header with a number as Lua prints it (`3`, `2.5`); its value is set by `finish`.
+    fn push(&mut self, headers: &mut Headers, name: &HeaderName, n: f64) {
+        use std::io::Write;
+        if n.fract() == 0.0 && (0.0..9e15).contains(&n) {
+            self.digits
+                .extend_from_slice(itoa::Buffer::new().format(n as u64).as_bytes());
+        } else {
+            let _ = write!(self.digits, "{}", n + 0.0);
+        }
+        self.digits.push(b' ');
+        headers.push((name.clone(), HeaderValue::from_static("")));
+    }
+
+    fn finish(self, headers: &mut Headers) {
+        let all = Bytes::from(self.digits);
+        let mut values = all.split(|&b| b == b' ').scan(0, |at, value| {
+            let start = *at;
+            *at += value.len() + 1;
+            Some(all.slice(start..start + value.len()))
+        });
+        for (_, v) in &mut headers[self.from..] {
+            let Some(value) = values.next() else { break };
+            // A number as Rust prints it is digits, '.', '-' or "inf"/"NaN": always a value.
+            if let Ok(value) = HeaderValue::from_maybe_shared(value) {
+                *v = value;
+            }
+        }
     }
 }
 
@@ -505,5 +539,40 @@ mod tests {
             )
             .expect_err("refused");
         assert!(hidden.headers.is_empty());
+    }
+
+    #[test]
+    fn every_header_gets_its_own_number_from_the_shared_buffer() {
+        let now = 1_710_506_096;
+        let h = conf(&[(0, 2.5), (1, 120.0), (2, 1e9)], false)
+            .decide(
+                &Usage {
+                    used: vec![
+                        (Period(0), 2.5, 0.0),
+                        (Period(1), 120.0, 19.0),
+                        (Period(2), 1e9, 1.0),
+                    ],
+                },
+                now,
+            )
+            .expect("allowed");
+        let all: Vec<(&str, &str)> = h
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().expect("ascii")))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("x-ratelimit-limit-second", "2.5"),
+                ("x-ratelimit-remaining-second", "1.5"),
+                ("x-ratelimit-limit-minute", "120"),
+                ("x-ratelimit-remaining-minute", "100"),
+                ("x-ratelimit-limit-hour", "1000000000"),
+                ("x-ratelimit-remaining-hour", "999999998"),
+                ("ratelimit-limit", "2.5"),
+                ("ratelimit-remaining", "1.5"),
+                ("ratelimit-reset", "1"),
+            ]
+        );
     }
 }
