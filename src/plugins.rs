@@ -89,7 +89,7 @@ impl Identity {
     /// The same consumer, authenticated with `credential`.
     pub fn with_credential(&self, credential: String) -> Identity {
         let mut who = self.clone();
-        who.upstream.credential = header_value(Some(&credential));
+        who.upstream.credential = HeaderValue::from_str(&credential).ok();
         who.credential = Some(credential);
         who
     }

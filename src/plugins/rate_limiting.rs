@@ -254,8 +254,7 @@ impl Conf {
             .iter()
             .find(|(_, limit, used)| limit - used <= 0.0)
             .map(|(p, _, _)| *p);
-        let mut headers: Headers = Vec::with_capacity(2 * usage.used.len() + 4);
-        let mut numbers = Numbers::new(&headers);
+        let mut headers = NumberHeaders::with_capacity(2 * usage.used.len() + 4);
         // The most restrictive window: least remaining, the longer window on a tie.
         let mut best: Option<(f64, f64, i64)> = None;
         let mut reset = 1;
@@ -275,25 +274,23 @@ impl Conf {
                     best = Some((*limit, remaining, window));
                     reset = (window - (now - starts[period.0])).max(1);
                 }
-                numbers.push(&mut headers, &X_LIMIT[period.0], *limit);
-                numbers.push(&mut headers, &X_REMAINING[period.0], remaining);
+                headers.push(&X_LIMIT[period.0], *limit);
+                headers.push(&X_REMAINING[period.0], remaining);
             }
             if let Some((limit, remaining, _)) = best {
-                numbers.push(&mut headers, &RATELIMIT_LIMIT, limit);
-                numbers.push(&mut headers, &RATELIMIT_REMAINING, remaining);
-                numbers.push(&mut headers, &RATELIMIT_RESET, reset as f64);
+                headers.push(&RATELIMIT_LIMIT, limit);
+                headers.push(&RATELIMIT_REMAINING, remaining);
+                headers.push(&RATELIMIT_RESET, reset as f64);
             }
         }
         if stop.is_none() {
-            numbers.finish(&mut headers);
-            return Ok(headers);
+            return Ok(headers.finish());
         }
         let mut exit = Exit::message(self.error_code, self.error_message.clone());
         if !self.hide_client_headers {
-            numbers.push(&mut headers, &http::header::RETRY_AFTER, reset as f64);
+            headers.push(&http::header::RETRY_AFTER, reset as f64);
         }
-        numbers.finish(&mut headers);
-        exit.headers = headers;
+        exit.headers = headers.finish();
         Err(exit)
     }
 }
@@ -310,25 +307,24 @@ fn push_ip(out: &mut String, ip: IpAddr) {
     };
 }
 
-/// The number headers of one decision, their values written into one buffer that they then
-/// share: a `HeaderValue` per number was an allocation each, five on every request.
-struct Numbers {
-    /// Each value followed by a space, in the order of the headers pushed.
+/// The headers of one decision, their numbers written into one buffer that every value then
+/// shares: a `HeaderValue` per number was an allocation each, five on every request.
+struct NumberHeaders {
+    headers: Headers,
+    /// Each header's value followed by a space, in the headers' order.
     digits: Vec<u8>,
-    /// Where this decision's headers start in the list.
-    from: usize,
 }
 
-impl Numbers {
-    fn new(headers: &Headers) -> Numbers {
-        Numbers {
-            digits: Vec::with_capacity(64),
-            from: headers.len(),
+impl NumberHeaders {
+    fn with_capacity(n: usize) -> NumberHeaders {
+        NumberHeaders {
+            headers: Vec::with_capacity(n),
+            digits: Vec::with_capacity(8 * n),
         }
     }
 
     /// A header with a number as Lua prints it (`3`, `2.5`); its value is set by `finish`.
-    fn push(&mut self, headers: &mut Headers, name: &HeaderName, n: f64) {
+    fn push(&mut self, name: &HeaderName, n: f64) {
         use std::io::Write;
         if n.fract() == 0.0 && (0.0..9e15).contains(&n) {
             self.digits
@@ -337,23 +333,26 @@ impl Numbers {
             let _ = write!(self.digits, "{}", n + 0.0);
         }
         self.digits.push(b' ');
-        headers.push((name.clone(), HeaderValue::from_static("")));
+        self.headers
+            .push((name.clone(), HeaderValue::from_static("")));
     }
 
-    fn finish(self, headers: &mut Headers) {
-        let all = Bytes::from(self.digits);
-        let mut values = all.split(|&b| b == b' ').scan(0, |at, value| {
-            let start = *at;
-            *at += value.len() + 1;
-            Some(all.slice(start..start + value.len()))
-        });
-        for (_, v) in &mut headers[self.from..] {
-            let Some(value) = values.next() else { break };
-            // A number as Rust prints it is digits, '.', '-' or "inf"/"NaN": always a value.
-            if let Ok(value) = HeaderValue::from_maybe_shared(value) {
+    fn finish(self) -> Headers {
+        let NumberHeaders {
+            mut headers,
+            digits,
+        } = self;
+        let all = Bytes::from(digits);
+        let mut at = 0;
+        for (_, v) in &mut headers {
+            let len = all[at..].iter().position(|&b| b == b' ').unwrap_or(0);
+            // A number as Rust prints it (digits, '.', '-', "inf", "NaN") is always a value.
+            if let Ok(value) = HeaderValue::from_maybe_shared(all.slice(at..at + len)) {
                 *v = value;
             }
+            at += len + 1;
         }
+        headers
     }
 }
 
