@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Instructions and heap allocations per proxied request, counted by valgrind's callgrind: the
-# same binary and input give the same count within about 1 % whatever else the machine is doing
-# (only the clock-driven work, the analytics writer and timers, varies), so a change of a few
-# percent shows where wrk's rounds (±10-20 % on a shared VM) cannot. Gatehouse runs under
+# Instructions and heap allocations per proxied request, counted by valgrind's callgrind: with
+# GATEHOUSE_ANALYTICS=off the same binary and input give the same count within about 0.5 %
+# whatever else the machine is doing, so a change of a few percent shows where wrk's rounds
+# (±10-20 % on a shared VM) cannot. With analytics on, the clock-driven work (the writer's
+# batches, timers) is spread over however many requests arrive per tick, so the count moves
+# with the machine's speed (seen: up to +17 % on a slow hour); compare builds with it off. Gatehouse runs under
 # callgrind with one route without plugins (/bench) and one with key-auth + rate-limiting
 # (/karl); one client sends N keep-alive requests to each, one at a time, after a warm-up. The
 # counts cover every thread of the process (the analytics writer too), from the first of the
