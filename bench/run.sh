@@ -265,13 +265,22 @@ done = function(summary, latency, requests)
   io.write(string.format("TAIL %d %d %d\n", latency:percentile(99.9), latency.max, summary.requests))
 end
 LUA
+# The machine's stolen and total CPU ticks so far (/proc/stat): time the hypervisor gave this
+# VM's virtual CPUs to someone else, which slows every target of a round without showing in
+# any process's CPU time.
+steal_ticks() { awk '/^cpu / {print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+STEALS=""
 # Runs wrk against $1 and prints: req/s, p50, p99, p99.9 and max (ms), CPU µs per request of
-# process $2 (and its children) over the run ("-" without $2), then any error counts.
+# process $2 (and its children) over the run ("-" without $2), the % of the machine's CPU time
+# stolen during the run, then any error counts.
 run_wrk() {
-  local before after=0
+  local before after=0 s0 t0 s1 t1
   [ -n "${2:-}" ] && before=$(cpu_ticks "$2")
+  read -r s0 t0 <<<"$(steal_ticks)"
   local out; out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$WORK/tail.lua" -H "apikey: bench-key" -H "Origin: http://app.example" "$1")
   [ -n "${2:-}" ] && after=$(cpu_ticks "$2")
+  read -r s1 t1 <<<"$(steal_ticks)"
+  local steal; steal=$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) 'BEGIN{printf "%.1f", (t > 0) ? s * 100 / t : 0}')
   local rps p50 p99 p999 max n cpu=-
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
@@ -281,7 +290,7 @@ run_wrk() {
     cpu=$(awk -v t=$((after - before)) -v hz="$TICKS_PER_S" -v n="$n" 'BEGIN{printf "%.1f", t*1e6/hz/n}')
   fi
   local errs; errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
-  echo "$rps $(to_ms "$p50") $(to_ms "$p99") $p999 $max $cpu ${errs:-}"
+  echo "$rps $(to_ms "$p50") $(to_ms "$p99") $p999 $max $cpu $steal ${errs:-}"
 }
 to_ms() { case "$1" in *us) awk -v v="${1%us}" 'BEGIN{printf "%.3f", v/1000}';; *ms) echo "${1%ms}";; *s) awk -v v="${1%s}" 'BEGIN{printf "%.3f", v*1000}';; *) echo "$1";; esac; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }'; }
@@ -313,7 +322,8 @@ if [ "$PLUGINS" = 1 ]; then
     for path in bench ka rl karl all; do
       for who in gatehouse nginx; do
         port=$GH; pid=$GHPID; [ "$who" = nginx ] && port=$NGX && pid=$NGXPID
-        read -r r _ b _ _ u _ <<<"$(run_wrk "http://127.0.0.1:$port/$path" "$pid")"
+        read -r r _ b _ _ u st _ <<<"$(run_wrk "http://127.0.0.1:$port/$path" "$pid")"
+        STEALS+="$st "
         PR[$who-$path]+="$r "; PP[$who-$path]+="$b "; PU[$who-$path]+="$u "
       done
     done
@@ -333,7 +343,7 @@ SUMMARY=()
 for n in $ROUTES; do
   grow_routes "$n"
   ROUTES_RSS=$(rss_kb)
-  declare -A RPS=() P50=() P99=() P999=() PMAX=() CPU=() NOTE=()
+  declare -A RPS=() P50=() P99=() P999=() PMAX=() CPU=() NOTE=() STEAL=()
   PEAK_RSS=$ROUTES_RSS
   TARGETS="direct nginx haproxy gatehouse"
   if [ "$n" = "$FIRST_ROUTES" ]; then TARGETS="$TARGETS gh-no-analytics"; fi
@@ -346,7 +356,8 @@ for n in $ROUTES; do
         haproxy) url="http://127.0.0.1:$HAP/bench"; pid=$HAPPID;;
         gatehouse) url="http://127.0.0.1:$GH/bench"; pid=$GHPID;;
       esac
-      read -r r a b c m u note <<<"$(run_wrk "$url" "$pid")"
+      read -r r a b c m u st note <<<"$(run_wrk "$url" "$pid")"
+      STEALS+="$st "; STEAL[$t]+="$st "
       RPS[$t]+="$r "; P50[$t]+="$a "; P99[$t]+="$b "; P999[$t]+="$c "; PMAX[$t]+="$m "; CPU[$t]+="$u "; NOTE[$t]+="${note:-}"
       if [ "$t" = gatehouse ]; then rss=$(rss_kb); [ "$rss" -gt "$PEAK_RSS" ] && PEAK_RSS=$rss; fi
     done
@@ -354,7 +365,7 @@ for n in $ROUTES; do
   for t in $TARGETS; do
     printf "%-8s %-15s %10s %8s %8s %8s %8s %7s  %s\n" "$n" "$t" "$(median <<<"${RPS[$t]}")" "$(median <<<"${P50[$t]}")" "$(median <<<"${P99[$t]}")" \
       "$(median <<<"${P999[$t]}")" "$(max_of <<<"${PMAX[$t]}")" "$(median <<<"${CPU[$t]}")" \
-      "$([ "$t" = gatehouse ] && echo "rss ${ROUTES_RSS}->${PEAK_RSS} kB; runs: ${RPS[$t]}" || echo "runs: ${RPS[$t]}")p99s: ${P99[$t]}${NOTE[$t]}"
+      "$([ "$t" = gatehouse ] && echo "rss ${ROUTES_RSS}->${PEAK_RSS} kB; runs: ${RPS[$t]}" || echo "runs: ${RPS[$t]}")p99s: ${P99[$t]}steal %: ${STEAL[$t]}${NOTE[$t]}"
   done
   G=$(median <<<"${RPS[gatehouse]}"); N=$(median <<<"${RPS[nginx]}"); H=$(median <<<"${RPS[haproxy]}"); D=$(median <<<"${RPS[direct]}")
   BEST=$(awk -v n="$N" -v h="$H" 'BEGIN{print (n > h ? n : h)}')
@@ -376,8 +387,10 @@ for n in $ROUTES; do
       -v paired="$(median <<<"$(pairwise ratio "${RPS[gatehouse]}" "${RPS[gh-no-analytics]}")")" \
       'BEGIN{ printf "analytics overhead (%s routes): %.1f %% fewer requests/s with analytics on (%.0f vs %.0f off; round by round, median %.1f %%); CPU %.1f vs %.1f µs/request off (%+.1f %%)", "'"$n"'", (off-on)*100/off, on, off, (1-paired)*100, con, coff, (con-coff)*100/coff }')
   fi
-  unset RPS P50 P99 P999 PMAX CPU NOTE
+  unset RPS P50 P99 P999 PMAX CPU NOTE STEAL
 done
 echo
 printf "%s\n" "${SUMMARY[@]}"
 if [ -n "${ANALYTICS_LINE:-}" ]; then echo "$ANALYTICS_LINE"; fi
+# A quiet host steals ~1 %; a run whose rounds lost much more measured the neighbours too.
+echo "CPU stolen by the host (hypervisor steal, % of the machine's CPU time per wrk run): median $(median <<<"$STEALS") %, worst $(max_of <<<"$STEALS") %, $(count_at_least 5 <<<"$STEALS") of $(wc -w <<<"$STEALS") runs at 5 % or more"
