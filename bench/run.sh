@@ -12,6 +12,8 @@
 # ±10 %; interleaving and medians keep a slow minute from deciding the ratio. Beside the ratio of
 # medians it prints the round-by-round comparison (each round's Gatehouse against that round's
 # better peer, which ran seconds apart): the median of those and in how many rounds it held.
+# Every wrk run also reports the CPU time the hypervisor stole from this VM meanwhile (/proc/stat),
+# so a round slowed by a neighbour shows as such instead of as a regression.
 #
 # Usage: bench/run.sh [--duration 5s] [--connections 64] [--threads 2] [--routes "1 1000 10000"] [--rounds 3]
 #        [--bin PATH]   (another build of gatehouse, to compare before and after)
